@@ -5,17 +5,72 @@
   the TV-regularised reconstruction ``min 1/2 ||A x - y||^2 + (weight / g) TV(x)``. It carries no
   averagedness certificate here (the prox is firmly non-expansive only when solved exactly).
 * wavelet shrinkage (BayesShrink, ``denoise_wavelet``) and BM3D for Gaussian denoising;
-* filtered back-projection and SART (``iradon``, ``iradon_sart``) for CT.
+* filtered back-projection and SART (``iradon``, ``iradon_sart``) for CT;
+* :class:`DnCNN`: an unconstrained DnCNN-style network (Zhang et al. 2017), trained like the
+  certified denoiser, to measure what the Lipschitz constraint costs and what it buys.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
+import torch.nn as nn
 from skimage.restoration import denoise_tv_chambolle, denoise_wavelet
 from skimage.transform import iradon, iradon_sart
 
+import lipapps
+from lipapps.layers import conv_norm_bound
+
 from denoisers.radon import ParallelBeamCT
+
+
+@lipapps.register_model
+class DnCNN(nn.Module):
+    """Unconstrained residual denoiser ``D(y) = y - R(y)`` (DnCNN, Zhang et al. 2017, without batch norm).
+
+    ``R`` is ``depth`` 3x3 convolutions with ReLU between them (1 -> ``channels`` -> ... -> 1):
+    it predicts the noise. Nothing constrains its weights, so ``D`` carries no averagedness
+    certificate and PnP with it has no convergence guarantee: it is the benchmark's baseline
+    for the price of the constraint, never a shipped prior. ``lipschitz_bound`` is still a
+    true bound (``1 + prod_i ||C_i||``), only a useless one.
+    """
+
+    def __init__(self, channels: int = 32, depth: int = 8, sigma: float = 25.0) -> None:
+        super().__init__()
+        if depth < 2:
+            raise ValueError(f"depth must be at least 2, got {depth}")
+        self._config = {"channels": channels, "depth": depth, "sigma": float(sigma)}
+        self.sigma = float(sigma)
+        widths = [1, *[channels] * (depth - 1), 1]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+            layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+            if i < depth - 1:
+                layers.append(nn.ReLU())
+        self.residual = nn.Sequential(*layers)
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y - self.residual(y)
+
+    def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
+        """``1 + prod ||C_i||`` (triangle inequality, ReLU 1-Lipschitz, provable conv bounds)."""
+        product = 1.0
+        for layer in self.residual:
+            if isinstance(layer, nn.Conv2d):
+                product *= conv_norm_bound(layer.weight, input_shape)
+        return 1.0 + product
+
+    def certified_averagedness(self, input_shape: tuple[int, ...] | None = None) -> None:
+        """``None``: nothing makes this network averaged."""
+        return None
+
+    def check_constraint(self) -> None:
+        """Nothing to check on load: the baseline is unconstrained by design."""
 
 
 class TVDenoiser:

@@ -1,13 +1,16 @@
 """Train the shipped averaged denoisers (sigma = 15, 25, 50 on the 0-255 scale).
 
 sigma = 25 is trained from scratch; sigma = 15 and 50 start from the sigma = 25 weights
-(fine-tuning), which reaches a given validation PSNR in far fewer epochs. Each run is
+(fine-tuning), which reaches a given validation PSNR in far fewer epochs. ``--baseline`` trains
+the unconstrained DnCNN-style network of the benchmark instead (sigma 25 only, same data,
+patches, batch, epochs and schedule as the certified model) into experiments/weights/. Each run is
 resumable: a checkpoint is written every epoch under experiments/checkpoints/ and picked up
 again when the same command is repeated. Weights go to denoisers/weights/sigma<S>.pt, the
 training record to experiments/results/denoiser_training_sigma<S>.json.
 
     python experiments/train_denoisers.py                      # all three, in order 25, 15, 50
     python experiments/train_denoisers.py --sigma 25 --epochs 6
+    python experiments/train_denoisers.py --baseline            # -> experiments/weights/dncnn_sigma25.pt
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import torch
 
 import lipapps
+from denoisers.baselines import DnCNN
 from denoisers.model import AveragedDenoiser
 from denoisers.training import train_denoiser
 
@@ -28,12 +32,17 @@ DATA = ROOT.parent / "shared" / "data" / "images" / "train400"
 WEIGHTS = ROOT / "denoisers" / "weights"
 RESULTS = ROOT / "experiments" / "results"
 CHECKPOINTS = ROOT / "experiments" / "checkpoints"
+BASELINE_WEIGHTS = ROOT / "experiments" / "weights"
 FROM_SCRATCH = 25
 
 
 def train_one(sigma: int, epochs: int, args: argparse.Namespace) -> dict:
     init = WEIGHTS / f"sigma{FROM_SCRATCH}.pt"
-    if sigma != FROM_SCRATCH and init.exists():
+    name, weights = f"sigma{sigma}", WEIGHTS / f"sigma{sigma}.pt"
+    if args.baseline:
+        model, start = DnCNN(sigma=sigma), "scratch"
+        name, weights = f"dncnn_sigma{sigma}", BASELINE_WEIGHTS / f"dncnn_sigma{sigma}.pt"
+    elif sigma != FROM_SCRATCH and init.exists():
         model = lipapps.load(init)
         model._config["sigma"] = float(sigma)
         model.sigma = float(sigma)
@@ -52,7 +61,7 @@ def train_one(sigma: int, epochs: int, args: argparse.Namespace) -> dict:
         batch_size=args.batch_size,
         lr=args.lr if start == "scratch" else args.lr / 4,
         seed=args.seed,
-        checkpoint=CHECKPOINTS / f"denoiser_sigma{sigma}.ckpt",
+        checkpoint=CHECKPOINTS / f"denoiser_{name}.ckpt",
         resume=True,
     )
     certificate = lipapps.certify(run.model)
@@ -64,12 +73,13 @@ def train_one(sigma: int, epochs: int, args: argparse.Namespace) -> dict:
         "train_seconds": run.seconds,
         "certificate": certificate.upper_bound,
     }
-    lipapps.save(run.model, WEIGHTS / f"sigma{sigma}.pt", metadata=metadata)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    lipapps.save(run.model, weights, metadata=metadata)
     record = {**metadata, "config": run.model.config(), "history": run.history, "wall_seconds": time.time() - start_time,
               "threads": torch.get_num_threads(), "device": "cpu"}
-    with lipapps.atomic_write(RESULTS / f"denoiser_training_sigma{sigma}.json") as tmp:
+    with lipapps.atomic_write(RESULTS / f"denoiser_training_{name}.json") as tmp:
         tmp.write_text(json.dumps(record, indent=2))
-    print(f"sigma {sigma}: validation PSNR {run.validation_psnr:.2f} dB, certificate of D {certificate.upper_bound:.6f}")
+    print(f"{name}: validation PSNR {run.validation_psnr:.2f} dB, Lipschitz bound of D {certificate.upper_bound:.6g}")
     return record
 
 
@@ -85,10 +95,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--baseline", action="store_true", help="the unconstrained DnCNN-style baseline (sigma 25)")
     args = parser.parse_args()
+    if args.baseline and args.sigma == parser.get_default("sigma"):
+        args.sigma = [FROM_SCRATCH]
     torch.set_num_threads(args.threads)
     for sigma in args.sigma:
-        train_one(sigma, args.epochs if sigma == FROM_SCRATCH else args.finetune_epochs, args)
+        train_one(sigma, args.epochs if args.baseline or sigma == FROM_SCRATCH else args.finetune_epochs, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+"""The unconstrained DnCNN-style baseline: a residual denoiser with a true (large) bound and no certificate."""
+
+import warnings
+
+import pytest
+import torch
+
+import lipapps
+from denoisers.baselines import DnCNN
+from denoisers.operators import Blur, gaussian_kernel
+from denoisers.pnp import ConvergenceWarning, pnp_fbs
+
+
+def test_dncnn_is_the_input_minus_its_residual():
+    torch.manual_seed(0)
+    model = DnCNN(channels=4, depth=3)
+    y = torch.rand(2, 1, 12, 12)
+    assert torch.allclose(model(y), y - model.residual(y))
+    with torch.no_grad():
+        for p in model.residual.parameters():
+            p.zero_()
+    assert torch.equal(model(y), y)
+
+
+def test_dncnn_bound_is_a_true_bound_and_it_has_no_certificate():
+    torch.manual_seed(1)
+    model = DnCNN(channels=4, depth=3)
+    with torch.no_grad():
+        for layer in model.residual:
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.weight.mul_(3.0)
+    bound = lipapps.certify(model).upper_bound
+    assert bound > 1.0
+    x = torch.rand(64, 1, 10, 10)
+    assert lipapps.empirical_lipschitz(model, x) <= bound * (1 + 1e-5)
+    assert model.certified_averagedness() is None
+
+
+def test_dncnn_round_trips_and_pnp_warns_that_nothing_is_guaranteed(tmp_path):
+    torch.manual_seed(2)
+    model = DnCNN(channels=4, depth=3, sigma=25)
+    path = tmp_path / "dncnn.pt"
+    lipapps.save(model, path)
+    loaded = lipapps.load(path)
+    assert isinstance(loaded, DnCNN) and loaded.config() == model.config()
+    x = torch.rand(1, 1, 9, 9)
+    assert torch.equal(loaded(x), model(x))
+    operator = Blur(gaussian_kernel(5, 1.0), (16, 16))
+    y = operator.A(torch.rand(16, 16))
+    with pytest.warns(ConvergenceWarning, match="no averagedness certificate"):
+        pnp_fbs(operator, y, loaded, max_iter=3)
+
+
+def test_dncnn_rejects_a_depth_below_two():
+    with pytest.raises(ValueError, match="depth"):
+        DnCNN(depth=1)
