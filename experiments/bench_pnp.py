@@ -9,7 +9,11 @@ One run, every problem, the same test images (BSD68, never seen in training):
   PnP-ADMM with the shipped denoisers against the same ADMM with the TV prox as prior
   (best of a grid of weights, against the truth), and for CT filtered back-projection and SART.
 
-For our runs it records whether the fixed-point residual was non-increasing. Results:
+When ``experiments/weights/dncnn_sigma<S>.pt`` exist (``train_denoisers.py --baseline``), the
+unconstrained DnCNN-style network trained with the same recipe runs wherever ours does, with the
+same settings: what the constraint costs in dB, and whether PnP still converges without it.
+
+For every PnP run it records whether the fixed-point residual was non-increasing. Results:
 experiments/results/pnp_bench.json, pnp_bench.md and pnp_<problem>.png panels. CPU, 1 thread.
 
     python experiments/bench_pnp.py --images 4 --size 128
@@ -28,7 +32,7 @@ import numpy as np
 import torch
 
 import lipapps
-from denoisers.baselines import TVDenoiser, bm3d_denoise, filtered_back_projection, sart, wavelet_denoise
+from denoisers.baselines import DnCNN, TVDenoiser, bm3d_denoise, filtered_back_projection, sart, wavelet_denoise
 from denoisers.figures import save_panel
 from denoisers.images import read_image
 from denoisers.metrics import psnr, ssim
@@ -44,6 +48,14 @@ RESULTS = ROOT / "experiments" / "results"
 TV_DENOISE_WEIGHTS = (0.04, 0.06, 0.08, 0.1, 0.13)
 TV_PRIOR_WEIGHTS = (0.002, 0.005, 0.01, 0.02, 0.04)
 INVERSE_PROBLEMS = ("deblur", "inpaint", "superres", "ct")
+BASELINE_WEIGHTS = ROOT / "experiments" / "weights"
+BASELINE = "DnCNN-style, unconstrained"
+
+
+def load_baseline(sigma: int) -> DnCNN | None:
+    """The unconstrained baseline trained for ``sigma``, or ``None`` when it was not trained."""
+    path = BASELINE_WEIGHTS / f"dncnn_sigma{sigma}.pt"
+    return lipapps.load(path) if path.is_file() else None
 
 
 def _record(problem: str, image: str, method: str, estimate: torch.Tensor, truth: torch.Tensor, seconds: float, **extra) -> dict:
@@ -68,6 +80,11 @@ def bench_denoising(name: str, truth: torch.Tensor, noise: float, seed: int) -> 
     with torch.no_grad():
         ours, t = _timed(lambda: model(problem.y[None, None])[0, 0])
     rows.append(_record("denoise", name, f"ours (sigma {model.sigma:.0f})", ours, truth, t))
+    baseline = load_baseline(int(model.sigma))
+    if baseline is not None:
+        with torch.no_grad():
+            out, t = _timed(lambda: baseline(problem.y[None, None])[0, 0])
+        rows.append(_record("denoise", name, f"{BASELINE} (sigma {baseline.sigma:.0f})", out, truth, t))
     tv_runs = [_timed(lambda w=w: TVDenoiser(w)(problem.y[None, None])[0, 0]) for w in TV_DENOISE_WEIGHTS]
     best = max(tv_runs, key=lambda r: psnr(r[0], truth))
     rows.append(_record("denoise", name, "TV (best weight)", best[0], truth, best[1]))
@@ -87,16 +104,20 @@ def bench_inverse(problem_name: str, name: str, truth: torch.Tensor, seed: int, 
     rows = []
     for algorithm in ("fbs", "admm"):
         settings = choose_settings(problem, algorithm)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            result = run_pnp(problem, settings, max_iter=max_iter, tol=1e-4)
-        rows.append(_record(problem_name, name, f"ours PnP-{algorithm.upper()}", result.x, truth, result.seconds,
-                            iterations=result.iterations, converged=result.converged,
-                            residual_non_increasing=_non_increasing(result.trace.fixed_point_residual),
-                            guarantee_warnings=len(caught), denoiser_sigma=settings.denoiser_sigma,
-                            strength=settings.strength))
-        if panel is not None and algorithm == "admm":
-            save_panel(panel, truth, problem.y, result, f"{problem_name}: PnP-ADMM, certified denoiser", problem_name != "ct")
+        baseline = load_baseline(settings.denoiser_sigma)
+        for label, denoiser in (("ours", None), (BASELINE, baseline)):
+            if label == BASELINE and denoiser is None:
+                continue
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                result = run_pnp(problem, settings, denoiser=denoiser, max_iter=max_iter, tol=1e-4)
+            rows.append(_record(problem_name, name, f"{label} PnP-{algorithm.upper()}", result.x, truth, result.seconds,
+                                iterations=result.iterations, converged=result.converged,
+                                residual_non_increasing=_non_increasing(result.trace.fixed_point_residual),
+                                guarantee_warnings=len(caught), denoiser_sigma=settings.denoiser_sigma,
+                                strength=settings.strength))
+            if panel is not None and algorithm == "admm" and label == "ours":
+                save_panel(panel, truth, problem.y, result, f"{problem_name}: PnP-ADMM, certified denoiser", problem_name != "ct")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # the TV prox carries no certificate here
         penalty = 1.0 / problem.operator.norm_bound() ** 2  # TV weight w: min f / L + w TV
@@ -113,7 +134,7 @@ def bench_inverse(problem_name: str, name: str, truth: torch.Tensor, seed: int, 
 
 
 def bench_bsd68_denoising(files: list[Path], sigmas: list[int]) -> list[dict]:
-    """Our denoisers on every BSD68 image at each shipped level (one application), TV at 25."""
+    """Our denoisers (and the baseline where trained) on every BSD68 image at each shipped level, TV at 25."""
     rows = []
     for index, path in enumerate(files):
         truth = read_image(path)
@@ -124,6 +145,11 @@ def bench_bsd68_denoising(files: list[Path], sigmas: list[int]) -> list[dict]:
                 ours, t = _timed(lambda: model(problem.y[None, None])[0, 0])
             rows.append(_record(f"denoise sigma {sigma}", path.name, "noisy", problem.y, truth, 0.0))
             rows.append(_record(f"denoise sigma {sigma}", path.name, "ours", ours, truth, t))
+            baseline = load_baseline(sigma)
+            if baseline is not None:
+                with torch.no_grad():
+                    out, t = _timed(lambda: baseline(problem.y[None, None])[0, 0])
+                rows.append(_record(f"denoise sigma {sigma}", path.name, BASELINE, out, truth, t))
             if sigma == 25:
                 tv_runs = [_timed(lambda w=w: TVDenoiser(w)(problem.y[None, None])[0, 0]) for w in TV_DENOISE_WEIGHTS]
                 best = max(tv_runs, key=lambda r: psnr(r[0], truth))
@@ -137,7 +163,8 @@ def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| problem | method | PSNR (dB) | SSIM | seconds | images | residual non-increasing |", "|---|---|---|---|---|---|---|"]
+    lines = ["| problem | method | PSNR (dB) | SSIM | seconds | images | converged | residual non-increasing |",
+             "|---|---|---|---|---|---|---|---|"]
     keys = []
     for r in rows:
         if (r["problem"], r["method"]) not in keys:
@@ -145,9 +172,11 @@ def markdown(rows: list[dict]) -> str:
     for problem, method in keys:
         group = [r for r in rows if r["problem"] == problem and r["method"] == method]
         monotone = [r["residual_non_increasing"] for r in group if "residual_non_increasing" in r]
+        converged = [r["converged"] for r in group if "converged" in r]
         mono = f"{sum(monotone)}/{len(monotone)}" if monotone else ""
+        conv = f"{sum(converged)}/{len(converged)}" if converged else ""
         lines.append(f"| {problem} | {method} | {np.mean([r['psnr'] for r in group]):.2f} | {np.mean([r['ssim'] for r in group]):.4f} "
-                     f"| {np.mean([r['seconds'] for r in group]):.2f} | {len(group)} | {mono} |")
+                     f"| {np.mean([r['seconds'] for r in group]):.2f} | {len(group)} | {conv} | {mono} |")
     return "\n".join(lines) + "\n"
 
 
