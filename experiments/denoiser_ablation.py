@@ -1,0 +1,92 @@
+"""Where the certified denoiser loses PSNR: short trainings of variants with one thing changed.
+
+Every variant is trained with the same recipe (train400 split 360 / 40, 20 patches of 40 x 40
+per image, batch 32, Adam with a cosine schedule over ``--epochs`` epochs, lr 2e-3, sigma 25)
+and scored by the validation PSNR of each epoch (central 96 x 96 crops of the 40 held-out
+images). The reference is the shipped architecture (8 channels, 32 hidden, depth 6,
+``a = 1/2``, parametrization); each other row changes one thing:
+
+* ``unconstrained``: the same network with ``constraint="none"`` (no certificate): the price of
+  the norm constraints themselves;
+* ``projection``: the same constraint kept by projection after each step instead;
+* ``averaging 0.9``: ``D = 0.1 I + 0.9 N``, still averaged but far from firmly non-expansive:
+  the price of asking for ``a = 1/2``;
+* ``hidden 64`` and ``depth 12``: twice the rows per block, or twice the blocks: the price of
+  capacity.
+
+    python experiments/denoiser_ablation.py                 # -> experiments/results/denoiser_ablation.{json,md}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+import lipapps
+from denoisers.model import AveragedDenoiser
+from denoisers.training import train_denoiser
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "images" / "train400"
+RESULTS = ROOT / "experiments" / "results"
+REFERENCE = {"channels": 8, "hidden_channels": 32, "depth": 6, "averaging": 0.5, "constraint": "parametrization"}
+VARIANTS = {
+    "certified (shipped architecture)": {},
+    "unconstrained": {"constraint": "none"},
+    "projection": {"constraint": "projection"},
+    "averaging 0.9": {"averaging": 0.9},
+    "hidden 64": {"hidden_channels": 64},
+    "depth 12": {"depth": 12},
+}
+
+
+def markdown(rows: list[dict], epochs: int) -> str:
+    lines = [
+        f"# Denoiser ablation (sigma 25, {epochs} epochs each; validation PSNR on 40 held-out train400 crops; CPU, 1 thread)",
+        "",
+        "| variant | parameters | certificate of D | " + " | ".join(f"epoch {e + 1}" for e in range(epochs)) + " | seconds |",
+        "|---|---|---|" + "---|" * epochs + "---|",
+    ]
+    for r in rows:
+        cert = "none" if r["certificate"] is None else f"{r['certificate']:.4f}"
+        psnrs = " | ".join(f"{p:.2f}" for p in r["validation_psnr"])
+        lines.append(f"| {r['variant']} | {r['parameters']} | {cert} | {psnrs} | {r['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    for name in args.variants:
+        config = {**REFERENCE, **VARIANTS[name]}
+        torch.manual_seed(args.seed)
+        model = AveragedDenoiser(**config, sigma=25)
+        run = train_denoiser(args.data, 25, model=model, epochs=args.epochs, patches_per_image=20, seed=args.seed, progress=False)
+        certified = config["constraint"] != "none"
+        rows.append({
+            "variant": name,
+            "config": config,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "certificate": lipapps.certify(model).upper_bound if certified else None,
+            "validation_psnr": [h["validation_psnr"] for h in run.history],
+            "seconds": run.seconds,
+        })
+        print(markdown(rows, args.epochs), flush=True)
+    meta = {"epochs": args.epochs, "sigma": 25, "device": "cpu", "threads": 1, "seed": args.seed}
+    with lipapps.atomic_write(RESULTS / "denoiser_ablation.json") as tmp:
+        tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    with lipapps.atomic_write(RESULTS / "denoiser_ablation.md") as tmp:
+        tmp.write_text(markdown(rows, args.epochs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""experiments/bench_pnp.py: the unconstrained baseline runs beside ours, with the same settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "bench_pnp.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("experiment_bench_pnp", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def truth() -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 36), 5, stride=1)[0, 0]
+
+
+def test_baseline_runs_with_our_settings_and_is_flagged_uncertified(bench: ModuleType) -> None:
+    rows = bench.bench_inverse("deblur", "tiny", truth(), seed=0, max_iter=4, panel=None)
+    ours = {r["method"]: r for r in rows if r["method"].startswith("ours")}
+    baseline = {r["method"]: r for r in rows if r["method"].startswith(bench.BASELINE)}
+    assert set(ours) == {"ours PnP-FBS", "ours PnP-ADMM"}
+    assert set(baseline) == {f"{bench.BASELINE} PnP-FBS", f"{bench.BASELINE} PnP-ADMM"}
+    for algorithm in ("FBS", "ADMM"):
+        mine, theirs = ours[f"ours PnP-{algorithm}"], baseline[f"{bench.BASELINE} PnP-{algorithm}"]
+        assert (mine["denoiser_sigma"], mine["strength"]) == (theirs["denoiser_sigma"], theirs["strength"])
+        assert mine["guarantee_warnings"] == 0 and theirs["guarantee_warnings"] >= 1
+    table = bench.markdown(rows)
+    assert "| converged | residual non-increasing |" in table
+
+
+def test_no_baseline_rows_without_its_weights(bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(bench, "BASELINE_WEIGHTS", tmp_path)
+    assert bench.load_baseline(25) is None
+    rows = bench.bench_denoising("tiny", truth(), 25 / 255, seed=0)
+    assert not any(r["method"].startswith(bench.BASELINE) for r in rows)
+    assert any(r["method"].startswith("ours") for r in rows)
