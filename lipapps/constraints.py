@@ -11,8 +11,10 @@ Every constrained map of the suite calls :func:`constrain_` on its weight once, 
 
 Dense maps are divided by ``max(1, c)`` with ``c >= ||W||_2`` a bound proved by a Cholesky check of
 a warm-started estimate (:func:`lipapps.spectral.certified_matrix_bounds`); convolutions with ``k > 1``
-by ``max(1, b)`` with ``b`` the size-independent Gram bound of
-:func:`lipapps.spectral.conv_gram_bound`. A ``1 x 1`` convolution is a dense map per pixel.
+by ``max(1, b)`` with ``b`` the smaller of two size-independent bounds, the Gram bound of
+:func:`lipapps.spectral.conv_gram_bound` and the frequency-grid bound of
+:func:`lipapps.spectral.conv_grid_bound` (within 2% of the exact norm for ``3 x 3`` kernels).
+A ``1 x 1`` convolution is a dense map per pixel.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ class _UnitBall(nn.Module):
         if not self.dense:
             if update:
                 spectral.perron_vector_(weight.detach(), self.q)
-            return spectral.conv_gram_bound(weight, self.q).clamp_min(1.0)
+            gram = spectral.conv_gram_bound(weight, self.q)
+            return torch.minimum(gram, spectral.conv_grid_bound(weight)).clamp_min(1.0)
         w = weight.reshape(weight.shape[0], -1)
         v = self.v if update else self.v.clone()
         if bound is None:
@@ -128,7 +131,7 @@ def projected_weight_norms(model: nn.Module) -> dict[str, float]:
     """Provable norm bounds of every projection-constrained weight (exact SVD for dense maps)."""
     with torch.no_grad():
         return {
-            name: spectral.matrix_norm(w) if proj.dense else spectral.conv_perron_bound(w)
+            name: spectral.matrix_norm(w) if proj.dense else spectral.conv_norm_certificate(w)
             for name, proj, w in _projected_weights(model)
         }
 

@@ -27,15 +27,16 @@ def _check_step_size(step_size: float) -> float:
 def conv_norm_bound(kernel: torch.Tensor, input_shape: tuple[int, ...] | None) -> float:
     """Provable bound on a stride-1, zero-'same'-padded convolution's operator norm.
 
-    Without ``input_shape``: the size-independent Gram bound at its tightest (the exact Perron
-    root, :func:`lipapps.spectral.conv_perron_bound`); with ``(C, H, W)``: the smaller of
-    that and the exact circular norm on the ``(H + k - 1) x (W + k - 1)`` grid, which bounds the
-    zero-padded operator on ``H x W`` images (it is a compression of that circular operator).
+    Without ``input_shape``: the size-independent certificate of
+    :func:`lipapps.spectral.conv_norm_certificate` (Perron root of the Gram-kernel bound, or the
+    frequency-grid bound, whichever is smaller); with ``(C, H, W)``: the smaller of that and the
+    exact circular norm on the ``(H + k - 1) x (W + k - 1)`` grid, which bounds the zero-padded
+    operator on ``H x W`` images (it is a compression of that circular operator).
     """
     k64 = kernel.detach().to(torch.float64).cpu()
     if all(s == 1 for s in kernel.shape[2:]):
         return spectral.matrix_norm(k64)
-    bound = spectral.conv_perron_bound(k64)
+    bound = spectral.conv_norm_certificate(k64)
     if input_shape is not None:
         kh, kw = kernel.shape[-2:]
         grid = (input_shape[-2] + kh - 1, input_shape[-1] + kw - 1)
@@ -79,9 +80,9 @@ class LipschitzLinear(nn.Linear):
 class LipschitzConv2d(nn.Conv2d):
     """Stride-1 convolution with zero 'same' padding and operator norm <= 1 for every image size.
 
-    The kernel is kept inside the ball of :func:`lipapps.spectral.conv_gram_bound`, which bounds
-    the operator norm on all image sizes; ``kernel_size = 1`` is a dense map per pixel and uses
-    the exact spectral norm. Initialised as an orthogonal ``1 x 1`` map in the kernel's centre
+    The kernel is kept inside the ball of the smaller of :func:`lipapps.spectral.conv_gram_bound`
+    and :func:`lipapps.spectral.conv_grid_bound`, both bounds on the operator norm for all image
+    sizes; ``kernel_size = 1`` is a dense map per pixel and uses the exact spectral norm. Initialised as an orthogonal ``1 x 1`` map in the kernel's centre
     (a near-isometry).
     """
 
@@ -159,8 +160,9 @@ class ConvGradientFlowBlock(nn.Module):
     the same weight, stride and padding: its exact adjoint, so the step is a gradient step on a
     convex potential and the facts of :class:`GradientFlowBlock` hold with ``||K||_op``:
     1-Lipschitz for ``tau ||K||^2 <= 2``, firmly non-expansive for ``tau ||K||^2 <= 1``.
-    ``||K||_op <= 1`` for every image size is enforced with the Gram bound of
-    :func:`lipapps.spectral.conv_gram_bound`.
+    ``||K||_op <= 1`` for every image size is enforced with the smaller of the Gram bound of
+    :func:`lipapps.spectral.conv_gram_bound` and the frequency-grid bound of
+    :func:`lipapps.spectral.conv_grid_bound`.
     """
 
     def __init__(

@@ -1,6 +1,8 @@
 """Norm computations against exact references: SVD, and the explicit matrix of a convolution."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 import torch.nn.functional as F
 
@@ -151,3 +153,60 @@ def test_fast_path_rejects_a_warm_start_that_misses_the_top_direction():
     v[0, 1] = 1.0  # eigenvector of W^T W for the eigenvalue 1, not 9
     bound = spectral.certified_matrix_bounds(weights, v)
     assert float(bound[0]) >= 3.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    c_out=st.integers(1, 6),
+    c_in=st.integers(1, 6),
+    kh=st.sampled_from([1, 3, 5]),
+    kw=st.sampled_from([3, 5]),
+    grid=st.sampled_from([16, 32]),
+    seed=st.integers(0, 10_000),
+)
+def test_grid_bound_is_above_the_norm_at_every_frequency(c_out, c_in, kh, kw, grid, seed):
+    """sup over all frequencies, approximated from below on a 256 x 256 grid, never exceeds it."""
+    kernel = torch.randn(c_out, c_in, kh, kw, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    bound = float(spectral.conv_grid_bound(kernel, grid))
+    assert spectral.circular_conv_norm(kernel, (256, 256)) <= bound * (1 + 1e-10)
+    # and it is the grid maximum divided by the documented slack, nothing looser
+    grid_max = spectral.circular_conv_norm(kernel, (grid, grid))
+    assert bound == pytest.approx(grid_max / spectral.grid_slack(kernel.shape, grid), rel=1e-9)
+
+
+def test_grid_bound_holds_where_the_peak_falls_between_grid_points():
+    """A single-channel kernel whose response peaks half-way between two of the grid's frequencies."""
+    grid = 16
+    # |K^(w)|^2 = k0^2 + d^2 + 2 k0 s cos w + (s^2 - d^2) cos^2 w with s = k1 + k-1, d = k1 - k-1,
+    # largest at cos w = k0 s / (d^2 - s^2): put that at w = 2 pi 2.5 / grid
+    s_, d_ = 1.0, 2.0
+    k0 = (d_**2 - s_**2) * torch.cos(torch.tensor(2 * torch.pi * 2.5 / grid, dtype=torch.float64))
+    kernel = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
+    kernel[0, 0, 1] = torch.stack([torch.tensor((s_ - d_) / 2, dtype=torch.float64), k0, torch.tensor((s_ + d_) / 2, dtype=torch.float64)])
+    bound = float(spectral.conv_grid_bound(kernel, grid))
+    fine = spectral.circular_conv_norm(kernel, (1024, 1024))
+    assert spectral.circular_conv_norm(kernel, (grid, grid)) < fine  # the grid misses the peak
+    assert fine <= bound * (1 + 1e-12)
+
+
+def test_grid_bound_bounds_zero_padding_and_is_differentiable():
+    kernel = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    bound = spectral.conv_grid_bound(kernel)
+    exact_zero = torch.linalg.matrix_norm(conv_matrix(kernel.detach(), 6, 5, 1), 2)
+    assert exact_zero <= float(bound.detach())
+    bound.backward()
+    assert kernel.grad is not None and torch.isfinite(kernel.grad).all() and kernel.grad.abs().sum() > 0
+
+
+def test_certificate_never_exceeds_the_training_bound():
+    """min(Perron, grid bounds) <= min(Gram bound with any weights, training-grid bound)."""
+    kernel = torch.randn(8, 5, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    q = torch.rand(5, dtype=torch.float64) + 0.1
+    enforced = min(float(spectral.conv_gram_bound(kernel, q)), float(spectral.conv_grid_bound(kernel)))
+    certificate = spectral.conv_norm_certificate(kernel)
+    assert spectral.circular_conv_norm(kernel, (128, 128)) <= certificate <= enforced * (1 + 1e-12)
+
+
+def test_grid_too_coarse_for_the_kernel_is_refused():
+    with pytest.raises(ValueError, match="too coarse"):
+        spectral.conv_grid_bound(torch.randn(2, 2, 5, 5), grid=8)
