@@ -82,8 +82,9 @@ class AveragedDenoiser(nn.Module):
         """Provable Lipschitz bound of ``N``: the product of per-map bounds (MATH.md, Compositions).
 
         :func:`lipapps.certify`: each convolution's norm by :func:`lipapps.layers.conv_norm_bound`
-        (exact Perron root of the Gram-kernel bound, and with ``input_shape`` the exact circular
-        norm on the padded grid); a block contributes ``max(1, tau n^2 - 1)``.
+        (the smaller of the Perron root of the Gram-kernel bound and the frequency-grid bounds,
+        and with ``input_shape`` the exact circular norm on the padded grid); a block contributes
+        ``max(1, tau n^2 - 1)``.
         """
         return lipapps.certify(self.network, input_shape=input_shape).upper_bound
 
