@@ -28,6 +28,13 @@ from critics.samples import as_samples, as_weights, check_pair
 from lipapps.errors import InputError
 
 TARGET_STEPS = 1000
+#: Default batches: the whole training set when it has at most FULL_BATCH points (exact
+#: gradients, the most accurate on small problems), else mini-batches of MINI_BATCH. Measured
+#: (CPU, 1 thread, 8-Gaussian ring vs N(0, 0.25 I)): at n = 2000 a side full batches gave
+#: -0.14% (25 Gaussians: -0.35%) against -0.21% (-0.53%) with 2048; at n = 10^4 a side batches of
+#: 2048 gave -0.58% in 22.7 s against -0.71% in 35.9 s with 4096 (ot.emd2: 32.1 s).
+FULL_BATCH = 4096
+MINI_BATCH = 2048
 """Optimiser steps aimed at when ``epochs`` is not given (at least one epoch)."""
 
 Z95 = 1.959963984540054
@@ -59,7 +66,7 @@ def estimate_w1(
     refine: str = "auto",
     heldout_fraction: float = 0.2,
     epochs: int | None = None,
-    batch_size: int = 4096,
+    batch_size: int | None = None,
     lr: float = 0.03,
     width: int = 64,
     depth: int = 4,
@@ -86,7 +93,9 @@ def estimate_w1(
     5. ``exact`` ("auto": when ``n * m <= max_pairs``): ``ot.emd2`` with Euclidean cost.
 
     ``x`` (n, d) and ``y`` (m, d): numpy arrays or tensors; ``weights_*`` non-negative (uniform
-    by default). ``epochs`` defaults to enough epochs for about 1000 optimiser steps.
+    by default). ``epochs`` defaults to enough epochs for about 1000 optimiser steps;
+    ``batch_size`` to the whole training set up to :data:`FULL_BATCH` points, else
+    :data:`MINI_BATCH`.
     Bad input raises :class:`lipapps.InputError` naming it.
     """
     start = time.perf_counter()
@@ -102,7 +111,7 @@ def estimate_w1(
         raise InputError(f"heldout_fraction must lie in [0, 1), got {heldout_fraction}")
     if epochs is not None and epochs < 1:
         raise InputError(f"epochs must be at least 1, got {epochs}")
-    if batch_size < 1 or lr <= 0:
+    if (batch_size is not None and batch_size < 1) or lr <= 0:
         raise InputError(f"batch_size and lr must be positive, got {batch_size} and {lr}")
     torch.manual_seed(seed)
     gen = np.random.default_rng(seed)
@@ -115,6 +124,8 @@ def estimate_w1(
     else:
         train_x, train_y = np.arange(n), np.arange(m)
     pooled = len(train_x) + len(train_y)
+    if batch_size is None:
+        batch_size = pooled if pooled <= FULL_BATCH else MINI_BATCH
     if epochs is None:
         epochs = max(1, math.ceil(TARGET_STEPS / math.ceil(pooled / min(batch_size, pooled))))
     z, mass = pooled_training_set(x[train_x], y[train_y], a[train_x], b[train_y])

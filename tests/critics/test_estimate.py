@@ -90,3 +90,23 @@ def test_exact_never_and_unknown_mode():
 def test_bad_input(x, y, message):
     with pytest.raises(InputError, match=message):
         estimate_w1(x, y, **TINY)
+
+
+@pytest.mark.parametrize("n, expected", [(10, 16), (30, 8)])
+def test_default_batches_are_full_up_to_the_threshold_then_mini(monkeypatch, n, expected):
+    """The whole training set (n = 10: 8 + 8 points after the 20% hold-out) up to FULL_BATCH, MINI_BATCH beyond."""
+    import critics.estimate as estimate
+
+    monkeypatch.setattr(estimate, "FULL_BATCH", 20)
+    monkeypatch.setattr(estimate, "MINI_BATCH", 8)
+    seen = {}
+    real_train = estimate.lipapps.train
+
+    def spy(*args, **kwargs):
+        seen["batch_size"] = kwargs["batch_size"]
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(estimate.lipapps, "train", spy)
+    rng = np.random.default_rng(0)
+    estimate_w1(rng.normal(size=(n, 2)), rng.normal(size=(n, 2)), epochs=1, width=8, depth=1, heldout_fraction=0.2)
+    assert seen["batch_size"] == expected
