@@ -221,8 +221,12 @@ def conv_perron_bound(kernel: torch.Tensor) -> float:
     tightest value of the bound of :func:`conv_gram_bound` (no ``q`` does better), so it never
     exceeds what training enforced: the certificate for convolutions when no image size is given.
     """
-    a = conv_gram_kernel(kernel.detach().to(torch.float64).cpu()).abs().sum(dim=(-2, -1))
-    return float(torch.linalg.eigvalsh(a)[-1].clamp_min(0.0).sqrt())
+    return math.sqrt(_perron_root(conv_gram_kernel(kernel.detach().to(torch.float64).cpu())))
+
+
+def _perron_root(gram_kernel: torch.Tensor) -> float:
+    """``rho(A)``, ``A[i, j] = sum_d |C[i, j, d]|``: the largest eigenvalue of a symmetric matrix."""
+    return float(torch.linalg.eigvalsh(gram_kernel.abs().sum(dim=(-2, -1)))[-1].clamp_min(0.0))
 
 
 def perron_vector_(kernel: torch.Tensor, q: torch.Tensor, n_iter: int = 1) -> None:
@@ -233,19 +237,22 @@ def perron_vector_(kernel: torch.Tensor, q: torch.Tensor, n_iter: int = 1) -> No
             q.copy_(F.normalize(a @ q + 1e-6, dim=0))
 
 
-def _grid_gram(kernel: torch.Tensor, grid: int) -> torch.Tensor:
+def _grid_gram(gram_kernel: torch.Tensor, grid: int) -> torch.Tensor:
     """``G(w) = K^(w)^H K^(w)`` (up to transposition) at the frequencies of a ``grid x grid`` DFT.
 
-    The FFT of the Gram kernel of :func:`conv_gram_kernel` with its zero shift moved to index 0
-    (so that every ``G(w)`` is Hermitian), on half the grid: the kernel is real, so ``G(-w)`` is
-    the complex conjugate of ``G(w)`` and has the same eigenvalues. Shape
+    The FFT of the Gram kernel of :func:`conv_gram_kernel` (``c_in x c_in x (2k_h - 1) x
+    (2k_w - 1)``, zero shift at ``(k_h - 1, k_w - 1)``), times the phase that moves the zero shift
+    to the origin, so that every ``G(w)`` is Hermitian; on half the grid only: the kernel is
+    real, so ``G(-w)`` is the complex conjugate of ``G(w)`` and has the same eigenvalues. Shape
     ``(frequencies, c_in, c_in)``, positive semidefinite.
     """
-    gram_kernel = conv_gram_kernel(kernel)
-    kh, kw = kernel.shape[-2:]
-    padded = F.pad(gram_kernel, (0, grid - gram_kernel.shape[-1], 0, grid - gram_kernel.shape[-2]))
-    transfer = torch.fft.rfft2(torch.roll(padded, shifts=(1 - kh, 1 - kw), dims=(-2, -1)))
-    return transfer.permute(2, 3, 0, 1).reshape(-1, kernel.shape[1], kernel.shape[1])
+    size_h, size_w = gram_kernel.shape[-2:]
+    transfer = torch.fft.rfft2(gram_kernel, s=(grid, grid))
+    freq_h = torch.arange(grid, device=gram_kernel.device, dtype=torch.float64)
+    freq_w = torch.arange(grid // 2 + 1, device=gram_kernel.device, dtype=torch.float64)
+    shift = torch.exp(2j * math.pi * ((size_h - 1) // 2 * freq_h[:, None] + (size_w - 1) // 2 * freq_w[None, :]) / grid)
+    transfer = transfer * shift.to(transfer.dtype)
+    return transfer.permute(2, 3, 0, 1).reshape(-1, gram_kernel.shape[0], gram_kernel.shape[1])
 
 
 def grid_slack(kernel_shape: tuple[int, ...], grid: int) -> float:
@@ -277,22 +284,22 @@ def conv_grid_bound(kernel: torch.Tensor, grid: int = CONV_GRID) -> torch.Tensor
     Returns a bound on ``||K||`` (not its square), in the kernel's precision.
     """
     slack = grid_slack(tuple(kernel.shape), grid)
+    gram_kernel = conv_gram_kernel(kernel)
     with torch.no_grad():
-        top = torch.linalg.eigvalsh(_grid_gram(kernel.detach(), grid))[:, -1]
-        best = int(top.argmax())
+        best = int(torch.linalg.eigvalsh(_grid_gram(gram_kernel.detach(), grid))[:, -1].argmax())
     row, col = divmod(best, grid // 2 + 1)
     kh, kw = kernel.shape[-2:]
     complex_dtype = torch.complex128 if kernel.dtype == torch.float64 else torch.complex64
     shifts = [torch.arange(1 - k, k, device=kernel.device, dtype=torch.float64) for k in (kh, kw)]
     dh, dw = (torch.exp(-2j * math.pi * f * d / grid).to(complex_dtype) for f, d in zip((row, col), shifts))
-    at_best = torch.einsum("ijab,a,b->ij", conv_gram_kernel(kernel).to(complex_dtype), dh, dw)
+    at_best = torch.einsum("ijab,a,b->ij", gram_kernel.to(complex_dtype), dh, dw)
     value = torch.linalg.eigvalsh(at_best)[-1].clamp_min(0.0)
     return value.sqrt() / slack
 
 
 #: Grids whose :func:`conv_grid_bound` enters the size-independent certificate (the first is
 #: the training grid, so the certificate never exceeds what training enforced).
-CERTIFICATE_GRIDS = (CONV_GRID, 128)
+CERTIFICATE_GRIDS = (CONV_GRID, 64)
 
 
 def conv_norm_certificate(kernel: torch.Tensor) -> float:
@@ -305,8 +312,13 @@ def conv_norm_certificate(kernel: torch.Tensor) -> float:
     training grid is one of the grids).
     """
     k64 = kernel.detach().to(torch.float64).cpu()
-    grids = [float(conv_grid_bound(k64, grid)) for grid in CERTIFICATE_GRIDS]
-    return min(conv_perron_bound(k64), *grids)
+    gram_kernel = conv_gram_kernel(k64)
+    perron = _perron_root(gram_kernel)
+    grids = [
+        float(torch.linalg.eigvalsh(_grid_gram(gram_kernel, grid))[:, -1].max().clamp_min(0.0)) / grid_slack(tuple(k64.shape), grid) ** 2
+        for grid in CERTIFICATE_GRIDS
+    ]
+    return math.sqrt(min(perron, *grids))
 
 
 def circular_conv_norm(kernel: torch.Tensor, grid: tuple[int, int]) -> float:
