@@ -3,8 +3,8 @@
 One run, every problem, the same test images (BSD68, never seen in training):
 
 * denoising (sigma = 25/255, full images): our denoiser applied once, TV (Chambolle, weight
-  tuned per image against the truth: the best TV can do), wavelet BayesShrink, BM3D (when the
-  optional ``bm3d`` package is installed);
+  tuned per image against the truth: the best TV can do), wavelet BayesShrink and BM3D (when
+  the optional ``bench`` extra installed PyWavelets and ``bm3d``);
 * deblurring, inpainting, 2x super-resolution, sparse-view CT (centred crops): PnP-FBS and
   PnP-ADMM with the shipped denoisers against the same ADMM with the TV prox as prior
   (best of a grid of weights, against the truth), and for CT filtered back-projection and SART.
@@ -88,13 +88,12 @@ def bench_denoising(name: str, truth: torch.Tensor, noise: float, seed: int) -> 
     tv_runs = [_timed(lambda w=w: TVDenoiser(w)(problem.y[None, None])[0, 0]) for w in TV_DENOISE_WEIGHTS]
     best = max(tv_runs, key=lambda r: psnr(r[0], truth))
     rows.append(_record("denoise", name, "TV (best weight)", best[0], truth, best[1]))
-    out, t = _timed(lambda: wavelet_denoise(problem.y, noise))
-    rows.append(_record("denoise", name, "wavelet BayesShrink", out, truth, t))
-    try:
-        out, t = _timed(lambda: bm3d_denoise(problem.y, noise))
-        rows.append(_record("denoise", name, "BM3D", out, truth, t))
-    except ImportError:
-        pass
+    for method, denoise in (("wavelet BayesShrink", wavelet_denoise), ("BM3D", bm3d_denoise)):
+        try:  # PyWavelets and bm3d come with the optional `bench` extra
+            out, t = _timed(lambda: denoise(problem.y, noise))
+        except ImportError:
+            continue
+        rows.append(_record("denoise", name, method, out, truth, t))
     return rows
 
 
