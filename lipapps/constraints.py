@@ -64,10 +64,7 @@ class _UnitBall(nn.Module):
         :func:`prepare_parametrizations_`, batched); without it one is computed here.
         """
         if not self.dense:
-            if update:
-                spectral.perron_vector_(weight.detach(), self.q)
-            gram = spectral.conv_gram_bound(weight, self.q)
-            return torch.minimum(gram, spectral.conv_grid_bound(weight)).clamp_min(1.0)
+            return spectral.conv_training_bound(weight, self.q, update).clamp_min(1.0)
         w = weight.reshape(weight.shape[0], -1)
         v = self.v if update else self.v.clone()
         if bound is None:

@@ -206,11 +206,17 @@ def conv_gram_bound(kernel: torch.Tensor, q: torch.Tensor | None = None) -> torc
     ``q`` defaults to ones (Gershgorin); the Perron vector of ``A`` makes it ``rho(A)``.
     Returns ``sqrt`` of the bound, i.e. a bound on ``||K||`` itself.
     """
-    a = conv_gram_kernel(kernel).abs().sum(dim=(-2, -1))
-    if q is None:
-        row = a.sum(dim=1)
-    else:
-        row = (a @ q) / q
+    return _collatz_bound(_abs_gram_matrix(conv_gram_kernel(kernel)), q)
+
+
+def _abs_gram_matrix(gram_kernel: torch.Tensor) -> torch.Tensor:
+    """``A[i, j] = sum_d |C[i, j, d]|`` for the Gram kernel ``C`` of :func:`conv_gram_kernel`."""
+    return gram_kernel.abs().sum(dim=(-2, -1))
+
+
+def _collatz_bound(a: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:
+    """``sqrt(max_i (A q)_i / q_i)`` (row sums for ``q = None``): the bound of :func:`conv_gram_bound`."""
+    row = a.sum(dim=1) if q is None else (a @ q) / q
     return row.max().clamp_min(1e-24).sqrt()
 
 
@@ -226,15 +232,18 @@ def conv_perron_bound(kernel: torch.Tensor) -> float:
 
 def _perron_root(gram_kernel: torch.Tensor) -> float:
     """``rho(A)``, ``A[i, j] = sum_d |C[i, j, d]|``: the largest eigenvalue of a symmetric matrix."""
-    return float(torch.linalg.eigvalsh(gram_kernel.abs().sum(dim=(-2, -1)))[-1].clamp_min(0.0))
+    return float(torch.linalg.eigvalsh(_abs_gram_matrix(gram_kernel))[-1].clamp_min(0.0))
 
 
 def perron_vector_(kernel: torch.Tensor, q: torch.Tensor, n_iter: int = 1) -> None:
     """Advance the positive weights ``q`` of :func:`conv_gram_bound` towards ``A``'s Perron vector."""
     with torch.no_grad():
-        a = conv_gram_kernel(kernel).abs().sum(dim=(-2, -1))
-        for _ in range(n_iter):
-            q.copy_(F.normalize(a @ q + 1e-6, dim=0))
+        _advance_perron_(_abs_gram_matrix(conv_gram_kernel(kernel)), q, n_iter)
+
+
+def _advance_perron_(a: torch.Tensor, q: torch.Tensor, n_iter: int = 1) -> None:
+    for _ in range(n_iter):
+        q.copy_(F.normalize(a @ q + 1e-6, dim=0))
 
 
 def _grid_gram(gram_kernel: torch.Tensor, grid: int) -> torch.Tensor:
@@ -283,18 +292,41 @@ def conv_grid_bound(kernel: torch.Tensor, grid: int = CONV_GRID) -> torch.Tensor
     the returned tensor is differentiable in ``kernel`` through the maximising frequency.
     Returns a bound on ``||K||`` (not its square), in the kernel's precision.
     """
-    slack = grid_slack(tuple(kernel.shape), grid)
-    gram_kernel = conv_gram_kernel(kernel)
+    return _grid_bound(conv_gram_kernel(kernel), tuple(kernel.shape), grid)
+
+
+def _grid_top_eigenvalues(gram_kernel: torch.Tensor, grid: int) -> torch.Tensor:
+    """``lambda_max(G(w)) = ||K^(w)||^2`` at every frequency of :func:`_grid_gram` (no gradient)."""
     with torch.no_grad():
-        best = int(torch.linalg.eigvalsh(_grid_gram(gram_kernel.detach(), grid))[:, -1].argmax())
-    row, col = divmod(best, grid // 2 + 1)
-    kh, kw = kernel.shape[-2:]
-    complex_dtype = torch.complex128 if kernel.dtype == torch.float64 else torch.complex64
-    shifts = [torch.arange(1 - k, k, device=kernel.device, dtype=torch.float64) for k in (kh, kw)]
+        return torch.linalg.eigvalsh(_grid_gram(gram_kernel.detach(), grid))[:, -1]
+
+
+def _grid_bound(gram_kernel: torch.Tensor, kernel_shape: tuple[int, ...], grid: int) -> torch.Tensor:
+    """:func:`conv_grid_bound` from the kernel's Gram kernel (differentiable through it)."""
+    slack = grid_slack(kernel_shape, grid)
+    row, col = divmod(int(_grid_top_eigenvalues(gram_kernel, grid).argmax()), grid // 2 + 1)
+    kh, kw = kernel_shape[-2:]
+    complex_dtype = torch.complex128 if gram_kernel.dtype == torch.float64 else torch.complex64
+    shifts = [torch.arange(1 - k, k, device=gram_kernel.device, dtype=torch.float64) for k in (kh, kw)]
     dh, dw = (torch.exp(-2j * math.pi * f * d / grid).to(complex_dtype) for f, d in zip((row, col), shifts))
     at_best = torch.einsum("ijab,a,b->ij", gram_kernel.to(complex_dtype), dh, dw)
     value = torch.linalg.eigvalsh(at_best)[-1].clamp_min(0.0)
     return value.sqrt() / slack
+
+
+def conv_training_bound(kernel: torch.Tensor, q: torch.Tensor, update: bool) -> torch.Tensor:
+    """The bound the training constraint divides a convolution by: ``min(conv_gram_bound(kernel, q),
+    conv_grid_bound(kernel))``, both from one Gram kernel (differentiable in ``kernel``).
+
+    With ``update``, ``q`` first takes one step towards the Perron vector (:func:`perron_vector_`).
+    """
+    gram_kernel = conv_gram_kernel(kernel)
+    a = _abs_gram_matrix(gram_kernel)
+    if update:
+        with torch.no_grad():
+            _advance_perron_(a.detach(), q)
+    grid = _grid_bound(gram_kernel, tuple(kernel.shape), CONV_GRID)
+    return torch.minimum(_collatz_bound(a, q), grid)
 
 
 #: Grids whose :func:`conv_grid_bound` enters the size-independent certificate (the first is
@@ -315,7 +347,7 @@ def conv_norm_certificate(kernel: torch.Tensor) -> float:
     gram_kernel = conv_gram_kernel(k64)
     perron = _perron_root(gram_kernel)
     grids = [
-        float(torch.linalg.eigvalsh(_grid_gram(gram_kernel, grid))[:, -1].max().clamp_min(0.0)) / grid_slack(tuple(k64.shape), grid) ** 2
+        float(_grid_top_eigenvalues(gram_kernel, grid).max().clamp_min(0.0)) / grid_slack(tuple(k64.shape), grid) ** 2
         for grid in CERTIFICATE_GRIDS
     ]
     return math.sqrt(min(perron, *grids))
