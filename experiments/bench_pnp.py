@@ -69,6 +69,12 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
+def _denoise_once(model: torch.nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """``model`` applied once to an ``H x W`` image, and the seconds it took."""
+    with torch.no_grad():
+        return _timed(lambda: model(image[None, None])[0, 0])
+
+
 def _non_increasing(values: list[float]) -> bool:
     return all(b <= a * (1 + 1e-4) + 1e-6 for a, b in zip(values, values[1:]))
 
@@ -77,13 +83,11 @@ def bench_denoising(name: str, truth: torch.Tensor, noise: float, seed: int) -> 
     problem = simulate("denoise", truth, noise, seed)
     model = load_denoiser(nearest_sigma(noise))
     rows = [_record("denoise", name, "noisy", problem.y, truth, 0.0)]
-    with torch.no_grad():
-        ours, t = _timed(lambda: model(problem.y[None, None])[0, 0])
+    ours, t = _denoise_once(model, problem.y)
     rows.append(_record("denoise", name, f"ours (sigma {model.sigma:.0f})", ours, truth, t))
     baseline = load_baseline(int(model.sigma))
     if baseline is not None:
-        with torch.no_grad():
-            out, t = _timed(lambda: baseline(problem.y[None, None])[0, 0])
+        out, t = _denoise_once(baseline, problem.y)
         rows.append(_record("denoise", name, f"{BASELINE} (sigma {baseline.sigma:.0f})", out, truth, t))
     tv_runs = [_timed(lambda w=w: TVDenoiser(w)(problem.y[None, None])[0, 0]) for w in TV_DENOISE_WEIGHTS]
     best = max(tv_runs, key=lambda r: psnr(r[0], truth))
@@ -140,14 +144,12 @@ def bench_bsd68_denoising(files: list[Path], sigmas: list[int]) -> list[dict]:
         for sigma in sigmas:
             problem = simulate("denoise", truth, sigma / 255, seed=index)
             model = load_denoiser(sigma)
-            with torch.no_grad():
-                ours, t = _timed(lambda: model(problem.y[None, None])[0, 0])
+            ours, t = _denoise_once(model, problem.y)
             rows.append(_record(f"denoise sigma {sigma}", path.name, "noisy", problem.y, truth, 0.0))
             rows.append(_record(f"denoise sigma {sigma}", path.name, "ours", ours, truth, t))
             baseline = load_baseline(sigma)
             if baseline is not None:
-                with torch.no_grad():
-                    out, t = _timed(lambda: baseline(problem.y[None, None])[0, 0])
+                out, t = _denoise_once(baseline, problem.y)
                 rows.append(_record(f"denoise sigma {sigma}", path.name, BASELINE, out, truth, t))
             if sigma == 25:
                 tv_runs = [_timed(lambda w=w: TVDenoiser(w)(problem.y[None, None])[0, 0]) for w in TV_DENOISE_WEIGHTS]
