@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-#: Parameter-free maps that are 1-Lipschitz in l2 (applied coordinate-wise or as isometries).
-ONE_LIPSCHITZ = (nn.ReLU, nn.LeakyReLU, nn.Identity, nn.Flatten, nn.Tanh, nn.Dropout)
+#: Parameter-free maps that are 1-Lipschitz in l2 (applied coordinate-wise, or permutations of
+#: the coordinates such as the pixel (un)shuffles).
+ONE_LIPSCHITZ = (nn.ReLU, nn.LeakyReLU, nn.Identity, nn.Flatten, nn.Tanh, nn.Dropout, nn.PixelShuffle, nn.PixelUnshuffle)
 
 
 @dataclass(frozen=True)

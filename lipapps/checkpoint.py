@@ -102,7 +102,8 @@ def load(path: str | os.PathLike, check: bool = True) -> nn.Module:
         raise CheckpointError(f"{path}: unsupported lipapps file version {payload.get('version')!r}")
     cls = _model_class(str(payload.get("class")), path)
     try:
-        model = cls(**payload["config"])
+        # arguments added to a class after a file was written take the value the file implies
+        model = cls(**{**getattr(cls, "legacy_config", {}), **payload["config"]})
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(exc).splitlines()[0]})") from None

@@ -23,7 +23,9 @@ def register_model(cls: M) -> M:
     """Class decorator: make ``cls`` loadable by :func:`lipapps.load`.
 
     The class must define ``config() -> dict`` returning its constructor's keyword arguments
-    (JSON-able values), so that ``cls(**model.config())`` rebuilds the architecture.
+    (JSON-able values), so that ``cls(**model.config())`` rebuilds the architecture. A class that
+    gains a constructor argument later declares ``legacy_config = {name: value}``: the value that
+    files written before the argument existed imply (:func:`lipapps.load` fills it in).
     """
     if not callable(getattr(cls, "config", None)):
         raise TypeError(f"{cls.__name__} needs a config() method to be registered")

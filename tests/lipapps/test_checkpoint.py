@@ -72,3 +72,17 @@ def test_classes_outside_the_suite_are_refused(tmp_path):
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="not one of the suite's"):
         lipapps.load(path)
+
+
+def test_legacy_config_fills_arguments_older_files_lack(tmp_path, monkeypatch):
+    model = lipapps.LipschitzResNet(3, 1, width=8, depth=3).eval()
+    path = lipapps.save(model, tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["depth"]  # a file written before the class had a `depth` argument
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="do not match the stored architecture"):
+        lipapps.load(path)  # the constructor's default depth is not what the file holds
+    monkeypatch.setattr(lipapps.LipschitzResNet, "legacy_config", {"depth": 3}, raising=False)
+    loaded = lipapps.load(path)
+    x = torch.randn(5, 3)
+    assert loaded.config()["depth"] == 3 and torch.allclose(loaded(x), model(x), atol=1e-6)
