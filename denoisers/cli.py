@@ -32,9 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--patches-per-image", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--channels", type=int, default=8)
-    p.add_argument("--hidden-channels", type=int, default=32)
+    p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--hidden-channels", type=int, default=64)
     p.add_argument("--depth", type=int, default=6)
+    p.add_argument("--downsampling", type=int, default=2, help="the blocks work on r x r cells stacked as channels")
     p.add_argument("--averaging", type=float, default=0.5, help="a in D = (1 - a) I + a N, in (0, 1)")
     p.add_argument("--init", type=Path, help="start from these weights (fine-tuning)")
     p.add_argument("--checkpoint", type=Path, help="training checkpoint (default: OUT with suffix .ckpt)")
@@ -76,7 +77,11 @@ def train_command(args: argparse.Namespace) -> int:
     else:
         if not 0 < args.averaging < 1:
             raise InputError(f"--averaging must lie in (0, 1), got {args.averaging}")
-        model = AveragedDenoiser(args.channels, args.hidden_channels, args.depth, averaging=args.averaging, sigma=args.sigma)
+        if args.downsampling < 1:
+            raise InputError(f"--downsampling must be a positive integer, got {args.downsampling}")
+        model = AveragedDenoiser(
+            args.channels, args.hidden_channels, args.depth, averaging=args.averaging, downsampling=args.downsampling, sigma=args.sigma
+        )
     run = train_denoiser(
         args.data,
         args.sigma,

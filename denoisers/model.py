@@ -1,9 +1,15 @@
 """A certified averaged convolutional denoiser: ``D = (1 - a) I + a N`` with ``N`` 1-Lipschitz.
 
-``N = R o Phi_depth o ... o Phi_1 o Q``: a lifting convolution ``Q`` (1 -> ``channels``), negative
+``N = S o R o Phi_depth o ... o Phi_1 o Q o U``: ``U`` rearranges each ``r x r`` cell of pixels
+into ``r^2`` channels at ``1/r`` of the resolution (``nn.PixelUnshuffle``; a permutation of the
+coordinates, hence an isometry) and ``S`` puts them back (FFDNet, Zhang et al. 2018, works at
+half resolution the same way: the blocks see a receptive field ``r`` times larger for ``1/r^2``
+of the cost per block); a lifting convolution ``Q`` (``r^2 -> channels``), negative
 gradient flow blocks ``Phi_i(z) = z - tau K_i^T relu(K_i z + b_i)`` (:class:`lipapps.ConvGradientFlowBlock`)
-and a readout convolution ``R`` (``channels`` -> 1), each with operator norm <= 1 and
+and a readout convolution ``R`` (``channels -> r^2``), each with operator norm <= 1 and
 ``tau ||K_i||^2 <= 2``, so ``N`` is non-expansive (the product of per-map bounds, MATH.md).
+Images whose sides are not multiples of ``r`` are zero-padded before ``U`` and cropped after
+``S`` (an isometric embedding and a projection: neither increases distances).
 Then ``D`` is ``a``-averaged for ``0 < a < 1``, and firmly non-expansive for ``a = 1/2``
 (MATH.md, Compositions; Ryu et al. 2019, Sherry et al. 2024): the condition PnP-FBS needs,
 and for ``a <= 1/2`` the one PnP-ADMM needs.
@@ -15,6 +21,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 import lipapps
 from lipapps import CheckpointError, ConvGradientFlowBlock, LipschitzConv2d
@@ -34,25 +41,33 @@ class AveragedDenoiser(nn.Module):
         kernel_size: odd size of every convolution.
         averaging: ``a`` in ``(0, 1)``.
         step_size: ``tau`` in ``[0, 2]`` of every block.
+        downsampling: ``r``: the blocks work on ``r x r`` cells of pixels stacked as channels
+            (1: at full resolution).
         sigma: noise level on the 0-255 scale the weights were trained for (recorded, not used).
         constraint: ``"parametrization"``, ``"projection"`` or ``"none"`` (the unconstrained
             baseline of the benchmark, which carries no certificate).
     """
 
+    #: Files written before ``downsampling`` existed hold full-resolution networks.
+    legacy_config = {"downsampling": 1}
+
     def __init__(
         self,
-        channels: int = 8,
-        hidden_channels: int = 32,
+        channels: int = 16,
+        hidden_channels: int = 64,
         depth: int = 6,
         kernel_size: int = 3,
         averaging: float = 0.5,
         step_size: float = 2.0,
+        downsampling: int = 2,
         sigma: float = 25.0,
         constraint: str = "parametrization",
     ) -> None:
         super().__init__()
         if not 0.0 < averaging < 1.0:
             raise ValueError(f"averaging must lie in (0, 1), got {averaging}")
+        if downsampling < 1:
+            raise ValueError(f"downsampling must be a positive integer, got {downsampling}")
         self._config = {
             "channels": channels,
             "hidden_channels": hidden_channels,
@@ -60,23 +75,37 @@ class AveragedDenoiser(nn.Module):
             "kernel_size": kernel_size,
             "averaging": float(averaging),
             "step_size": float(step_size),
+            "downsampling": int(downsampling),
             "sigma": float(sigma),
             "constraint": constraint,
         }
         self.averaging = float(averaging)
         self.sigma = float(sigma)
         self.constraint = constraint
+        self.downsampling = int(downsampling)
+        cells = self.downsampling**2
         self.network = nn.Sequential(
-            LipschitzConv2d(1, channels, kernel_size, constraint=constraint),
+            nn.PixelUnshuffle(self.downsampling),
+            LipschitzConv2d(cells, channels, kernel_size, constraint=constraint),
             *[ConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint) for _ in range(depth)],
-            LipschitzConv2d(channels, 1, kernel_size, constraint=constraint),
+            LipschitzConv2d(channels, cells, kernel_size, constraint=constraint),
+            nn.PixelShuffle(self.downsampling),
         )
 
     def config(self) -> dict[str, Any]:
         return dict(self._config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (1.0 - self.averaging) * x + self.averaging * self.network(x)
+        return (1.0 - self.averaging) * x + self.averaging * self.apply_network(x)
+
+    def apply_network(self, x: torch.Tensor) -> torch.Tensor:
+        """``N(x)`` on ``(B, 1, H, W)``: zero-padded to multiples of ``r``, then cropped back."""
+        h, w = x.shape[-2:]
+        r = self.downsampling
+        pad_h, pad_w = -h % r, -w % r
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        return self.network(x)[..., :h, :w]
 
     def network_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
         """Provable Lipschitz bound of ``N``: the product of per-map bounds (MATH.md, Compositions).
@@ -84,8 +113,12 @@ class AveragedDenoiser(nn.Module):
         :func:`lipapps.certify`: each convolution's norm by :func:`lipapps.layers.conv_norm_bound`
         (the smaller of the Perron root of the Gram-kernel bound and the frequency-grid bounds,
         and with ``input_shape`` the exact circular norm on the padded grid); a block contributes
-        ``max(1, tau n^2 - 1)``.
+        ``max(1, tau n^2 - 1)``; the pixel rearrangements contribute 1. ``input_shape`` is that
+        of an image, ``(1, H, W)``; the convolutions see ``ceil(H / r) x ceil(W / r)``.
         """
+        if input_shape is not None:
+            r = self.downsampling
+            input_shape = (*input_shape[:-2], -(-input_shape[-2] // r), -(-input_shape[-1] // r))
         return lipapps.certify(self.network, input_shape=input_shape).upper_bound
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:

@@ -3,16 +3,22 @@
 Every variant is trained with the same recipe (train400 split 360 / 40, 20 patches of 40 x 40
 per image, batch 32, Adam with a cosine schedule over ``--epochs`` epochs, lr 2e-3, sigma 25)
 and scored by the validation PSNR of each epoch (central 96 x 96 crops of the 40 held-out
-images). The reference is the shipped architecture (8 channels, 32 hidden, depth 6,
-``a = 1/2``, parametrization); each other row changes one thing:
+images). The reference is the first shipped architecture (full resolution, 8 channels, 32
+hidden, depth 6, ``a = 1/2``, parametrization); each other row changes one thing:
 
 * ``unconstrained``: the same network with ``constraint="none"`` (no certificate): the price of
   the norm constraints themselves;
 * ``projection``: the same constraint kept by projection after each step instead;
 * ``averaging 0.9``: ``D = 0.1 I + 0.9 N``, still averaged but far from firmly non-expansive:
   the price of asking for ``a = 1/2``;
-* ``hidden 64`` and ``depth 12``: twice the rows per block, or twice the blocks: the price of
-  capacity.
+* ``hidden 64``, ``depth 12`` and ``channels 16``: twice the rows per block, twice the blocks or
+  twice the state: the price of capacity;
+* ``pixel-unshuffle 2 ...``: the blocks on 2 x 2 cells stacked as channels (half resolution), with
+  16 channels and 64 hidden (the architecture shipped now: about the reference's cost per
+  pixel), and that with 128 hidden or 10 blocks.
+
+Rows of variants not run keep their stored values (``--variants`` re-runs some); the files are
+rewritten after every variant.
 
     python experiments/denoiser_ablation.py                 # -> experiments/results/denoiser_ablation.{json,md}
 """
@@ -32,14 +38,19 @@ from denoisers.training import train_denoiser
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "images" / "train400"
 RESULTS = ROOT / "experiments" / "results"
-REFERENCE = {"channels": 8, "hidden_channels": 32, "depth": 6, "averaging": 0.5, "constraint": "parametrization"}
+REFERENCE = {"channels": 8, "hidden_channels": 32, "depth": 6, "averaging": 0.5, "downsampling": 1, "constraint": "parametrization"}
+UNSHUFFLED = {"downsampling": 2, "channels": 16, "hidden_channels": 64}
 VARIANTS = {
-    "certified (shipped architecture)": {},
+    "certified (full resolution, 8 channels)": {},
     "unconstrained": {"constraint": "none"},
     "projection": {"constraint": "projection"},
     "averaging 0.9": {"averaging": 0.9},
     "hidden 64": {"hidden_channels": 64},
     "depth 12": {"depth": 12},
+    "channels 16": {"channels": 16},
+    "pixel-unshuffle 2, 16 channels, 64 hidden (shipped)": UNSHUFFLED,
+    "pixel-unshuffle 2, 16 channels, 128 hidden": {**UNSHUFFLED, "hidden_channels": 128},
+    "pixel-unshuffle 2, 16 channels, 64 hidden, depth 10": {**UNSHUFFLED, "depth": 10},
 }
 
 
@@ -65,27 +76,29 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = []
+    stored = RESULTS / "denoiser_ablation.json"
+    done = {r["variant"]: r for r in json.loads(stored.read_text())["rows"]} if stored.exists() else {}
     for name in args.variants:
         config = {**REFERENCE, **VARIANTS[name]}
         torch.manual_seed(args.seed)
         model = AveragedDenoiser(**config, sigma=25)
         run = train_denoiser(args.data, 25, model=model, epochs=args.epochs, patches_per_image=20, seed=args.seed, progress=False)
         certified = config["constraint"] != "none"
-        rows.append({
+        done[name] = {
             "variant": name,
             "config": config,
             "parameters": sum(p.numel() for p in model.parameters()),
             "certificate": lipapps.certify(model).upper_bound if certified else None,
             "validation_psnr": [h["validation_psnr"] for h in run.history],
             "seconds": run.seconds,
-        })
+        }
+        rows = [done[v] for v in VARIANTS if v in done]
         print(markdown(rows, args.epochs), flush=True)
-    meta = {"epochs": args.epochs, "sigma": 25, "device": "cpu", "threads": 1, "seed": args.seed}
-    with lipapps.atomic_write(RESULTS / "denoiser_ablation.json") as tmp:
-        tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    with lipapps.atomic_write(RESULTS / "denoiser_ablation.md") as tmp:
-        tmp.write_text(markdown(rows, args.epochs))
+        meta = {"epochs": args.epochs, "sigma": 25, "device": "cpu", "threads": 1, "seed": args.seed}
+        with lipapps.atomic_write(stored) as tmp:
+            tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        with lipapps.atomic_write(RESULTS / "denoiser_ablation.md") as tmp:
+            tmp.write_text(markdown(rows, args.epochs))
 
 
 if __name__ == "__main__":

@@ -60,17 +60,46 @@ def test_certificate_holds_after_training_and_on_load(tmp_path):
     assert resumed.history == run.history
 
 
+@pytest.mark.parametrize("downsampling", [1, 2, 3])
+def test_odd_sizes_are_padded_and_cropped_and_stay_firmly_non_expansive(downsampling):
+    model = AveragedDenoiser(channels=4, hidden_channels=8, depth=2, downsampling=downsampling)
+    with torch.no_grad():  # move off the orthogonal initialisation
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    gen = torch.Generator().manual_seed(downsampling)
+    x = torch.rand(3, 1, 17, 22, generator=gen)
+    y = x + 0.1 * torch.randn(x.shape, generator=gen)
+    assert model(x).shape == x.shape
+    assert model.certified_averagedness((1, 17, 22)) == 0.5
+    _assert_firmly_non_expansive(model, x, y)
+    ratio = lipapps.empirical_lipschitz(model, x, steps=30, power_iterations=5)
+    assert 0.5 < ratio <= model.lipschitz_bound((1, 17, 22)) * (1 + 1e-6)
+
+
+def test_a_file_written_before_downsampling_existed_loads_at_full_resolution(tmp_path):
+    model = AveragedDenoiser(channels=4, hidden_channels=8, depth=1, downsampling=1).eval()
+    lipapps.save(model, tmp_path / "old.pt")
+    payload = torch.load(tmp_path / "old.pt", weights_only=True)
+    del payload["config"]["downsampling"]
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = lipapps.load(tmp_path / "old.pt")
+    assert loaded.downsampling == 1
+    x, _ = _pairs()
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), atol=1e-6)
+
+
 def test_a_model_breaking_its_constraint_is_refused_on_load(tmp_path):
     model = AveragedDenoiser(channels=2, hidden_channels=4, depth=1, constraint="projection")
     with torch.no_grad():
-        model.network[0].weight.mul_(3.0)
+        model.network[1].weight.mul_(3.0)
     assert model.certified_averagedness() is None
     lipapps.save(model, tmp_path / "broken.pt")
     with pytest.raises(CheckpointError, match="not averaged"):
         lipapps.load(tmp_path / "broken.pt")
 
 
-@pytest.mark.parametrize("sigma", [15, 25, 50])
+@pytest.mark.parametrize("sigma", [5, 15, 25, 50])
 def test_shipped_denoisers_are_certified_and_denoise(sigma):
     assert sigma in available_sigmas()
     model = load_denoiser(sigma)
