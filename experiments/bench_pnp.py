@@ -2,7 +2,8 @@
 
 One run, every problem, the same test images (BSD68, never seen in training):
 
-* denoising (sigma = 25/255, full images): our denoiser applied once, TV (Chambolle, weight
+* denoising (sigma = 25/255, full images): our denoiser applied once, and its geometric
+  self-ensemble (the mean over the 8 grid symmetries, still certified averaged), TV (Chambolle, weight
   tuned per image against the truth: the best TV can do), wavelet BayesShrink and BM3D (when
   the optional ``bench`` extra installed PyWavelets and ``bm3d``);
 * deblurring, inpainting, 2x super-resolution, sparse-view CT (centred crops): PnP-FBS and
@@ -33,10 +34,11 @@ import torch
 
 import lipapps
 from denoisers.baselines import DnCNN, TVDenoiser, bm3d_denoise, filtered_back_projection, sart, wavelet_denoise
+from denoisers.ensemble import GeometricEnsemble
 from denoisers.figures import save_panel
 from denoisers.images import read_image
 from denoisers.metrics import psnr, ssim
-from denoisers.pnp import ConvergenceWarning, pnp_admm
+from denoisers.pnp import ConvergenceWarning, Denoiser, pnp_admm
 from denoisers.problems import simulate
 from denoisers.reconstruct import choose_settings, run_pnp
 from denoisers.training import image_files
@@ -69,10 +71,19 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
-def _denoise_once(model: torch.nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, float]:
+def _denoise_once(model: Denoiser, image: torch.Tensor) -> tuple[torch.Tensor, float]:
     """``model`` applied once to an ``H x W`` image, and the seconds it took."""
     with torch.no_grad():
         return _timed(lambda: model(image[None, None])[0, 0])
+
+
+def _denoiser_rows(problem: str, image: str, label: str, model: Denoiser, noisy: torch.Tensor, truth: torch.Tensor) -> list[dict]:
+    """``model`` applied once, and its geometric self-ensemble (8 applications)."""
+    rows = []
+    for suffix, denoiser in (("", model), (", x8 self-ensemble", GeometricEnsemble(model))):
+        out, t = _denoise_once(denoiser, noisy)
+        rows.append(_record(problem, image, label + suffix, out, truth, t))
+    return rows
 
 
 def _non_increasing(values: list[float]) -> bool:
@@ -83,12 +94,10 @@ def bench_denoising(name: str, truth: torch.Tensor, noise: float, seed: int) -> 
     problem = simulate("denoise", truth, noise, seed)
     model = load_denoiser(nearest_sigma(noise))
     rows = [_record("denoise", name, "noisy", problem.y, truth, 0.0)]
-    ours, t = _denoise_once(model, problem.y)
-    rows.append(_record("denoise", name, f"ours (sigma {model.sigma:.0f})", ours, truth, t))
+    rows += _denoiser_rows("denoise", name, f"ours (sigma {model.sigma:.0f})", model, problem.y, truth)
     baseline = load_baseline(int(model.sigma))
     if baseline is not None:
-        out, t = _denoise_once(baseline, problem.y)
-        rows.append(_record("denoise", name, f"{BASELINE} (sigma {baseline.sigma:.0f})", out, truth, t))
+        rows += _denoiser_rows("denoise", name, f"{BASELINE} (sigma {baseline.sigma:.0f})", baseline, problem.y, truth)
     tv_runs = [_timed(lambda w=w: TVDenoiser(w)(problem.y[None, None])[0, 0]) for w in TV_DENOISE_WEIGHTS]
     best = max(tv_runs, key=lambda r: psnr(r[0], truth))
     rows.append(_record("denoise", name, "TV (best weight)", best[0], truth, best[1]))
@@ -143,14 +152,11 @@ def bench_bsd68_denoising(files: list[Path], sigmas: list[int]) -> list[dict]:
         truth = read_image(path)
         for sigma in sigmas:
             problem = simulate("denoise", truth, sigma / 255, seed=index)
-            model = load_denoiser(sigma)
-            ours, t = _denoise_once(model, problem.y)
             rows.append(_record(f"denoise sigma {sigma}", path.name, "noisy", problem.y, truth, 0.0))
-            rows.append(_record(f"denoise sigma {sigma}", path.name, "ours", ours, truth, t))
+            rows += _denoiser_rows(f"denoise sigma {sigma}", path.name, "ours", load_denoiser(sigma), problem.y, truth)
             baseline = load_baseline(sigma)
             if baseline is not None:
-                out, t = _denoise_once(baseline, problem.y)
-                rows.append(_record(f"denoise sigma {sigma}", path.name, BASELINE, out, truth, t))
+                rows += _denoiser_rows(f"denoise sigma {sigma}", path.name, BASELINE, baseline, problem.y, truth)
             if sigma == 25:
                 tv_runs = [_timed(lambda w=w: TVDenoiser(w)(problem.y[None, None])[0, 0]) for w in TV_DENOISE_WEIGHTS]
                 best = max(tv_runs, key=lambda r: psnr(r[0], truth))
@@ -190,11 +196,11 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=25 / 255, help="denoising noise level")
     parser.add_argument("--tag", default="pnp_bench")
     parser.add_argument("--bsd68-denoising", action="store_true",
-                        help="only: our denoisers (15, 25, 50) and TV (25) on all of BSD68 -> pnp_bsd68_denoising.*")
+                        help="only: our denoisers (5, 15, 25, 50) and TV (25) on all of BSD68 -> pnp_bsd68_denoising.*")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.bsd68_denoising:
-        rows = bench_bsd68_denoising(image_files(BSD68), [15, 25, 50])
+        rows = bench_bsd68_denoising(image_files(BSD68), [5, 15, 25, 50])
         with lipapps.atomic_write(RESULTS / "pnp_bsd68_denoising.json") as tmp:
             tmp.write_text(json.dumps({"meta": {"images": 68, "device": "cpu", "threads": 1}, "rows": rows}, indent=1))
         with lipapps.atomic_write(RESULTS / "pnp_bsd68_denoising.md") as tmp:
