@@ -1,0 +1,91 @@
+"""Pick the regularisation factor ``k`` of ``denoisers.reconstruct.REGULARISATION`` on held-out images.
+
+``choose_settings(problem, algorithm, regularisation=k)`` sets the denoiser level, strength and
+step/penalty from ``k`` times the noise level (1 = the MAP balance). For each inverse problem and
+algorithm this runs the shipped denoisers with every ``k`` of ``--factors`` on central crops of
+the validation images of train400 (the split ``denoisers.training.split_files`` makes with seed
+0, which training never used: not the BSD68 test images of ``bench_pnp.py``), at each problem's
+default noise, and reports the mean PSNR per ``k``. The best ``k`` of each row is what
+``REGULARISATION`` holds (copied by hand, so that a rerun cannot silently change the library).
+Results: experiments/results/pnp_tuning.{json,md}. CPU, 1 thread.
+
+    python experiments/tune_pnp.py --images 3 --size 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import lipapps
+from denoisers.images import read_image
+from denoisers.metrics import psnr
+from denoisers.pnp import ConvergenceWarning
+from denoisers.problems import simulate
+from denoisers.reconstruct import ALGORITHMS, REGULARISATION, choose_settings, run_pnp
+from denoisers.training import centre_crops, image_files, split_files
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN400 = ROOT.parent / "shared" / "data" / "images" / "train400"
+RESULTS = ROOT / "experiments" / "results"
+INVERSE_PROBLEMS = ("deblur", "inpaint", "superres", "ct")
+
+
+def markdown(table: dict[str, dict[str, dict[float, float]]], factors: list[float], images: int, size: int) -> str:
+    lines = [
+        f"# PnP regularisation factor k (mean PSNR in dB over {images} validation crops {size}x{size} of train400)",
+        "",
+        "| problem | algorithm | " + " | ".join(f"k = {k:g}" for k in factors) + " | best k | k in use |",
+        "|---|---|" + "---|" * len(factors) + "---|---|",
+    ]
+    for problem, by_algorithm in table.items():
+        for algorithm, scores in by_algorithm.items():
+            best = max(scores, key=scores.get)
+            cells = " | ".join(f"**{scores[k]:.2f}**" if k == best else f"{scores[k]:.2f}" for k in factors)
+            lines.append(f"| {problem} | {algorithm} | {cells} | {best:g} | {REGULARISATION[algorithm][problem]:g} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=3, help="first N validation images")
+    parser.add_argument("--size", type=int, default=128, help="central crop")
+    parser.add_argument("--factors", type=float, nargs="+", default=[1 / 3, 1.0, 3.0, 10.0])
+    parser.add_argument("--max-iter", type=int, default=150)
+    parser.add_argument("--data", type=Path, default=TRAIN400)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    _, validation = split_files(image_files(args.data), 0.1, seed=0)
+    crops = centre_crops([read_image(p) for p in validation[: args.images]], args.size)[:, 0]
+    table: dict[str, dict[str, dict[float, float]]] = {}
+    for problem_name in INVERSE_PROBLEMS:
+        problems = [simulate(problem_name, crop, None, seed) for seed, crop in enumerate(crops)]
+        for algorithm in ALGORITHMS:
+            scores = {}
+            for k in args.factors:
+                values = []
+                for problem in problems:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ConvergenceWarning)
+                        result = run_pnp(problem, choose_settings(problem, algorithm, regularisation=k), max_iter=args.max_iter)
+                    values.append(psnr(result.x, problem.truth))
+                scores[k] = float(np.mean(values))
+            table.setdefault(problem_name, {})[algorithm] = scores
+            print(problem_name, algorithm, {f"{k:g}": round(v, 2) for k, v in scores.items()}, flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    record = {"images": [p.name for p in validation[: args.images]], "size": args.size, "max_iter": args.max_iter,
+              "psnr": {p: {a: {f"{k:g}": v for k, v in s.items()} for a, s in by_a.items()} for p, by_a in table.items()}}
+    with lipapps.atomic_write(RESULTS / "pnp_tuning.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
+    with lipapps.atomic_write(RESULTS / "pnp_tuning.md") as tmp:
+        tmp.write_text(markdown(table, args.factors, args.images, args.size))
+    print(markdown(table, args.factors, args.images, args.size))
+
+
+if __name__ == "__main__":
+    main()
