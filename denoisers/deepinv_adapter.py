@@ -29,7 +29,7 @@ class DeepinvDenoiser(Denoiser):
     """The shipped averaged denoisers ``D_s = (1 - a) I + a N_s`` behind deepinv's ``forward(x, sigma)``.
 
     Level rule: with ``sigma=None`` (default) the adapter holds every shipped model
-    (:func:`denoisers.weights.available_sigmas`, trained for 5, 15, 25 and 50 on the 0-255 scale) and
+    (:func:`denoisers.weights.available_sigmas`, trained for 15, 25 and 50 on the 0-255 scale) and
     denoises each batch element with the one whose training level is nearest ``255 * sigma``
     (ties go to the lower level), so ``sigma`` only selects a model: the network has no
     noise-level input. With ``sigma=S`` at construction only the model for ``S`` is loaded and the

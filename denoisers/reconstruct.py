@@ -31,7 +31,7 @@ ALGORITHMS = ("admm", "fbs")
 #: FBS, where ``k = 3`` was 0.08 dB better than 1: below the spread between images, and the
 #: benchmark of docs/denoisers.md ran with 1.
 REGULARISATION = {
-    "admm": {"denoise": 1.0, "deblur": 1.0, "inpaint": 1 / 3, "superres": 1 / 3, "ct": 1.0},
+    "admm": {"denoise": 1.0, "deblur": 1.0, "inpaint": 1.0, "superres": 1.0, "ct": 1.0},
     "fbs": {"denoise": 1.0, "deblur": 3.0, "inpaint": 3.0, "superres": 1.0, "ct": 1.0},
 }
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).

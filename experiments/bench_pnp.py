@@ -196,11 +196,11 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=25 / 255, help="denoising noise level")
     parser.add_argument("--tag", default="pnp_bench")
     parser.add_argument("--bsd68-denoising", action="store_true",
-                        help="only: our denoisers (5, 15, 25, 50) and TV (25) on all of BSD68 -> pnp_bsd68_denoising.*")
+                        help="only: our denoisers (15, 25, 50) and TV (25) on all of BSD68 -> pnp_bsd68_denoising.*")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.bsd68_denoising:
-        rows = bench_bsd68_denoising(image_files(BSD68), [5, 15, 25, 50])
+        rows = bench_bsd68_denoising(image_files(BSD68), [15, 25, 50])
         with lipapps.atomic_write(RESULTS / "pnp_bsd68_denoising.json") as tmp:
             tmp.write_text(json.dumps({"meta": {"images": 68, "device": "cpu", "threads": 1}, "rows": rows}, indent=1))
         with lipapps.atomic_write(RESULTS / "pnp_bsd68_denoising.md") as tmp:

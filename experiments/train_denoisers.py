@@ -1,18 +1,16 @@
-"""Train the shipped averaged denoisers (sigma = 5, 15, 25, 50 on the 0-255 scale).
+"""Train the shipped averaged denoisers (sigma = 15, 25, 50 on the 0-255 scale).
 
-sigma = 25 is trained from scratch; sigma = 15, 50 and 5 start from the sigma = 25 weights
-(fine-tuning), which reaches a given validation PSNR in far fewer epochs. sigma = 5 is there for
-PnP on measurements with little noise (the parameter rule of ``denoisers.reconstruct`` picks the
-level nearest the noise: 2.55 for the benchmark's 0.01). ``--baseline`` trains
+sigma = 25 is trained from scratch; sigma = 15 and 50 start from the sigma = 25 weights
+(fine-tuning), which reaches a given validation PSNR in far fewer epochs. ``--baseline`` trains
 the unconstrained DnCNN-style network of the benchmark instead, with the same data, patches,
 batch, epochs, schedule and fine-tuning, into experiments/weights/dncnn_sigma<S>.pt. Each run is
 resumable: a checkpoint is written every epoch under experiments/checkpoints/ and picked up
 again when the same command is repeated. Weights go to denoisers/weights/sigma<S>.pt, the
 training record to experiments/results/denoiser_training_sigma<S>.json.
 
-    python experiments/train_denoisers.py                      # all four, in order 25, 15, 50, 5
+    python experiments/train_denoisers.py                      # all three, in order 25, 15, 50
     python experiments/train_denoisers.py --sigma 25 --epochs 6
-    python experiments/train_denoisers.py --baseline --sigma 25 15 5   # -> experiments/weights/dncnn_sigma{25,15,5}.pt
+    python experiments/train_denoisers.py --baseline --sigma 25 15   # -> experiments/weights/dncnn_sigma{25,15}.pt
 """
 
 from __future__ import annotations
@@ -89,7 +87,7 @@ def train_one(sigma: int, epochs: int, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sigma", type=int, nargs="+", default=[25, 15, 50, 5])
+    parser.add_argument("--sigma", type=int, nargs="+", default=[25, 15, 50])
     parser.add_argument("--epochs", type=int, default=10, help="epochs from scratch")
     parser.add_argument("--finetune-epochs", type=int, default=2, help="epochs when starting from sigma 25")
     parser.add_argument("--data", type=Path, default=DATA)

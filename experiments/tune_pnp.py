@@ -57,13 +57,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="central crop")
     parser.add_argument("--factors", type=float, nargs="+", default=[1 / 3, 1.0, 3.0, 10.0])
     parser.add_argument("--max-iter", type=int, default=150)
+    parser.add_argument("--problems", nargs="+", default=list(INVERSE_PROBLEMS), choices=INVERSE_PROBLEMS)
     parser.add_argument("--data", type=Path, default=TRAIN400)
     args = parser.parse_args()
     torch.set_num_threads(1)
     _, validation = split_files(image_files(args.data), 0.1, seed=0)
     crops = centre_crops([read_image(p) for p in validation[: args.images]], args.size)[:, 0]
     table: dict[str, dict[str, dict[float, float]]] = {}
-    for problem_name in INVERSE_PROBLEMS:
+    for problem_name in args.problems:
         problems = [simulate(problem_name, crop, None, seed) for seed, crop in enumerate(crops)]
         for algorithm in ALGORITHMS:
             scores = {}

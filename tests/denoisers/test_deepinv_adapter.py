@@ -26,7 +26,7 @@ def camera() -> torch.Tensor:
 
 def test_is_a_deepinv_denoiser_keeping_shape_and_dtype(denoiser):
     assert isinstance(denoiser, dinv.models.Denoiser)
-    assert denoiser.levels == [5, 15, 25, 50]
+    assert denoiser.levels == [15, 25, 50]
     x = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         out = denoiser(x, 0.1)
@@ -47,10 +47,10 @@ def test_channels_are_denoised_independently(denoiser):
 
 def test_each_batch_element_gets_the_nearest_shipped_level(denoiser):
     x = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(2))
-    sigma = torch.tensor([0.0, 9.0, 21.0, 90.0]) / 255  # nearest: 5, 5, 25, 50
+    sigma = torch.tensor([0.0, 21.0, 40.0, 90.0]) / 255  # nearest: 15, 25, 50, 50
     with torch.no_grad():
         out = denoiser(x, sigma)
-        expected = torch.cat([denoiser.models[str(s)](x[i : i + 1]) for i, s in enumerate([5, 5, 25, 50])])
+        expected = torch.cat([denoiser.models[str(s)](x[i : i + 1]) for i, s in enumerate([15, 25, 50, 50])])
     torch.testing.assert_close(out, expected)
     with pytest.raises(InputError, match="non-negative"):
         denoiser(x, -0.1)
