@@ -28,6 +28,8 @@ from critics.samples import as_samples, as_weights, check_pair
 from lipapps.errors import InputError
 
 TARGET_STEPS = 1000
+"""Optimiser steps aimed at when ``epochs`` is not given (at least one epoch)."""
+
 #: Default batches: the whole training set when it has at most FULL_BATCH points (exact
 #: gradients, the most accurate on small problems), else mini-batches of MINI_BATCH. Measured
 #: (CPU, 1 thread, 8-Gaussian ring vs N(0, 0.25 I)): at n = 2000 a side full batches gave
@@ -35,7 +37,6 @@ TARGET_STEPS = 1000
 #: 2048 gave -0.58% in 22.7 s against -0.71% in 35.9 s with 4096 (ot.emd2: 32.1 s).
 FULL_BATCH = 4096
 MINI_BATCH = 2048
-"""Optimiser steps aimed at when ``epochs`` is not given (at least one epoch)."""
 
 Z95 = 1.959963984540054
 """The 97.5% quantile of the standard normal: a two-sided 95% interval is ``mean +- Z95 * se``."""
