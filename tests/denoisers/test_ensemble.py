@@ -1,4 +1,5 @@
 import torch
+import torch.nn as nn
 
 import lipapps
 from denoisers.ensemble import GeometricEnsemble
@@ -40,6 +41,27 @@ def test_ensemble_is_firmly_non_expansive_on_random_pairs():
         dx, dy = ensemble(x), ensemble(y)
     gap = (x - y).flatten(1).norm(dim=1)
     assert ((2 * dx - x - 2 * dy + y).flatten(1).norm(dim=1) <= gap * (1 + 1e-5)).all()
+
+
+class _EnsembleModule(nn.Module):
+    """The ensemble of ``model`` as a module, so that the adversarial search can copy it to float64."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return GeometricEnsemble(self.model)(x)
+
+
+def test_adversarial_search_cannot_beat_the_ensemble_certificate():
+    model = _trained_looking_model()
+    ensemble = GeometricEnsemble(model)
+    x = torch.rand(3, 1, 10, 14, generator=torch.Generator().manual_seed(3))
+    bound = (1 - 0.5) + 0.5 * model.network_bound((1, 10, 14))  # Lipschitz bound of an a-averaged D
+    assert ensemble.certified_averagedness((1, 10, 14)) == 0.5 and bound <= 1 + 1e-5
+    found = lipapps.empirical_lipschitz(_EnsembleModule(model), x, steps=30, power_iterations=5)
+    assert 0.5 < found <= bound * (1 + 1e-6)
 
 
 def test_ensemble_of_an_uncertified_denoiser_has_no_certificate():

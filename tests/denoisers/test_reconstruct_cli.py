@@ -115,3 +115,15 @@ def test_train_command_writes_a_certified_model_and_resumes(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["upper_bound"] <= 1 + 1e-5
     assert main(["denoiser", "train", "--data", str(tmp_path / "none"), "--sigma", "25", "--out", str(tmp_path / "x.pt")]) == 2
+
+
+@pytest.mark.parametrize(("extra", "message"), [(["--downsampling", "0"], "--downsampling"), (["--averaging", "1.5"], "--averaging")])
+def test_train_command_refuses_a_bad_architecture(tmp_path, capsys, extra, message):
+    folder = tmp_path / "images"
+    write_image(folder / "0.png", torch.rand(20, 20))
+    write_image(folder / "1.png", torch.rand(20, 20))
+    argv = ["denoiser", "train", "--data", str(folder), "--sigma", "25", "--out", str(tmp_path / "m.pt"), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "m.pt").exists()
