@@ -10,10 +10,10 @@ Rays cover the inscribed disc; the image is meant to vanish outside it.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from lipapps import InputError
 
@@ -27,13 +27,46 @@ def uniform_angles(n_angles: int) -> torch.Tensor:
     return torch.arange(n_angles, dtype=torch.float64) * (180.0 / n_angles)
 
 
+def radon_matrix(n: int, angles: torch.Tensor) -> torch.Tensor:
+    """The Radon transform of ``n x n`` images as a sparse ``(len(angles) n) x n^2`` matrix (float64, COO).
+
+    Row ``a n + s`` (angle ``a``, detector ``s``) holds the bilinear-interpolation weights of the
+    ``n`` samples ``t`` of its ray at pixel coordinates ``(row, col) = (c - s' sin + t' cos,
+    c + s' cos + t' sin)`` (``c = n // 2``, ``s' = s - c``, ``t' = t - c``): each sample spreads
+    over its four neighbouring pixels with weights ``(1 - dr)(1 - dc)``, ``(1 - dr) dc``, ...;
+    neighbours outside the image get none (zero padding). Weights are non-negative.
+    """
+    centre = n // 2
+    offsets = torch.arange(n, dtype=torch.float64) - centre
+    theta = angles * (math.pi / 180.0)
+    cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
+    t, s = offsets[:, None], offsets[None, :]  # (samples, detectors)
+    cols = centre + s * cos + t * sin  # (angles, samples, detectors)
+    rows = centre - s * sin + t * cos
+    ray = (torch.arange(angles.numel())[:, None, None] * n + torch.arange(n)[None, None, :]).expand_as(rows)
+    r0, c0 = rows.floor(), cols.floor()
+    dr, dc = rows - r0, cols - c0
+    entries_r, entries_c, entries_w = [], [], []
+    for step_r, weight_r in ((0, 1 - dr), (1, dr)):
+        for step_c, weight_c in ((0, 1 - dc), (1, dc)):
+            r, c = (r0 + step_r).long(), (c0 + step_c).long()
+            inside = (r >= 0) & (r < n) & (c >= 0) & (c < n)
+            entries_r.append(ray[inside])
+            entries_c.append(r[inside] * n + c[inside])
+            entries_w.append((weight_r * weight_c)[inside])
+    indices = torch.stack([torch.cat(entries_r), torch.cat(entries_c)])
+    shape = (angles.numel() * n, n * n)
+    return torch.sparse_coo_tensor(indices, torch.cat(entries_w), shape, check_invariants=True).coalesce()
+
+
 class ParallelBeamCT(LinearOperator):
     """``A x``: line integrals of ``x`` along parallel rays at the given angles (degrees).
 
-    ``A`` is bilinear interpolation at the ray samples (``torch.nn.functional.grid_sample``,
-    zero outside the image) followed by a sum along each ray, so it is linear with
-    non-negative weights. ``A^T`` is its vector-Jacobian product, which autograd computes by
-    scattering with the same weights: the exact adjoint (backprojection).
+    ``A`` is an explicit sparse matrix (:func:`radon_matrix`: bilinear interpolation at the ray
+    samples, summed along each ray) and ``A^T`` multiplies by its transpose, stored alongside: the
+    exact adjoint (backprojection) by construction, and both products cost one sparse
+    matrix-vector product (the adjoint as a vector-Jacobian product of ``grid_sample`` took eight
+    times as long as the forward map).
     ``norm_bound`` is the Schur bound ``||A||_2 <= sqrt(||A||_1 ||A||_inf)``, exact to evaluate
     for non-negative weights (``||A||_inf = max A 1``, ``||A||_1 = max A^T 1``): a provable bound,
     within about 15% of the power-iteration estimate here, because near-constant images
@@ -50,42 +83,34 @@ class ParallelBeamCT(LinearOperator):
         self.image_shape = (n, n)
         self.measurement_shape = (angles.numel(), n)
         self.angles = angles
-        self.grid = self._sampling_grid(n, angles)
-        self._norm: float | None = None
+        matrix = radon_matrix(n, angles)
+        # row sums of A and of A^T (the Schur bound), from the non-negative weights
+        row_sums = torch.zeros(matrix.shape[0], dtype=torch.float64).index_add_(0, matrix.indices()[0], matrix.values())
+        col_sums = torch.zeros(matrix.shape[1], dtype=torch.float64).index_add_(0, matrix.indices()[1], matrix.values())
+        self._norm = math.sqrt(float(row_sums.max()) * float(col_sums.max())) * (1 + 1e-6)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            self._csr = {(torch.float64, torch.device("cpu")): (matrix.to_sparse_csr(), matrix.t().coalesce().to_sparse_csr())}
 
-    @staticmethod
-    def _sampling_grid(n: int, angles: torch.Tensor) -> torch.Tensor:
-        """Sample positions as a ``grid_sample`` grid of shape ``(angles, n samples, n detectors, 2)``."""
-        centre = n // 2
-        offsets = torch.arange(n, dtype=torch.float64) - centre
-        t, s = offsets[:, None], offsets[None, :]
-        theta = angles * (math.pi / 180.0)
-        cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
-        cols = centre + s * cos + t * sin
-        rows = centre - s * sin + t * cos
-        # align_corners=True: pixel index p <-> normalised coordinate 2 p / (n - 1) - 1.
-        grid = torch.stack([cols, rows], dim=-1) * (2.0 / (n - 1)) - 1.0
-        return grid.float()
+    def _matrix(self, like: torch.Tensor, transpose: bool) -> torch.Tensor:
+        """``A`` (or ``A^T``) in the dtype and on the device of ``like`` (converted once, then kept)."""
+        key = (like.dtype, like.device)
+        if key not in self._csr:
+            self._csr[key] = tuple(m.to(device=like.device, dtype=like.dtype) for m in self._csr[(torch.float64, torch.device("cpu"))])
+        return self._csr[key][int(transpose)]
+
+    def _apply(self, v: torch.Tensor, transpose: bool, out_shape: tuple[int, int]) -> torch.Tensor:
+        lead = v.shape[:-2]
+        columns = v.reshape(-1, v.shape[-2] * v.shape[-1]).mT
+        return (self._matrix(v, transpose) @ columns).mT.reshape(*lead, *out_shape)
 
     def A(self, x: torch.Tensor) -> torch.Tensor:
         self.check_image(x)
-        lead, n = x.shape[:-2], self.image_shape[0]
-        images = x.reshape(1, -1, n, n).expand(self.grid.shape[0], -1, -1, -1)
-        samples = F.grid_sample(images, self.grid.to(x.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
-        sinogram = samples.sum(dim=2)  # (angles, batch, detectors)
-        return sinogram.permute(1, 0, 2).reshape(*lead, *self.measurement_shape)
+        return self._apply(x, False, self.measurement_shape)
 
     def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         self.check_measurement(y)
-        x = torch.zeros(*y.shape[:-2], *self.image_shape, dtype=y.dtype, requires_grad=True)
-        with torch.enable_grad():
-            (back,) = torch.autograd.grad(self.A(x), x, y)
-        return back
+        return self._apply(y, True, self.image_shape)
 
     def norm_bound(self) -> float:
-        if self._norm is None:
-            with torch.no_grad():
-                row_sums = self.A(torch.ones(self.image_shape, dtype=torch.float64))
-                col_sums = self.A_adjoint(torch.ones(self.measurement_shape, dtype=torch.float64))
-            self._norm = math.sqrt(float(row_sums.max()) * float(col_sums.max())) * (1 + 1e-6)
         return self._norm
