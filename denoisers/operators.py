@@ -40,6 +40,12 @@ class LinearOperator(ABC):
     def norm_bound(self) -> float:
         """A provable upper bound on the operator norm ``||A||_2``."""
 
+    def initial_estimate(self, y: torch.Tensor) -> torch.Tensor:
+        """A cheap image from the measurement, where iterative solvers start: ``A^T y / ||A||^2``
+        (on the image's intensity scale for every operator here). Operators with a better direct
+        inversion override it (CT: filtered back-projection). The start changes no guarantee."""
+        return self.A_adjoint(y) / self.norm_bound() ** 2
+
     def data_prox(self, z: torch.Tensor, y: torch.Tensor, gamma: float, guess: torch.Tensor | None = None) -> torch.Tensor:
         """``(I + gamma A^T A)^{-1} (z + gamma A^T y)``: the prox of ``gamma/2 ||A . - y||^2`` at ``z``.
 

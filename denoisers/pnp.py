@@ -177,7 +177,8 @@ def pnp_fbs(
         step_size: ``g``; default ``1 / L``.
         relaxation: ``lam``.
         max_iter, tol: stop when ``||x_{k+1} - x_k|| / ||x_{k+1}|| <= tol`` or after ``max_iter``.
-        x0: initial image; default ``A^T y / L``.
+        x0: initial image; default ``operator.initial_estimate(y)`` (``A^T y / L``, for CT the
+            filtered back-projection).
         truth: ground truth, to record PSNR per iteration.
         progress: show a tqdm bar.
     """
@@ -202,7 +203,7 @@ def pnp_fbs(
         out = denoiser(_as_batch(x - g * gradient)).reshape(x.shape)
         return out, out
 
-    start = _initial_image(operator, y, lipschitz) if x0 is None else x0.to(y.dtype)
+    start = operator.initial_estimate(y) if x0 is None else x0.to(y.dtype)
     return _iterate(step, start, relaxation, max_iter, tol, truth, progress)
 
 
@@ -252,11 +253,5 @@ def pnp_admm(
         u = denoiser(_as_batch(2 * x - z)).reshape(z.shape)
         return z + (u - x), x
 
-    lipschitz = operator.norm_bound() ** 2
-    start = _initial_image(operator, y, lipschitz) if x0 is None else x0.to(y.dtype)
+    start = operator.initial_estimate(y) if x0 is None else x0.to(y.dtype)
     return _iterate(step, start, relaxation, max_iter, tol, truth, progress)
-
-
-def _initial_image(operator: LinearOperator, y: torch.Tensor, lipschitz: float) -> torch.Tensor:
-    """``A^T y / L``: the back-projected measurement, on the image's intensity scale for every operator here."""
-    return operator.A_adjoint(y) / lipschitz

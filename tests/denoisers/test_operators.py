@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
-from skimage.transform import radon
+from skimage.transform import iradon, radon
 
 from lipapps import InputError
 
-from denoisers.operators import Blur, Downsampling, Identity, Inpainting, gaussian_kernel, motion_kernel
+from denoisers.operators import Blur, Downsampling, Identity, Inpainting, LinearOperator, gaussian_kernel, motion_kernel
 from denoisers.radon import ParallelBeamCT, uniform_angles
 
 OPERATORS = {
@@ -88,6 +88,21 @@ def test_radon_matches_scikit_image():
     ours = ParallelBeamCT(n, angles).A(torch.tensor(image)).numpy()
     reference = radon(image, theta=angles.numpy(), circle=True).T
     np.testing.assert_allclose(ours, reference, atol=1e-5 * np.abs(reference).max())
+
+
+def test_ct_initial_estimate_is_a_filtered_back_projection_like_scikit_image():
+    n = 33
+    yy, xx = np.mgrid[:n, :n]
+    image = np.exp(-((yy - 14.0) ** 2 + (xx - 18.0) ** 2) / 30.0) + (np.abs(yy - 16) + np.abs(xx - 16) < 6)
+    image[(yy - n // 2) ** 2 + (xx - n // 2) ** 2 > (n // 2) ** 2] = 0
+    operator = ParallelBeamCT(n, uniform_angles(12))
+    sinogram = operator.A(torch.tensor(image))
+    ours = operator.initial_estimate(sinogram).numpy()
+    reference = iradon(sinogram.numpy().T, theta=operator.angles.numpy(), filter_name="ramp", circle=True)
+    assert np.linalg.norm(ours - reference) <= 0.05 * np.linalg.norm(reference)
+    assert np.linalg.norm(ours - image) <= 1.1 * np.linalg.norm(reference - image)
+    back_projection = LinearOperator.initial_estimate(operator, sinogram).numpy()
+    assert np.linalg.norm(ours - image) < 0.5 * np.linalg.norm(back_projection - image)
 
 
 def test_bad_operator_arguments_raise_input_error():
