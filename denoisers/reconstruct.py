@@ -28,10 +28,9 @@ ALGORITHMS = ("admm", "fbs")
 #: Factor ``k`` on the noise level per algorithm and problem (1 = the MAP balance), the best of
 #: ``k`` in {1/3, 1, 3, 10} on validation crops of train400, not the test images
 #: (``experiments/tune_pnp.py``, results in ``experiments/results/pnp_tuning.md``; ties keep 1).
-#: CT keeps the factors picked for the earlier weights (its ADMM runs take minutes each).
 REGULARISATION = {
-    "admm": {"denoise": 1.0, "deblur": 1.0, "inpaint": 1.0, "superres": 1.0, "ct": 1.0},
-    "fbs": {"denoise": 1.0, "deblur": 1.0, "inpaint": 3.0, "superres": 1.0, "ct": 1.0},
+    "admm": {"denoise": 1.0, "deblur": 1.0, "inpaint": 1.0, "superres": 1.0, "ct": 1.0 / 3.0},
+    "fbs": {"denoise": 1.0, "deblur": 1.0, "inpaint": 3.0, "superres": 1.0, "ct": 3.0},
 }
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0

@@ -7,6 +7,8 @@ the validation images of train400 (the split ``denoisers.training.split_files`` 
 0, which training never used: not the BSD68 test images of ``bench_pnp.py``), at each problem's
 default noise, and reports the mean PSNR per ``k``. The best ``k`` of each row is what
 ``REGULARISATION`` holds (copied by hand, so that a rerun cannot silently change the library).
+Rows of problems not re-run are kept from the previous results when the images, crop, budget
+and factors agree, so ``--problems ct`` adds CT to the stored table.
 Results: experiments/results/pnp_tuning.{json,md}. CPU, 1 thread.
 
     python experiments/tune_pnp.py --images 3 --size 128
@@ -36,19 +38,35 @@ RESULTS = ROOT / "experiments" / "results"
 INVERSE_PROBLEMS = ("deblur", "inpaint", "superres", "ct")
 
 
-def markdown(table: dict[str, dict[str, dict[float, float]]], factors: list[float], images: int, size: int) -> str:
+def label(k: float) -> str:
+    """How a factor is written in the JSON and the table."""
+    return f"{k:g}"
+
+
+def markdown(table: dict[str, dict[str, dict[str, float]]], factors: list[str], images: int, size: int) -> str:
+    """The table, with the ``k`` that ``REGULARISATION`` holds now in the last column."""
     lines = [
         f"# PnP regularisation factor k (mean PSNR in dB over {images} validation crops {size}x{size} of train400)",
         "",
-        "| problem | algorithm | " + " | ".join(f"k = {k:g}" for k in factors) + " | best k | k in use |",
+        "| problem | algorithm | " + " | ".join(f"k = {k}" for k in factors) + " | best k | k in use |",
         "|---|---|" + "---|" * len(factors) + "---|---|",
     ]
-    for problem, by_algorithm in table.items():
-        for algorithm, scores in by_algorithm.items():
+    for problem in sorted(table, key=INVERSE_PROBLEMS.index):
+        for algorithm, scores in table[problem].items():
             best = max(scores, key=scores.get)
             cells = " | ".join(f"**{scores[k]:.2f}**" if k == best else f"{scores[k]:.2f}" for k in factors)
-            lines.append(f"| {problem} | {algorithm} | {cells} | {best:g} | {REGULARISATION[algorithm][problem]:g} |")
+            lines.append(f"| {problem} | {algorithm} | {cells} | {best} | {label(REGULARISATION[algorithm][problem])} |")
     return "\n".join(lines) + "\n"
+
+
+def previous_rows(path: Path, record: dict) -> dict[str, dict[str, dict[str, float]]]:
+    """Rows of an earlier run with the same images, crop, budget and factors (kept for the
+    problems not re-run now), else nothing."""
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    same = all(old.get(key) == record[key] for key in ("images", "size", "max_iter", "factors"))
+    return old["psnr"] if same else {}
 
 
 def main() -> None:
@@ -63,7 +81,10 @@ def main() -> None:
     torch.set_num_threads(1)
     _, validation = split_files(image_files(args.data), 0.1, seed=0)
     crops = centre_crops([read_image(p) for p in validation[: args.images]], args.size)[:, 0]
-    table: dict[str, dict[str, dict[float, float]]] = {}
+    factors = [label(k) for k in args.factors]
+    record = {"images": [p.name for p in validation[: args.images]], "size": args.size, "max_iter": args.max_iter,
+              "factors": factors}
+    table = previous_rows(RESULTS / "pnp_tuning.json", record)
     for problem_name in args.problems:
         problems = [simulate(problem_name, crop, None, seed) for seed, crop in enumerate(crops)]
         for algorithm in ALGORITHMS:
@@ -75,17 +96,15 @@ def main() -> None:
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         result = run_pnp(problem, choose_settings(problem, algorithm, regularisation=k), max_iter=args.max_iter)
                     values.append(psnr(result.x, problem.truth))
-                scores[k] = float(np.mean(values))
+                scores[label(k)] = float(np.mean(values))
             table.setdefault(problem_name, {})[algorithm] = scores
-            print(problem_name, algorithm, {f"{k:g}": round(v, 2) for k, v in scores.items()}, flush=True)
+            print(problem_name, algorithm, {k: round(v, 2) for k, v in scores.items()}, flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    record = {"images": [p.name for p in validation[: args.images]], "size": args.size, "max_iter": args.max_iter,
-              "psnr": {p: {a: {f"{k:g}": v for k, v in s.items()} for a, s in by_a.items()} for p, by_a in table.items()}}
     with lipapps.atomic_write(RESULTS / "pnp_tuning.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=1))
+        tmp.write_text(json.dumps({**record, "psnr": table}, indent=1))
     with lipapps.atomic_write(RESULTS / "pnp_tuning.md") as tmp:
-        tmp.write_text(markdown(table, args.factors, args.images, args.size))
-    print(markdown(table, args.factors, args.images, args.size))
+        tmp.write_text(markdown(table, factors, args.images, args.size))
+    print(markdown(table, factors, args.images, args.size))
 
 
 if __name__ == "__main__":
