@@ -123,9 +123,6 @@ def cases(quick: bool) -> list[Case]:
         Case("mnist-0-vs-1", 2000, mnist_pair(0, 1)),
         Case("gauss16-translate", 2000, translate_pair(16)),
         Case("25gaussians-vs-gaussian", 2000, toy_pair("25gaussians", "gaussian")),
-        # 25 sharp clusters: a deeper critic, a smaller step and twice the steps
-        Case("25gaussians-vs-gaussian-depth8", 2000, toy_pair("25gaussians", "gaussian"),
-             options={"depth": 8, "lr": 0.01, "epochs": 2000}),
     ]
     return out
 
