@@ -86,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also compute exact W1 with POT (auto: when n*m <= 25 million)")
     p.add_argument("--refine", choices=("auto", "always", "never"), default="auto",
                    help="tighten the critic by its c-transform on the samples (auto: when n*m <= 25 million)")
-    p.add_argument("--epochs", type=int, default=None, help="critic training epochs (default: 2000 full-batch steps up to 4096 training points, else about 1000 steps)")
+    p.add_argument("--epochs", type=int, default=None, help="critic training epochs (default: 2000 full-batch steps for up to 4096 training points in d <= 3, else about 1000 steps)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=_w1_command)
