@@ -110,3 +110,14 @@ def test_default_batches_are_full_up_to_the_threshold_then_mini(monkeypatch, n, 
     rng = np.random.default_rng(0)
     estimate_w1(rng.normal(size=(n, 2)), rng.normal(size=(n, 2)), epochs=1, width=8, depth=1, heldout_fraction=0.2)
     assert seen["batch_size"] == expected
+
+
+@pytest.mark.parametrize("n, d, small", [(100, 2, True), (100, 5, False), (3000, 2, False)])
+def test_defaults_follow_the_problem_size_and_dimension(n, d, small):
+    """Full-batch problems in d <= 3 get the deeper small-problem critic; others the default one."""
+    from critics.estimate import LARGE_PROBLEM, SMALL_PROBLEM
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d)) + 1
+    r = estimate_w1(x, y, epochs=1, width=8, exact="never", refine="never")
+    assert r.network.config()["depth"] == (SMALL_PROBLEM if small else LARGE_PROBLEM)[0]
