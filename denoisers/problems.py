@@ -16,7 +16,7 @@ import torch
 from lipapps import InputError
 
 from denoisers.operators import Blur, Downsampling, Identity, Inpainting, LinearOperator, gaussian_kernel
-from denoisers.radon import ParallelBeamCT, uniform_angles
+from denoisers.radon import ParallelBeamCT, field_of_view, uniform_angles
 
 PROBLEMS = ("denoise", "deblur", "inpaint", "superres", "ct")
 DEFAULT_NOISE = {"denoise": 25.0 / 255.0, "deblur": 0.01, "inpaint": 0.01, "superres": 0.01, "ct": 0.1}
@@ -51,8 +51,7 @@ def ct_disc(image: torch.Tensor) -> torch.Tensor:
     h, w = image.shape
     n = min(h, w)
     square = image[(h - n) // 2 : (h - n) // 2 + n, (w - n) // 2 : (w - n) // 2 + n].clone()
-    r = torch.arange(n, dtype=torch.float32) - n // 2
-    square[(r[:, None] ** 2 + r[None, :] ** 2) > (n // 2) ** 2] = 0
+    square[~field_of_view(n, square.device)] = 0
     return square
 
 

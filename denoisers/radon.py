@@ -27,6 +27,12 @@ def uniform_angles(n_angles: int) -> torch.Tensor:
     return torch.arange(n_angles, dtype=torch.float64) * (180.0 / n_angles)
 
 
+def field_of_view(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Boolean ``n x n`` mask of the disc the rays cover: pixels within ``n // 2`` of ``(n // 2, n // 2)``."""
+    offsets = torch.arange(n, device=device) - n // 2
+    return offsets[:, None] ** 2 + offsets[None, :] ** 2 <= (n // 2) ** 2
+
+
 def ramp_filter(size: int) -> torch.Tensor:
     """The ramp (Ram-Lak) filter's frequency response on ``size`` points (float64), built from its
     sampled spatial kernel (``1/4`` at 0, ``-1 / (pi k)^2`` at odd ``k``), which avoids the DC
@@ -139,6 +145,4 @@ class ParallelBeamCT(LinearOperator):
         spectrum = torch.fft.rfft(y.double(), n=padded, dim=-1) * response
         filtered = torch.fft.irfft(spectrum, n=padded, dim=-1)[..., :n]
         image = self.A_adjoint(filtered) * (math.pi / (2 * self.measurement_shape[0]))
-        offsets = torch.arange(n, device=y.device) - n // 2
-        disc = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= (n // 2) ** 2
-        return (image * disc).to(y.dtype)
+        return (image * field_of_view(n, y.device)).to(y.dtype)

@@ -40,7 +40,7 @@ from denoisers.images import read_image
 from denoisers.metrics import psnr, ssim
 from denoisers.pnp import ConvergenceWarning, Denoiser, pnp_admm
 from denoisers.problems import simulate
-from denoisers.reconstruct import choose_settings, run_pnp
+from denoisers.reconstruct import NOISE_FLOOR, choose_settings, run_pnp
 from denoisers.training import image_files
 from denoisers.weights import load_denoiser, nearest_sigma
 
@@ -156,7 +156,7 @@ def _best_tv_reconstruction(problem, name: str, max_iter: int) -> dict:
             for c in TV_PENALTIES:
                 # ADMM solves min (penalty / 2) ||A x - y||^2 + w TV(x): w = lam * penalty
                 penalty = c / lipschitz
-                weight = strength * max(problem.noise, 1e-3) ** 2 * penalty
+                weight = strength * max(problem.noise, NOISE_FLOOR) ** 2 * penalty
                 result = pnp_admm(problem.operator, problem.y, TVDenoiser(weight), penalty=penalty,
                                   max_iter=TV_ITERATIONS_FACTOR * max_iter, tol=1e-4, truth=problem.truth)
                 runs.append((result, strength, c))
