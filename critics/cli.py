@@ -17,18 +17,16 @@ IMAGE_LATENT = 32
 
 
 def _w1_command(args: argparse.Namespace) -> int:
-    import torch
-
+    import lipapps
     from critics.estimate import estimate_w1
     from critics.samples import check_pair, load_samples
 
     x = load_samples(args.x)
     y = load_samples(args.y)
     check_pair(x, y, names=(args.x, args.y))
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {args.device!r} asked for, but no CUDA device is available")
+    device = lipapps.resolve_device(args.device)
     result = estimate_w1(
-        x, y, exact=args.exact, refine=args.refine, epochs=args.epochs, seed=args.seed, device=args.device,
+        x, y, exact=args.exact, refine=args.refine, epochs=args.epochs, seed=args.seed, device=device,
         progress=not args.json,
     )
     if args.json:

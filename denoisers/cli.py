@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda (default: cpu)")
     p.set_defaults(func=train_command)
 
     p = subparsers.add_parser("reconstruct", help="plug-and-play reconstruction with the shipped certified denoiser")
@@ -94,6 +95,7 @@ def train_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         checkpoint=args.checkpoint or args.out.with_suffix(".ckpt"),
         resume=args.resume,
+        device=lipapps.resolve_device(args.device),
     )
     if int(os.environ.get("RANK", "0")) == 0:
         metadata = {"sigma": args.sigma, "epochs": args.epochs, "validation_psnr": run.validation_psnr}

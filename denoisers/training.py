@@ -102,13 +102,17 @@ def noise_loss(sigma: float):
 
 
 def batch_psnr(model: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, batch_size: int = 16) -> float:
-    """Mean PSNR (dB, peak 1) of ``model(noisy)`` against ``clean`` over the images of the batch."""
+    """Mean PSNR (dB, peak 1) of ``model(noisy)`` against ``clean`` over the images of the batch.
+
+    The images go to the model's device chunk by chunk; the PSNRs come back to the CPU.
+    """
+    device = next(model.parameters()).device
     values = []
     with torch.no_grad():
         for start in range(0, len(clean), batch_size):
-            out = model(noisy[start : start + batch_size]).clamp(0, 1)
-            mse = ((out - clean[start : start + batch_size]) ** 2).flatten(1).mean(dim=1)
-            values.append(10 * torch.log10(1.0 / mse.clamp_min(1e-12)))
+            out = model(noisy[start : start + batch_size].to(device)).clamp(0, 1)
+            mse = ((out - clean[start : start + batch_size].to(device)) ** 2).flatten(1).mean(dim=1)
+            values.append(10 * torch.log10(1.0 / mse.clamp_min(1e-12)).cpu())
     return float(torch.cat(values).mean())
 
 
@@ -128,11 +132,14 @@ def train_denoiser(
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
+    device: str | torch.device | None = None,
 ) -> DenoiserTraining:
     """Train ``model`` (default: a new :class:`AveragedDenoiser` for ``sigma``) on the images in ``data``.
 
     ``sigma`` is the noise standard deviation on the 0-255 scale. ``checkpoint``/``resume``
-    are those of :func:`lipapps.train`. The model stays certified after every step.
+    are those of :func:`lipapps.train`. ``device`` (e.g. ``"cuda"``) moves the model there
+    first; the patches stay on the CPU and travel one batch at a time. The model stays
+    certified after every step.
     """
     if not sigma > 0:
         raise InputError(f"sigma must be positive (0-255 scale), got {sigma}")
@@ -143,6 +150,8 @@ def train_denoiser(
     val_noisy = val_clean + (sigma / 255.0) * noise
     patches = random_patches(train_images, patch_size, patches_per_image, seed)
     model = AveragedDenoiser(sigma=sigma) if model is None else model
+    if device is not None:
+        model.to(device)
     torch.manual_seed(seed)
 
     def validate(epoch: int, net: nn.Module) -> dict[str, Any]:

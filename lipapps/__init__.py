@@ -11,6 +11,7 @@ from lipapps.atomic import atomic_write
 from lipapps.certify import Certificate, certify, empirical_lipschitz
 from lipapps.checkpoint import load, save
 from lipapps.constraints import project_
+from lipapps.devices import resolve_device
 from lipapps.errors import CheckpointError, InputError
 from lipapps.layers import (
     ConvGradientFlowBlock,
@@ -45,6 +46,7 @@ __all__ = [
     "load",
     "project_",
     "register_model",
+    "resolve_device",
     "save",
     "train",
 ]

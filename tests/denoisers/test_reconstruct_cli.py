@@ -117,7 +117,10 @@ def test_train_command_writes_a_certified_model_and_resumes(tmp_path, capsys):
     assert main(["denoiser", "train", "--data", str(tmp_path / "none"), "--sigma", "25", "--out", str(tmp_path / "x.pt")]) == 2
 
 
-@pytest.mark.parametrize(("extra", "message"), [(["--downsampling", "0"], "--downsampling"), (["--averaging", "1.5"], "--averaging")])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--downsampling", "0"], "--downsampling"), (["--averaging", "1.5"], "--averaging"), (["--device", "gpu0"], "not a torch device")],
+)
 def test_train_command_refuses_a_bad_architecture(tmp_path, capsys, extra, message):
     folder = tmp_path / "images"
     write_image(folder / "0.png", torch.rand(20, 20))
