@@ -56,6 +56,8 @@ class _UnitBall(nn.Module):
             spectral.certified_matrix_bounds(matrix[None], self.v[None], steps=COLD_START_STEPS)
         else:
             self.register_buffer("q", torch.full((weight.shape[1],), weight.shape[1] ** -0.5))
+            # warm starts of the grid bound's power steps: rebuilt after loading, so not saved
+            self.register_buffer("grid_vectors", spectral.grid_vectors(tuple(weight.shape)), persistent=False)
 
     def scale(self, weight: torch.Tensor, update: bool, bound: float | None = None) -> torch.Tensor:
         """A divisor ``s >= max(1, ||W||)`` (a tensor, differentiable in ``weight``).
@@ -64,7 +66,7 @@ class _UnitBall(nn.Module):
         :func:`prepare_parametrizations_`, batched); without it one is computed here.
         """
         if not self.dense:
-            return spectral.conv_training_bound(weight, self.q, update).clamp_min(1.0)
+            return spectral.conv_training_bound(weight, self.q, update, self.grid_vectors).clamp_min(1.0)
         w = weight.reshape(weight.shape[0], -1)
         v = self.v if update else self.v.clone()
         if bound is None:

@@ -210,3 +210,40 @@ def test_certificate_never_exceeds_the_training_bound():
 def test_grid_too_coarse_for_the_kernel_is_refused():
     with pytest.raises(ValueError, match="too coarse"):
         spectral.conv_grid_bound(torch.randn(2, 2, 5, 5), grid=8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    c_out=st.integers(1, 12),
+    c_in=st.integers(1, 12),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    seed=st.integers(0, 10_000),
+)
+def test_proved_grid_bound_is_the_grid_bound_up_to_its_slack(c_out, c_in, dtype, seed):
+    """From a cold start and then warm: never below the exact grid bound, at most GRID_SLACK above it."""
+    gen = torch.Generator().manual_seed(seed)
+    kernel = torch.randn(c_out, c_in, 3, 3, dtype=dtype, generator=gen)
+    exact = float(spectral.conv_grid_bound(kernel.to(torch.float64)))
+    vectors = spectral.grid_vectors(tuple(kernel.shape))
+    for _ in range(2):
+        proved = float(spectral.proved_grid_bound(kernel, vectors, update=True))
+        assert exact * (1 - 1e-6) <= proved <= exact * (1 + spectral.GRID_SLACK) * (1 + 1e-5)
+        kernel = kernel + 1e-3 * torch.randn(kernel.shape, dtype=dtype, generator=gen)
+        exact = float(spectral.conv_grid_bound(kernel.to(torch.float64)))
+
+
+def test_proved_grid_bound_is_differentiable_like_the_grid_bound():
+    kernel = torch.randn(6, 10, 3, 3, dtype=torch.float64, requires_grad=True)
+    vectors = spectral.grid_vectors(tuple(kernel.shape))
+    spectral.proved_grid_bound(kernel, vectors, update=True).backward()
+    proved_grad = kernel.grad.clone()
+    kernel.grad = None
+    spectral.conv_grid_bound(kernel).backward()
+    cosine = F.cosine_similarity(proved_grad.flatten(), kernel.grad.flatten(), dim=0)
+    assert torch.isfinite(proved_grad).all() and cosine > 0.99
+
+
+def test_grid_warm_starts_are_not_saved():
+    """The warm starts live in a non-persistent buffer: files written before them still load."""
+    conv = lipapps.LipschitzConv2d(3, 5, 3)
+    assert not any("grid_vectors" in key for key in conv.state_dict())
