@@ -33,7 +33,7 @@ def cross_entropy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
 
 def time_mode(constraint: str, data: tuple[torch.Tensor, torch.Tensor], width: int, batch_size: int, args: argparse.Namespace) -> dict[str, float]:
     torch.manual_seed(0)
-    model = lipapps.LipschitzResNet(784, 10, width=width, depth=args.depth, constraint=constraint)
+    model = lipapps.LipschitzResNet(784, 10, width=width, depth=args.depth, constraint=constraint).to(args.device)
     # one warm-up epoch on a slice (allocations, first-call costs), then the timed epochs
     lipapps.train(model, cross_entropy, tuple(t[: 20 * batch_size] for t in data), epochs=1, batch_size=batch_size, lr=1e-3, progress=False)
     start = time.perf_counter()
@@ -48,7 +48,7 @@ def time_mode(constraint: str, data: tuple[torch.Tensor, torch.Tensor], width: i
         "wall_seconds_per_epoch": wall,
     }
     if constraint != "none":
-        record["certificate"] = lipapps.certify(model).upper_bound
+        record["certificate"] = lipapps.certify(model.cpu()).upper_bound
     return record
 
 
@@ -77,8 +77,10 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256])
     parser.add_argument("--samples", type=int, default=60000)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_constraints.json")
     args = parser.parse_args()
+    args.device = lipapps.resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
@@ -94,8 +96,8 @@ def main() -> None:
                 rec["overhead"] = rec["seconds_per_epoch"] / base - 1.0
                 rec["constraint_share_of_epoch"] = rec["constraint_seconds_per_epoch"] / rec["seconds_per_epoch"]
             records += runs.values()
-    machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-               + ("CUDA" if torch.cuda.is_available() else "CPU"))
+    machine = (torch.cuda.get_device_name(args.device) if args.device.type == "cuda"
+               else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, CPU")
     report = {
         "model": {"in_features": 784, "widths": args.widths, "depth": args.depth, "out_features": 10},
         "samples": args.samples,

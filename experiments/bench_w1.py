@@ -213,15 +213,15 @@ def timed(fn: Callable[[], float]) -> tuple[float, float]:
     return value, time.perf_counter() - start
 
 
-def run_case(case: Case, seed: int = 0) -> dict:
+def run_case(case: Case, seed: int = 0, device: str = "cpu") -> dict:
     x, y, population = case.make(case.n, seed)
-    print(f"--- {case.name} n={case.n} d={x.shape[1]}", flush=True)
-    est = estimate_w1(x, y, exact="never", seed=seed, **case.options)
+    print(f"--- {case.name} n={case.n} d={x.shape[1]} on {device}", flush=True)
+    est = estimate_w1(x, y, exact="never", seed=seed, device=device, **case.options)
     row = {
         "case": case.name, "n": case.n, "dim": x.shape[1], "population_w1": population,
         "lower": est.lower, "upper": est.upper, "network_lower": est.network_lower,
         "heldout": est.heldout, "heldout_ci95": list(est.heldout_ci95), "certificate": est.certificate,
-        "seconds": est.seconds, "width": est.width, "options": case.options,
+        "seconds": est.seconds, "width": est.width, "options": case.options, "device": device,
     }
     a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))
     small = case.n * case.n <= 25_000_000
@@ -280,8 +280,10 @@ def relative(row: dict, key: str) -> str:
 
 
 def write_markdown(rows: list[dict], path: Path) -> None:
+    devices = sorted({r.get("device", "cpu") for r in rows})
+    where = "CPU, 1 thread" if devices == ["cpu"] else f"critic on {', '.join(devices)}; POT and the baselines on the CPU, 1 thread"
     lines = [
-        "# W1 benchmark (CPU, 1 thread)",
+        f"# W1 benchmark ({where})",
         "",
         "lower/upper: certified bracket of `critics.estimate_w1` (lower = critic after c-transform "
         "refinement; net = the network alone), relative to `ot.emd2` where computed. "
@@ -347,17 +349,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one small case (a smoke run)")
     parser.add_argument("--only", nargs="*", help="case names to run")
+    parser.add_argument("--sizes", nargs="*", type=int, help="only cases with these n")
+    parser.add_argument("--device", default="cpu", help="where the critic trains (the baselines stay on the CPU)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    device = str(lipapps.resolve_device(args.device))
     torch.set_num_threads(1)
     stem = "w1_bench_quick" if args.quick else "w1_bench"
     json_path = args.out / f"{stem}.json"
     rows = json.loads(json_path.read_text()) if json_path.exists() else []
     done = {(r["case"], r["n"]) for r in rows}
     for case in cases(args.quick):
-        if (case.name, case.n) in done or (args.only and case.name not in args.only):
+        if (case.name, case.n) in done or (args.only and case.name not in args.only) or (args.sizes and case.n not in args.sizes):
             continue
-        rows.append(run_case(case))
+        rows.append(run_case(case, device=device))
         with lipapps.atomic_write(json_path) as tmp:
             tmp.write_text(json.dumps(rows, indent=1))
     write_markdown(rows, args.out / f"{stem}.md")

@@ -1,0 +1,194 @@
+"""How far the certified averaged denoiser goes with more capacity, when compute is not the limit.
+
+The shipped sigma = 25 denoiser (16 channels, 64 hidden, depth 6, half resolution) is sized for
+an hour on 2 CPU cores, and longer training did not move it (20 epochs: 27.10 dB validation
+against 27.18 with 10). This script asks whether *size* is the limit: each variant is a certified
+:class:`denoisers.model.AveragedDenoiser` (``a = 1/2``, parametrization) trained within the same
+wall-clock budget on one device (meant for a GPU), the number of epochs fitted to the budget from
+the measured time of a few training steps. Then every variant, and the shipped weights, denoise
+all of BSD68 at sigma = 25 with the noise of ``bench_pnp.py --bsd68-denoising`` (seed = image
+index), so the PSNRs compare with that table (shipped: 27.34 dB; BM3D 28.57 dB published).
+
+Rows go to ``--results`` (JSON, one row per variant, merged with the rows stored there) and the
+markdown table beside it; ``--weights-dir`` keeps each trained model (``lipapps.save`` format).
+Variants can run as separate processes sharing one GPU, each with its own ``--results`` file;
+``--merge FILE ...`` then joins their rows into the default results.
+
+    python experiments/denoiser_capacity.py --device cuda --minutes 7 --variants "32 ch, 128 hidden, depth 8"
+    python experiments/denoiser_capacity.py --merge a.json b.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+import lipapps
+from denoisers.images import read_image
+from denoisers.metrics import psnr
+from denoisers.model import AveragedDenoiser
+from denoisers.problems import simulate
+from denoisers.training import image_files, noise_loss, random_patches, split_files, train_denoiser
+from denoisers.weights import load_denoiser
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "images"
+RESULTS = ROOT / "experiments" / "results" / "denoiser_capacity.json"
+SIGMA = 25
+SHIPPED = {"channels": 16, "hidden_channels": 64, "depth": 6, "patch_size": 40, "patches_per_image": 32}
+LARGER = {"patch_size": 64, "patches_per_image": 64}
+VARIANTS = {
+    "shipped size (16 ch, 64 hidden, depth 6)": SHIPPED,
+    "32 ch, 128 hidden, depth 8": {**LARGER, "channels": 32, "hidden_channels": 128, "depth": 8},
+    "64 ch, 256 hidden, depth 8": {**LARGER, "channels": 64, "hidden_channels": 256, "depth": 8},
+    "32 ch, 128 hidden, depth 16": {**LARGER, "channels": 32, "hidden_channels": 128, "depth": 16},
+    "full resolution, 32 ch, 128 hidden, depth 8": {**LARGER, "channels": 32, "hidden_channels": 128, "depth": 8, "downsampling": 1},
+}
+#: Steps timed (after as many warm-up steps) to fit the number of epochs to the budget.
+TIMED_STEPS = 10
+#: Share of the budget planned for training; the rest covers validation and the timing itself.
+BUDGET_SHARE = 0.85
+
+
+def seconds_per_step(model: AveragedDenoiser, patches: torch.Tensor, batch_size: int, device: torch.device) -> float:
+    """Wall time of one Adam step on a throwaway copy of ``model`` (the constraint included)."""
+    trial = copy.deepcopy(model).to(device)
+    optimizer = torch.optim.Adam(trial.parameters(), lr=1e-4)
+    loss = noise_loss(SIGMA)
+    for step in range(2 * TIMED_STEPS):
+        if step == TIMED_STEPS:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+        batch = patches[torch.randint(len(patches), (batch_size,))].to(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss(trial, batch).mean().backward()
+        optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / TIMED_STEPS
+
+
+def bsd68_psnr(model: torch.nn.Module, files: list[Path], device: torch.device) -> float:
+    """Mean PSNR of ``model`` on every BSD68 image at sigma 25 (noise seed = image index)."""
+    values = []
+    with torch.no_grad():
+        for index, path in enumerate(files):
+            truth = read_image(path)
+            y = simulate("denoise", truth, SIGMA / 255, seed=index).y
+            out = model(y[None, None].to(device))[0, 0].clamp(0, 1).cpu()
+            values.append(psnr(out, truth))
+    return sum(values) / len(values)
+
+
+def run_variant(name: str, args: argparse.Namespace, device: torch.device) -> dict:
+    spec = dict(VARIANTS[name])
+    patch_size, per_image = spec.pop("patch_size"), spec.pop("patches_per_image")
+    torch.manual_seed(args.seed)
+    model = AveragedDenoiser(**spec, sigma=SIGMA)
+    train_files, _ = split_files(image_files(args.data / "train400"), 0.1, args.seed)
+    patches = random_patches([read_image(p) for p in train_files], patch_size, per_image, args.seed)
+    step = seconds_per_step(model, patches, args.batch_size, device)
+    steps_per_epoch = math.ceil(len(patches) / args.batch_size)
+    epochs = max(1, int(BUDGET_SHARE * 60 * args.minutes / (step * steps_per_epoch)))
+    print(f"{name}: {step * 1e3:.1f} ms per step, {steps_per_epoch} steps per epoch -> {epochs} epochs", flush=True)
+    run = train_denoiser(args.data / "train400", SIGMA, model=model, epochs=epochs, patch_size=patch_size,
+                         patches_per_image=per_image, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         progress=False, device=device)
+    if args.weights_dir is not None:
+        slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
+        lipapps.save(run.model.cpu(), args.weights_dir / f"{slug}.pt", metadata={"variant": name, "sigma": SIGMA})
+    model = run.model.to(device)
+    return {
+        "variant": name,
+        "config": {**model.config(), "patch_size": patch_size, "patches_per_image": per_image},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "certificate": lipapps.certify(model.cpu()).upper_bound,
+        "epochs": epochs,
+        "minutes": args.minutes,
+        "seconds_per_step": step,
+        "train_seconds": run.seconds,
+        "validation_psnr": [h["validation_psnr"] for h in run.history],
+        "bsd68_psnr": bsd68_psnr(model.to(device), image_files(args.data / "bsd68"), device),
+    }
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    lines = [
+        f"# Denoiser capacity (sigma 25, certified, a = 1/2; {meta.get('device', '?')})",
+        "",
+        "BSD68: all 68 images, the noise of `bench_pnp.py --bsd68-denoising`; the shipped weights (CPU, 10 epochs) score "
+        f"{meta.get('shipped_bsd68_psnr', float('nan')):.2f} dB there. Published BM3D: 28.57 dB. Epochs fitted to each "
+        "row's budget from the timed steps (variants sharing the GPU time each other).",
+        "",
+        "| variant | parameters | certificate of D | budget (min) | ms / step | epochs | best validation PSNR | BSD68 PSNR | note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        best = f"{max(r['validation_psnr']):.2f}" if r.get("validation_psnr") else "-"
+        lines.append(f"| {r['variant']} | {r['parameters']} | {r['certificate']:.4f} | {r['minutes']:g} | {1e3 * r['seconds_per_step']:.0f} "
+                     f"| {r['epochs']} | {best} | {r['bsd68_psnr']:.2f} | {r.get('note', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, rows: list[dict], meta: dict) -> None:
+    order = list(VARIANTS)
+    rows = sorted(rows, key=lambda r: order.index(r["variant"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with lipapps.atomic_write(path) as tmp:
+        tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    with lipapps.atomic_write(path.with_suffix(".md")) as tmp:
+        tmp.write_text(markdown(rows, meta))
+
+
+def stored_rows(path: Path) -> tuple[dict[str, dict], dict]:
+    if not path.exists():
+        return {}, {}
+    stored = json.loads(path.read_text())
+    return {r["variant"]: r for r in stored["rows"]}, stored["meta"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--minutes", type=float, default=7.0, help="training budget per variant")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, default=DATA, help="folder holding train400/ and bsd68/")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--weights-dir", type=Path, help="keep each trained model here")
+    parser.add_argument("--merge", nargs="+", type=Path, help="only: join the rows of these results files into --results")
+    args = parser.parse_args()
+    if args.merge:
+        rows, meta = stored_rows(args.results)
+        for path in args.merge:
+            more, meta = stored_rows(path)
+            rows.update(more)
+        write(args.results, list(rows.values()), meta)
+        return
+    device = lipapps.resolve_device(args.device)
+    rows, _ = stored_rows(args.results)
+    meta = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "minutes": args.minutes,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "shipped_bsd68_psnr": bsd68_psnr(load_denoiser(SIGMA).to(device), image_files(args.data / "bsd68"), device),
+    }
+    for name in args.variants:
+        rows[name] = run_variant(name, args, device)
+        write(args.results, list(rows.values()), meta)
+        print(markdown(list(rows.values()), meta), flush=True)
+
+
+if __name__ == "__main__":
+    main()
