@@ -63,15 +63,15 @@ def test_resume_refuses_a_foreign_file(tmp_path):
         small_run(tmp_path, resume=True)
 
 
-@pytest.mark.parametrize("constraint", ["projection", "parametrization"])
-def test_ddp_two_gloo_processes_match_a_single_process(tmp_path, constraint):
+@pytest.mark.parametrize(("constraint", "kind"), [("projection", "dense"), ("parametrization", "dense"), ("parametrization", "conv")])
+def test_ddp_two_gloo_processes_match_a_single_process(tmp_path, constraint, kind):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
     single, double = tmp_path / "single.pt", tmp_path / "ddp.pt"
     worker = str(HERE / "ddp_worker.py")
-    subprocess.run([sys.executable, worker, str(single), constraint], check=True, env=env, timeout=240)
+    subprocess.run([sys.executable, worker, str(single), constraint, kind], check=True, env=env, timeout=240)
     subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", worker, str(double), constraint],
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", worker, str(double), constraint, kind],
         check=True, env=env, timeout=240, capture_output=True,
     )
     a, b = torch.load(single, weights_only=True), torch.load(double, weights_only=True)
