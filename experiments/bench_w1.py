@@ -120,6 +120,7 @@ def cases(quick: bool) -> list[Case]:
         # depth 12, 38 epochs (about 3000 steps of 2048)
         Case("gauss16-scale1.5-depth12", 100_000, scaled_pair(16), exact="never", options={"depth": 12, "epochs": 38}),
         Case("gauss64-translate", 10000, translate_pair(64), exact="never"),
+        Case("gauss64-scale1.5-depth12", 100_000, scaled_pair(64), exact="never", options={"depth": 12, "epochs": 38}),
         Case("mnist-0-vs-1", 2000, mnist_pair(0, 1)),
         Case("gauss16-translate", 2000, translate_pair(16)),
         Case("25gaussians-vs-gaussian", 2000, toy_pair("25gaussians", "gaussian")),
