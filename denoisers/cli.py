@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--depth", type=int, default=6)
     p.add_argument("--downsampling", type=int, default=2, help="the blocks work on r x r cells stacked as channels")
     p.add_argument("--averaging", type=float, default=0.5, help="a in D = (1 - a) I + a N, in (0, 1)")
+    p.add_argument("--injection", type=float, default=0.0, help="mix each block's output with the lifted input by this weight, in [0, 1]")
     p.add_argument("--init", type=Path, help="start from these weights (fine-tuning)")
     p.add_argument("--checkpoint", type=Path, help="training checkpoint (default: OUT with suffix .ckpt)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
@@ -80,8 +81,11 @@ def train_command(args: argparse.Namespace) -> int:
             raise InputError(f"--averaging must lie in (0, 1), got {args.averaging}")
         if args.downsampling < 1:
             raise InputError(f"--downsampling must be a positive integer, got {args.downsampling}")
+        if not 0 <= args.injection <= 1:
+            raise InputError(f"--injection must lie in [0, 1], got {args.injection}")
         model = AveragedDenoiser(
-            args.channels, args.hidden_channels, args.depth, averaging=args.averaging, downsampling=args.downsampling, sigma=args.sigma
+            args.channels, args.hidden_channels, args.depth, averaging=args.averaging, downsampling=args.downsampling,
+            injection=args.injection, sigma=args.sigma,
         )
     run = train_denoiser(
         args.data,

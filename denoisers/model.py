@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import lipapps
-from lipapps import CheckpointError, ConvGradientFlowBlock, LipschitzConv2d
+from lipapps import CheckpointError, ConvGradientFlowBlock, InputInjection, LipschitzConv2d
 
 #: Float slack when a certificate is compared with 1 (as :func:`lipapps.load` does).
 TOLERANCE = 1e-5
@@ -43,13 +43,16 @@ class AveragedDenoiser(nn.Module):
         step_size: ``tau`` in ``[0, 2]`` of every block.
         downsampling: ``r``: the blocks work on ``r x r`` cells of pixels stacked as channels
             (1: at full resolution).
+        injection: ``alpha`` of :class:`lipapps.InputInjection` around the blocks (each block's
+            output is mixed with the lifted input, ``z_k = (1 - alpha) Phi_k(z_{k-1}) + alpha Q U x``;
+            0: the plain composition, the shipped weights).
         sigma: noise level on the 0-255 scale the weights were trained for (recorded, not used).
         constraint: ``"parametrization"``, ``"projection"`` or ``"none"`` (the unconstrained
             baseline of the benchmark, which carries no certificate).
     """
 
-    #: Files written before ``downsampling`` existed hold full-resolution networks.
-    legacy_config = {"downsampling": 1}
+    #: Files written before ``downsampling`` / ``injection`` existed: full resolution, no injection.
+    legacy_config = {"downsampling": 1, "injection": 0.0}
 
     def __init__(
         self,
@@ -60,6 +63,7 @@ class AveragedDenoiser(nn.Module):
         averaging: float = 0.5,
         step_size: float = 2.0,
         downsampling: int = 2,
+        injection: float = 0.0,
         sigma: float = 25.0,
         constraint: str = "parametrization",
     ) -> None:
@@ -76,6 +80,7 @@ class AveragedDenoiser(nn.Module):
             "averaging": float(averaging),
             "step_size": float(step_size),
             "downsampling": int(downsampling),
+            "injection": float(injection),
             "sigma": float(sigma),
             "constraint": constraint,
         }
@@ -84,10 +89,11 @@ class AveragedDenoiser(nn.Module):
         self.constraint = constraint
         self.downsampling = int(downsampling)
         cells = self.downsampling**2
+        blocks = [ConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint) for _ in range(depth)]
         self.network = nn.Sequential(
             nn.PixelUnshuffle(self.downsampling),
             LipschitzConv2d(cells, channels, kernel_size, constraint=constraint),
-            *[ConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint) for _ in range(depth)],
+            *(blocks if injection == 0.0 else [InputInjection(blocks, injection)]),
             LipschitzConv2d(channels, cells, kernel_size, constraint=constraint),
             nn.PixelShuffle(self.downsampling),
         )

@@ -15,7 +15,8 @@ hidden, depth 6, ``a = 1/2``, parametrization); each other row changes one thing
   twice the state: the price of capacity;
 * ``pixel-unshuffle 2 ...``: the blocks on 2 x 2 cells stacked as channels (half resolution), with
   16 channels and 64 hidden (the architecture shipped now: about the reference's cost per
-  pixel), and that with 128 hidden or 10 blocks.
+  pixel), and that with 128 hidden or 10 blocks, or with input injection
+  (:class:`lipapps.InputInjection`: every block's output mixed with the lifted input).
 
 Rows of variants not run keep their stored values (``--variants`` re-runs some); the files are
 rewritten after every variant.
@@ -51,6 +52,8 @@ VARIANTS = {
     "pixel-unshuffle 2, 16 channels, 64 hidden (shipped)": UNSHUFFLED,
     "pixel-unshuffle 2, 16 channels, 128 hidden": {**UNSHUFFLED, "hidden_channels": 128},
     "pixel-unshuffle 2, 16 channels, 64 hidden, depth 10": {**UNSHUFFLED, "depth": 10},
+    "pixel-unshuffle 2, 16 channels, 64 hidden, input injection 0.1": {**UNSHUFFLED, "injection": 0.1},
+    "pixel-unshuffle 2, 16 channels, 64 hidden, input injection 0.3": {**UNSHUFFLED, "injection": 0.3},
 }
 
 

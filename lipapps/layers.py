@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lipapps import spectral
+from lipapps.certify import certify
 from lipapps.constraints import check_constraint, constrain_
 
 
@@ -234,3 +235,39 @@ class FixedWidthBlock(nn.Module):
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
         return max(1.0, self.flow.lipschitz_bound())
 
+
+
+class InputInjection(nn.Module):
+    """``z_0 = x``, ``z_k = (1 - alpha) Phi_k(z_{k-1}) + alpha x``: every step sees the input again.
+
+    With ``L_k`` a bound on the Lipschitz constant of ``x -> z_k`` and ``b_k`` one of ``Phi_k``,
+    the triangle inequality gives ``L_k <= (1 - alpha) b_k L_{k-1} + alpha``, ``L_0 = 1``; with
+    non-expansive steps (``b_k <= 1``) every ``L_k <= 1``, so the map stays non-expansive for any
+    number of steps and any ``alpha`` in ``[0, 1]``. With shared gradient-flow steps this is an
+    unrolled proximal-gradient iteration for ``min_z 1/2 ||z - x||^2 + R(z)`` with a convex ridge
+    regulariser (Goujon et al. 2023), whose input term a plain composition of blocks lacks.
+    :func:`lipapps.certify` uses this recursion (``lipschitz_bound``), not the product of the
+    steps' bounds.
+    """
+
+    def __init__(self, steps: list[nn.Module], injection: float) -> None:
+        super().__init__()
+        if not 0.0 <= injection <= 1.0:
+            raise ValueError(f"injection must lie in [0, 1], got {injection}")
+        self.steps = nn.ModuleList(steps)
+        self.injection = float(injection)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x
+        for step in self.steps:
+            z = (1.0 - self.injection) * step(z) + self.injection * x
+        return z
+
+    def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
+        bound = 1.0
+        for step in self.steps:
+            bound = (1.0 - self.injection) * certify(step, input_shape).upper_bound * bound + self.injection
+        return bound
+
+    def extra_repr(self) -> str:
+        return f"injection={self.injection}"

@@ -36,12 +36,13 @@ def test_perron_bound_is_exact_for_orthogonal_and_above_the_circular_norm():
     assert abs(perron_conv_bound(identity) - 1.0) < 1e-12
 
 
-def test_certificate_holds_after_training_and_on_load(tmp_path):
+@pytest.mark.parametrize("injection", [0.0, 0.3])
+def test_certificate_holds_after_training_and_on_load(tmp_path, injection):
     folder = tmp_path / "images"
     gen = torch.Generator().manual_seed(0)
     for i in range(4):
         write_image(folder / f"{i}.png", torch.rand(24, 24, generator=gen))
-    model = AveragedDenoiser(channels=4, hidden_channels=8, depth=2, averaging=0.5)
+    model = AveragedDenoiser(channels=4, hidden_channels=8, depth=2, averaging=0.5, injection=injection)
     run = train_denoiser(folder, 25, model=model, epochs=2, patch_size=16, patches_per_image=8, batch_size=8,
                          lr=0.05, validation_crop=16, checkpoint=tmp_path / "c.ckpt", progress=False)
     assert len(run.history) == 2 and "validation_psnr" in run.history[-1]
@@ -54,7 +55,7 @@ def test_certificate_holds_after_training_and_on_load(tmp_path):
     x, _ = _pairs()
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x), atol=1e-6)
-    resumed = train_denoiser(folder, 25, model=AveragedDenoiser(channels=4, hidden_channels=8, depth=2, averaging=0.5), epochs=2,
+    resumed = train_denoiser(folder, 25, model=AveragedDenoiser(channels=4, hidden_channels=8, depth=2, averaging=0.5, injection=injection), epochs=2,
                              patch_size=16, patches_per_image=8, batch_size=8, validation_crop=16,
                              checkpoint=tmp_path / "c.ckpt", resume=True, progress=False)
     assert resumed.history == run.history

@@ -119,7 +119,8 @@ def test_train_command_writes_a_certified_model_and_resumes(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("extra", "message"),
-    [(["--downsampling", "0"], "--downsampling"), (["--averaging", "1.5"], "--averaging"), (["--device", "gpu0"], "not a torch device")],
+    [(["--downsampling", "0"], "--downsampling"), (["--averaging", "1.5"], "--averaging"), (["--injection", "-0.1"], "--injection"),
+     (["--device", "gpu0"], "not a torch device")],
 )
 def test_train_command_refuses_a_bad_architecture(tmp_path, capsys, extra, message):
     folder = tmp_path / "images"
