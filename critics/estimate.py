@@ -87,7 +87,7 @@ def estimate_w1(
     block_size: int | None = None,
     max_pairs: int = EXACT_MAX_PAIRS,
     seed: int = 0,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> W1Estimate:
     """Certified bracket ``lower <= W1(mu, nu) <= upper`` between two weighted sample sets.
