@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+import lipapps
+
 from lipapps.cli import main
 
 from denoisers.images import read_image, write_image
@@ -114,6 +116,10 @@ def test_train_command_writes_a_certified_model_and_resumes(tmp_path, capsys):
     assert main(["certify", str(tmp_path / "m.pt"), "--json", "--input-shape", "1", "12", "12", "--steps", "5"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["upper_bound"] <= 1 + 1e-5
+    finetune = ["denoiser", "train", "--data", str(folder), "--sigma", "15", "--init", str(tmp_path / "m.pt"), "--out",
+                str(tmp_path / "m15.pt"), "--epochs", "1", "--patch-size", "12", "--patches-per-image", "4", "--batch-size", "4"]
+    assert main(finetune) == 0
+    assert lipapps.load(tmp_path / "m15.pt").config()["sigma"] == 15.0  # the level it was fine-tuned for
     assert main(["denoiser", "train", "--data", str(tmp_path / "none"), "--sigma", "25", "--out", str(tmp_path / "x.pt")]) == 2
 
 
