@@ -236,7 +236,6 @@ class FixedWidthBlock(nn.Module):
         return max(1.0, self.flow.lipschitz_bound())
 
 
-
 class InputInjection(nn.Module):
     """``z_0 = x``, ``z_k = (1 - alpha) Phi_k(z_{k-1}) + alpha x``: every step sees the input again.
 

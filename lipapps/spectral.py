@@ -394,22 +394,19 @@ def _proved_grid_top(gram: torch.Tensor, rayleigh: torch.Tensor) -> tuple[int, f
     return (best, float(candidate[0]) ** 2) if bool(gram_bound_holds(gram, candidate).all()) else None
 
 
-def conv_training_bound(kernel: torch.Tensor, q: torch.Tensor, update: bool, vectors: torch.Tensor | None = None) -> torch.Tensor:
+def conv_training_bound(kernel: torch.Tensor, q: torch.Tensor, update: bool, vectors: torch.Tensor) -> torch.Tensor:
     """The bound the training constraint divides a convolution by: ``min(conv_gram_bound(kernel, q),
-    grid bound)``, both differentiable in ``kernel``; the grid bound is :func:`proved_grid_bound`
-    with ``vectors`` (else, without them, :func:`conv_grid_bound`).
+    proved_grid_bound(kernel, vectors))``, both from one Gram kernel, differentiable in ``kernel``.
 
-    With ``update``, ``q`` first takes one step towards the Perron vector (:func:`perron_vector_`).
+    With ``update``, ``q`` first takes one step towards the Perron vector (:func:`perron_vector_`)
+    and ``vectors`` are replaced by the power step's (the warm starts of the next call).
     """
     gram_kernel = conv_gram_kernel(kernel)
     a = _abs_gram_matrix(gram_kernel)
     if update:
         with torch.no_grad():
             _advance_perron_(a.detach(), q)
-    if vectors is None:
-        grid = _grid_bound(gram_kernel, tuple(kernel.shape), CONV_GRID)
-    else:
-        grid = proved_grid_bound(kernel, vectors, update, gram_kernel=gram_kernel)
+    grid = proved_grid_bound(kernel, vectors, update, gram_kernel=gram_kernel)
     return torch.minimum(_collatz_bound(a, q), grid)
 
 
