@@ -10,7 +10,7 @@ training record to experiments/results/denoiser_training_sigma<S>.json.
 
     python experiments/train_denoisers.py                      # all three, in order 25, 15, 50
     python experiments/train_denoisers.py --sigma 25 --epochs 6
-    python experiments/train_denoisers.py --baseline --sigma 25 15   # -> experiments/weights/dncnn_sigma{25,15}.pt
+    python experiments/train_denoisers.py --baseline --sigma 25 15 50   # -> experiments/weights/dncnn_sigma{25,15,50}.pt
 """
 
 from __future__ import annotations
