@@ -58,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--angles", type=int, help="number of CT angles on [0, 180)")
     p.add_argument("--truth", type=Path, help="ground truth to score a reconstruction of --measurement")
     p.add_argument("--regularisation", type=float, help="factor on the noise level that sets the prior's weight")
+    p.add_argument("--level", type=int, help="shipped denoiser level (0-255 scale) for ADMM; default from problem and noise")
     p.add_argument("--max-iter", type=int, default=300)
     p.add_argument("--tol", type=float, default=1e-4, help="stop when ||x+ - x|| / ||x+|| <= tol")
     p.add_argument("--seed", type=int, default=0)
@@ -128,7 +129,7 @@ def reconstruct_command(args: argparse.Namespace) -> int:
     problem = _problem(args)
     if args.max_iter < 1 or args.tol < 0:
         raise InputError("--max-iter must be >= 1 and --tol >= 0")
-    settings = choose_settings(problem, args.algorithm, args.regularisation)
+    settings = choose_settings(problem, args.algorithm, args.regularisation, args.level)
     result = run_pnp(problem, settings, max_iter=args.max_iter, tol=args.tol, progress=not args.json)
     scores = {"psnr": None, "ssim": None}
     if problem.truth is not None:
@@ -149,6 +150,7 @@ def reconstruct_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
+        print(f"PnP-{settings.algorithm.upper()} with the shipped sigma {settings.denoiser_sigma} denoiser")
         if scores["psnr"] is not None:
             print(f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f}")
         state = "converged" if result.converged else "stopped at max-iter"

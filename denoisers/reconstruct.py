@@ -8,7 +8,9 @@ here by a per-problem factor ``REGULARISATION`` (chosen on a validation crop of 
 * FBS, ``g = 1 / L`` (inside the convergence range): the denoiser is weakened to the effective
   level ``sigma_t = k sigma_n sqrt(g)`` by :class:`~denoisers.pnp.RelaxedDenoiser` with strength
   ``(sigma_t / sigma_d)^2``, ``sigma_d`` the smallest shipped level ``>= sigma_t``.
-* ADMM: ``sigma_d`` the shipped level nearest ``k sigma_n``, strength ``s = min(1, 1 / (2 a))``
+* ADMM: ``sigma_d`` the shipped level nearest ``k sigma_n``, but at least the problem's
+  :data:`ADMM_MIN_LEVEL` (missing pixels and lost frequencies want a stronger prior than the
+  measurement noise suggests), strength ``s = min(1, 1 / (2 a))``
   for an ``a``-averaged denoiser, so that the relaxed denoiser is firmly non-expansive as ADMM
   requires, and penalty ``s (sigma_d / (k sigma_n))^2`` (the relaxed denoiser acts like a prox
   of ``s sigma_d^2 phi``; any penalty keeps the guarantee).
@@ -32,6 +34,11 @@ REGULARISATION = {
     "admm": {"denoise": 1.0, "deblur": 1.0, "inpaint": 1.0, "superres": 1.0, "ct": 1.0 / 3.0},
     "fbs": {"denoise": 1.0, "deblur": 1.0, "inpaint": 3.0, "superres": 1.0, "ct": 3.0},
 }
+#: The weakest shipped level PnP-ADMM uses per problem, chosen with ``k`` on the same validation
+#: crops over the levels 15, 25, 50 (``tune_pnp.py --levels``): the level nearest ``k sigma_n``
+#: (15 at the default noise 0.01) lost to a stronger prior with a larger penalty, inpainting
+#: 31.64 dB at 15 against 31.79 at 50, deblurring 29.14 against 29.21 at 25.
+ADMM_MIN_LEVEL = {"denoise": 0, "deblur": 25, "inpaint": 50, "superres": 0, "ct": 0}
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0
 
@@ -46,8 +53,14 @@ class PnPSettings:
     step: float | None
 
 
-def choose_settings(problem: Problem, algorithm: str = "admm", regularisation: float | None = None) -> PnPSettings:
-    """Parameters for ``problem`` from its noise level (see the module docstring)."""
+def choose_settings(
+    problem: Problem, algorithm: str = "admm", regularisation: float | None = None, level: int | None = None
+) -> PnPSettings:
+    """Parameters for ``problem`` from its noise level (see the module docstring).
+
+    ``level``: the shipped denoiser level ADMM uses instead of the rule's (FBS derives its level
+    from the step, so it takes none).
+    """
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
     sigmas = available_sigmas()
@@ -58,10 +71,17 @@ def choose_settings(problem: Problem, algorithm: str = "admm", regularisation: f
         raise InputError(f"regularisation must be positive, got {k}")
     noise = max(problem.noise, NOISE_FLOOR)
     if algorithm == "fbs":
+        if level is not None:
+            raise InputError("PnP-FBS sets the denoiser level from its step; level applies to ADMM only")
         target = 255.0 * k * noise / problem.operator.norm_bound()
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
         return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None)
-    sigma = min(sigmas, key=lambda s: abs(s - 255.0 * k * noise))
+    if level is None:
+        nearest = min(sigmas, key=lambda s: abs(s - 255.0 * k * noise))
+        level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
+    elif level not in sigmas:
+        raise InputError(f"no shipped denoiser for level {level}; available: {sigmas}")
+    sigma = level
     strength = min(1.0, 0.5 / load_denoiser(sigma).averaging)
     return PnPSettings("admm", sigma, strength, strength * (sigma / (255.0 * k * noise)) ** 2)
 

@@ -63,6 +63,13 @@ def test_given_measurements_with_operator_options(tmp_path, truth_png, capsys):
     assert out["psnr"] is None and out["iterations"] == 5
 
 
+def test_level_picks_the_shipped_denoiser(tmp_path, truth_png, capsys):
+    target = tmp_path / "rec.png"
+    assert main(["reconstruct", "--problem", "inpaint", "--image", str(truth_png), "--level", "15", "--out", str(target),
+                 "--max-iter", "5"]) == 0
+    assert "PnP-ADMM with the shipped sigma 15 denoiser" in capsys.readouterr().out
+
+
 def test_out_writes_the_reconstruction_and_the_panel(tmp_path, truth_png, capsys):
     target = tmp_path / "result" / "rec.png"
     assert main(["reconstruct", "--problem", "deblur", "--image", str(truth_png), "--out", str(target), "--max-iter", "5"]) == 0
@@ -81,6 +88,8 @@ def test_out_writes_the_reconstruction_and_the_panel(tmp_path, truth_png, capsys
         (["--problem", "inpaint", "--measurement", "{y}", "--mask", "{wrong_mask}"], "mask shape"),
         (["--problem", "ct", "--measurement", "{y}", "--angles", "7"], "angles"),
         (["--problem", "superres", "--image", "{truth}", "--algorithm", "gd"], "invalid choice"),
+        (["--problem", "deblur", "--image", "{truth}", "--level", "7"], "no shipped denoiser for level 7"),
+        (["--problem", "deblur", "--image", "{truth}", "--level", "25", "--algorithm", "fbs"], "ADMM only"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, truth_png, capsys, extra, message):

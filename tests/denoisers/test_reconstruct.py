@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from lipapps import InputError
+
+from denoisers.problems import simulate
+from denoisers.reconstruct import ADMM_MIN_LEVEL, REGULARISATION, choose_settings
+from denoisers.weights import available_sigmas
+
+IMAGE = torch.full((32, 32), 0.5)
+
+
+@pytest.mark.parametrize("name", ["deblur", "inpaint", "superres", "ct"])
+def test_admm_level_is_at_least_the_problems_floor(name):
+    settings = choose_settings(simulate(name, IMAGE), "admm")
+    assert settings.denoiser_sigma in available_sigmas()
+    assert settings.denoiser_sigma >= ADMM_MIN_LEVEL[name]
+
+
+@pytest.mark.parametrize(("noise", "level"), [(15 / 255, 15), (25 / 255, 25), (50 / 255, 50), (40 / 255, 50)])
+def test_admm_denoising_uses_the_nearest_level(noise, level):
+    assert choose_settings(simulate("denoise", IMAGE, noise=noise), "admm").denoiser_sigma == level
+
+
+def test_admm_penalty_balances_the_chosen_level_against_the_noise():
+    problem = simulate("inpaint", IMAGE, noise=0.02)
+    k = REGULARISATION["admm"]["inpaint"]
+    for level in available_sigmas():
+        settings = choose_settings(problem, "admm", level=level)
+        assert settings.denoiser_sigma == level
+        assert settings.step == pytest.approx(settings.strength * (level / (255 * k * 0.02)) ** 2)
+
+
+def test_a_floor_never_lowers_the_level_of_a_noisy_problem():
+    assert choose_settings(simulate("deblur", IMAGE, noise=50 / 255), "admm").denoiser_sigma == 50
+
+
+def test_bad_level_requests_are_refused():
+    problem = simulate("deblur", IMAGE)
+    with pytest.raises(InputError, match="no shipped denoiser for level 7"):
+        choose_settings(problem, "admm", level=7)
+    with pytest.raises(InputError, match="ADMM only"):
+        choose_settings(problem, "fbs", level=25)
+    with pytest.raises(InputError, match="regularisation must be positive"):
+        choose_settings(problem, "admm", regularisation=0.0)
