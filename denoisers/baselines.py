@@ -41,7 +41,7 @@ class DnCNN(nn.Module):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be at least 2, got {depth}")
-        self._config = {"channels": channels, "depth": depth, "sigma": float(sigma)}
+        self._config = {"channels": channels, "depth": depth}
         self.sigma = float(sigma)
         widths = [1, *[channels] * (depth - 1), 1]
         layers: list[nn.Module] = []
@@ -52,7 +52,8 @@ class DnCNN(nn.Module):
         self.residual = nn.Sequential(*layers)
 
     def config(self) -> dict[str, Any]:
-        return dict(self._config)
+        """Constructor arguments; ``sigma`` is the live attribute (set it before fine-tuning for another level)."""
+        return {**self._config, "sigma": self.sigma}
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return y - self.residual(y)

@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def train_command(args: argparse.Namespace) -> int:
     """Train, then save the model (rank 0 under torchrun) with its training record as metadata."""
-    from denoisers.training import set_noise_level, train_denoiser
+    from denoisers.training import train_denoiser
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -77,7 +77,7 @@ def train_command(args: argparse.Namespace) -> int:
         model = lipapps.load(args.init)
         if not isinstance(model, AveragedDenoiser):
             raise InputError(f"{args.init} does not hold an AveragedDenoiser")
-        set_noise_level(model, args.sigma)
+        model.sigma = float(args.sigma)  # the level it is fine-tuned for, saved with it
     else:
         if not 0 < args.averaging < 1:
             raise InputError(f"--averaging must lie in (0, 1), got {args.averaging}")

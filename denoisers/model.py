@@ -81,7 +81,6 @@ class AveragedDenoiser(nn.Module):
             "step_size": float(step_size),
             "downsampling": int(downsampling),
             "injection": float(injection),
-            "sigma": float(sigma),
             "constraint": constraint,
         }
         self.averaging = float(averaging)
@@ -99,7 +98,8 @@ class AveragedDenoiser(nn.Module):
         )
 
     def config(self) -> dict[str, Any]:
-        return dict(self._config)
+        """Constructor arguments; ``sigma`` is the live attribute (set it before fine-tuning for another level)."""
+        return {**self._config, "sigma": self.sigma}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (1.0 - self.averaging) * x + self.averaging * self.apply_network(x)

@@ -38,13 +38,6 @@ class DenoiserTraining:
     seconds: float = 0.0
 
 
-def set_noise_level(model: nn.Module, sigma: float) -> None:
-    """Record on ``model`` (a denoiser whose config has ``sigma``) the level it is being trained for,
-    e.g. before fine-tuning weights trained at another level."""
-    model.sigma = float(sigma)
-    model._config["sigma"] = float(sigma)
-
-
 def image_files(folder: str | os.PathLike) -> list[Path]:
     """The image files of ``folder``, sorted; :class:`lipapps.InputError` when there are none."""
     folder = Path(folder)

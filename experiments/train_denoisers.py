@@ -25,7 +25,7 @@ import torch
 import lipapps
 from denoisers.baselines import DnCNN
 from denoisers.model import AveragedDenoiser
-from denoisers.training import set_noise_level, train_denoiser
+from denoisers.training import train_denoiser
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "images" / "train400"
@@ -44,7 +44,7 @@ def train_one(sigma: int, epochs: int, args: argparse.Namespace) -> dict:
     init, weights = weights_path(FROM_SCRATCH, args.baseline), weights_path(sigma, args.baseline)
     if sigma != FROM_SCRATCH and init.exists():
         model = lipapps.load(init)
-        set_noise_level(model, sigma)
+        model.sigma = float(sigma)  # the level it is fine-tuned for, saved with it
         start = str(init.relative_to(ROOT))
     else:
         model = DnCNN(sigma=sigma) if args.baseline else AveragedDenoiser(sigma=sigma)

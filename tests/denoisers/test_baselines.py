@@ -54,3 +54,10 @@ def test_dncnn_round_trips_and_pnp_warns_that_nothing_is_guaranteed(tmp_path):
 def test_dncnn_rejects_a_depth_below_two():
     with pytest.raises(ValueError, match="depth"):
         DnCNN(depth=1)
+
+
+def test_a_retargeted_noise_level_is_saved(tmp_path):
+    model = DnCNN(channels=4, depth=3, sigma=25)
+    model.sigma = 50.0  # fine-tuning the sigma 25 weights for sigma 50
+    lipapps.save(model, tmp_path / "dncnn50.pt")
+    assert lipapps.load(tmp_path / "dncnn50.pt").sigma == 50.0
