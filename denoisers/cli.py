@@ -79,16 +79,13 @@ def train_command(args: argparse.Namespace) -> int:
             raise InputError(f"{args.init} does not hold an AveragedDenoiser")
         model.sigma = float(args.sigma)  # the level it is fine-tuned for, saved with it
     else:
-        if not 0 < args.averaging < 1:
-            raise InputError(f"--averaging must lie in (0, 1), got {args.averaging}")
-        if args.downsampling < 1:
-            raise InputError(f"--downsampling must be a positive integer, got {args.downsampling}")
-        if not 0 <= args.injection <= 1:
-            raise InputError(f"--injection must lie in [0, 1], got {args.injection}")
-        model = AveragedDenoiser(
-            args.channels, args.hidden_channels, args.depth, averaging=args.averaging, downsampling=args.downsampling,
-            injection=args.injection, sigma=args.sigma,
-        )
+        try:
+            model = AveragedDenoiser(
+                args.channels, args.hidden_channels, args.depth, averaging=args.averaging, downsampling=args.downsampling,
+                injection=args.injection, sigma=args.sigma,
+            )
+        except ValueError as err:  # the constructor names the argument; the options spell it with dashes
+            raise InputError(f"bad architecture option: {err}") from None
     run = train_denoiser(
         args.data,
         args.sigma,

@@ -72,6 +72,9 @@ class AveragedDenoiser(nn.Module):
             raise ValueError(f"averaging must lie in (0, 1), got {averaging}")
         if downsampling < 1:
             raise ValueError(f"downsampling must be a positive integer, got {downsampling}")
+        if min(channels, hidden_channels) < 1 or depth < 0:
+            raise ValueError(f"channels and hidden_channels must be positive and depth non-negative, "
+                             f"got {channels}, {hidden_channels} and {depth}")
         self._config = {
             "channels": channels,
             "hidden_channels": hidden_channels,

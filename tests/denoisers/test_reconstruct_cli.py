@@ -134,7 +134,9 @@ def test_train_command_writes_a_certified_model_and_resumes(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("extra", "message"),
-    [(["--downsampling", "0"], "--downsampling"), (["--averaging", "1.5"], "--averaging"), (["--injection", "-0.1"], "--injection"),
+    [(["--downsampling", "0"], "downsampling must be a positive integer"), (["--averaging", "1.5"], "averaging must lie in (0, 1)"),
+     (["--injection", "-0.1"], "injection must lie in [0, 1]"), (["--channels", "0"], "channels and hidden_channels must be positive"),
+     (["--hidden-channels", "0"], "must be positive"), (["--depth", "-1"], "depth non-negative"),
      (["--device", "gpu0"], "not a torch device")],
 )
 def test_train_command_refuses_a_bad_architecture(tmp_path, capsys, extra, message):
