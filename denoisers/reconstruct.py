@@ -81,9 +81,8 @@ def choose_settings(
         level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
     elif level not in sigmas:
         raise InputError(f"no shipped denoiser for level {level}; available: {sigmas}")
-    sigma = level
-    strength = min(1.0, 0.5 / load_denoiser(sigma).averaging)
-    return PnPSettings("admm", sigma, strength, strength * (sigma / (255.0 * k * noise)) ** 2)
+    strength = min(1.0, 0.5 / load_denoiser(level).averaging)
+    return PnPSettings("admm", level, strength, strength * (level / (255.0 * k * noise)) ** 2)
 
 
 def run_pnp(

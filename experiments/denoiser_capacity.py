@@ -103,15 +103,15 @@ def run_variant(name: str, args: argparse.Namespace, device: torch.device) -> di
     run = train_denoiser(args.data / "train400", SIGMA, model=model, epochs=epochs, patch_size=patch_size,
                          patches_per_image=per_image, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          progress=False, device=device)
+    model = run.model.cpu()  # saved and certified on the CPU, scored on the device
     if args.weights_dir is not None:
         slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
-        lipapps.save(run.model.cpu(), args.weights_dir / f"{slug}.pt", metadata={"variant": name, "sigma": SIGMA})
-    model = run.model.to(device)
+        lipapps.save(model, args.weights_dir / f"{slug}.pt", metadata={"variant": name, "sigma": SIGMA})
     return {
         "variant": name,
         "config": {**model.config(), "patch_size": patch_size, "patches_per_image": per_image},
         "parameters": sum(p.numel() for p in model.parameters()),
-        "certificate": lipapps.certify(model.cpu()).upper_bound,
+        "certificate": lipapps.certify(model).upper_bound,
         "epochs": epochs,
         "minutes": args.minutes,
         "seconds_per_step": step,

@@ -362,12 +362,12 @@ def proved_grid_bound(
         if proved is None:
             # the warm start was poor (a cold start, or a jump): exact top eigenpairs where the
             # estimates are largest, then everywhere
-            for candidates in (rayleigh.topk(min(GRID_RETRY_FREQUENCIES, len(rayleigh))).indices, None):
-                values, vectors_ = torch.linalg.eigh(gram if candidates is None else gram[candidates])
+            for candidates in (rayleigh.topk(min(GRID_RETRY_FREQUENCIES, len(rayleigh))).indices, slice(None)):
+                values, vectors_ = torch.linalg.eigh(gram[candidates])
                 u = u.clone()
-                u[slice(None) if candidates is None else candidates] = vectors_[..., -1]
+                u[candidates] = vectors_[..., -1]
                 rayleigh = rayleigh.clone()
-                rayleigh[slice(None) if candidates is None else candidates] = values[..., -1]
+                rayleigh[candidates] = values[..., -1]
                 proved = _proved_grid_top(gram, rayleigh)
                 if proved is not None:
                     break
