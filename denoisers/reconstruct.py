@@ -18,10 +18,11 @@ here by a per-problem factor ``REGULARISATION`` (chosen on a validation crop of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lipapps import InputError
 
+from denoisers.model import AveragedDenoiser
 from denoisers.pnp import Denoiser, PnPResult, RelaxedDenoiser, pnp_admm, pnp_fbs
 from denoisers.problems import Problem
 from denoisers.weights import available_sigmas, load_denoiser
@@ -45,12 +46,17 @@ NOISE_FLOOR = 1.0 / 255.0
 
 @dataclass(frozen=True)
 class PnPSettings:
-    """The denoiser level (0-255), its strength, the FBS step or ADMM penalty (``None``: ``1 / L``)."""
+    """The denoiser level (0-255), its strength, the FBS step or ADMM penalty (``None``: ``1 / L``).
+
+    ``denoiser`` is the shipped model of that level, loaded (and certified) once by
+    :func:`choose_settings` and used by :func:`run_pnp`.
+    """
 
     algorithm: str
     denoiser_sigma: int
     strength: float
     step: float | None
+    denoiser: AveragedDenoiser = field(compare=False, repr=False)
 
 
 def choose_settings(
@@ -75,14 +81,15 @@ def choose_settings(
             raise InputError("PnP-FBS sets the denoiser level from its step; level applies to ADMM only")
         target = 255.0 * k * noise / problem.operator.norm_bound()
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
-        return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None)
+        return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, load_denoiser(sigma))
     if level is None:
         nearest = min(sigmas, key=lambda s: abs(s - 255.0 * k * noise))
         level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
     elif level not in sigmas:
         raise InputError(f"no shipped denoiser for level {level}; available: {sigmas}")
-    strength = min(1.0, 0.5 / load_denoiser(level).averaging)
-    return PnPSettings("admm", level, strength, strength * (level / (255.0 * k * noise)) ** 2)
+    model = load_denoiser(level)
+    strength = min(1.0, 0.5 / model.averaging)
+    return PnPSettings("admm", level, strength, strength * (level / (255.0 * k * noise)) ** 2, model)
 
 
 def run_pnp(
@@ -94,7 +101,7 @@ def run_pnp(
     progress: bool = False,
 ) -> PnPResult:
     """Run the solver of ``settings`` on ``problem`` (default denoiser: the shipped one of ``settings``)."""
-    base = load_denoiser(settings.denoiser_sigma) if denoiser is None else denoiser
+    base = settings.denoiser if denoiser is None else denoiser
     prior = base if settings.strength == 1.0 else RelaxedDenoiser(base, settings.strength)
     kwargs = dict(max_iter=max_iter, tol=tol, truth=problem.truth, progress=progress)
     if settings.algorithm == "fbs":

@@ -5,7 +5,7 @@ from lipapps import InputError
 
 from denoisers.problems import simulate
 from denoisers.reconstruct import ADMM_MIN_LEVEL, REGULARISATION, choose_settings
-from denoisers.weights import available_sigmas
+from denoisers.weights import available_sigmas, load_denoiser
 
 IMAGE = torch.full((32, 32), 0.5)
 
@@ -43,3 +43,17 @@ def test_bad_level_requests_are_refused():
         choose_settings(problem, "fbs", level=25)
     with pytest.raises(InputError, match="regularisation must be positive"):
         choose_settings(problem, "admm", regularisation=0.0)
+
+
+@pytest.mark.parametrize("algorithm", ["admm", "fbs"])
+def test_one_reconstruction_loads_and_certifies_the_denoiser_once(monkeypatch, algorithm):
+    import denoisers.reconstruct as reconstruct
+
+    loaded = []
+    monkeypatch.setattr(reconstruct, "load_denoiser", lambda level: loaded.append(level) or load_denoiser(level))
+    problem = simulate("deblur", IMAGE)
+    settings = reconstruct.choose_settings(problem, algorithm)
+    result = reconstruct.run_pnp(problem, settings, max_iter=3)
+    assert loaded == [settings.denoiser_sigma]
+    assert settings.denoiser.sigma == settings.denoiser_sigma
+    assert result.x.shape == IMAGE.shape
