@@ -26,8 +26,8 @@ def _w1_command(args: argparse.Namespace) -> int:
     check_pair(x, y, names=(args.x, args.y))
     device = lipapps.resolve_device(args.device)
     result = estimate_w1(
-        x, y, exact=args.exact, refine=args.refine, epochs=args.epochs, seed=args.seed, device=device,
-        progress=not args.json,
+        x, y, exact=args.exact, refine=args.refine, epochs=args.epochs, depth=args.depth, lr=args.lr,
+        seed=args.seed, device=device, progress=not args.json,
     )
     if args.json:
         print(json.dumps(result.summary()))
@@ -85,6 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--refine", choices=("auto", "always", "never"), default="auto",
                    help="tighten the critic by its c-transform on the samples (auto: when n*m <= 25 million)")
     p.add_argument("--epochs", type=int, default=None, help="critic training epochs (default: 2000 full-batch steps for up to 4096 training points in d <= 3, else about 1000 steps)")
+    p.add_argument("--depth", type=int, default=None,
+                   help="critic blocks (default: 8 for up to 4096 training points in d <= 3, else 4); a radial "
+                        "critic in high dimension wants about 24, with --lr 0.01 (docs/critics.md)")
+    p.add_argument("--lr", type=float, default=None, help="Adam step size (default: 0.01 for up to 4096 training "
+                                                          "points in d <= 3, else 0.03)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=_w1_command)

@@ -110,7 +110,9 @@ def estimate_w1(
     by default). ``batch_size`` defaults to the whole training set up to :data:`FULL_BATCH`
     points, else :data:`MINI_BATCH`; ``depth``, ``lr`` and ``epochs`` (enough epochs for the
     step count) to :data:`SMALL_PROBLEM` when that is one full batch in dimension at most
-    :data:`LOW_DIMENSION`, else :data:`LARGE_PROBLEM`.
+    :data:`LOW_DIMENSION`, else :data:`LARGE_PROBLEM`. A deeper critic wants a smaller ``lr``:
+    with ``depth=24`` (radial critics in d = 16 and 64, n = 10^5) lr 0.01 left the held-out
+    estimate 0.7% and 0.6% below W1, lr 0.03 0.8% and 1.3% (docs/critics.md).
     Bad input raises :class:`lipapps.InputError` naming it.
     """
     start = time.perf_counter()

@@ -53,6 +53,24 @@ def test_w1_bad_input_is_one_line_and_exit_2(sets, capsys):
         assert "Traceback" not in captured.err and captured.out == ""
 
 
+def test_w1_depth_and_lr_reach_the_critic(sets, capsys, monkeypatch):
+    import critics.estimate
+
+    _, x, y = sets
+    calls = []
+    real = critics.estimate.estimate_w1
+    monkeypatch.setattr(critics.estimate, "estimate_w1", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+    assert main(["w1", str(x), str(y), "--json", "--epochs", "2", "--depth", "3", "--lr", "0.005"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["lower"] <= out["exact"] + 1e-9
+    assert calls[0]["depth"] == 3 and calls[0]["lr"] == 0.005
+    monkeypatch.undo()
+    for option, value in (("--depth", "0"), ("--lr", "-1")):
+        assert main(["w1", str(x), str(y), "--json", option, value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "must be positive" in err[0]
+
+
 def test_unknown_choice_exits_2(sets, capsys):
     _, x, y = sets
     with pytest.raises(SystemExit) as exit_info:
