@@ -121,3 +121,22 @@ def test_defaults_follow_the_problem_size_and_dimension(n, d, small):
     x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d)) + 1
     r = estimate_w1(x, y, epochs=1, width=8, exact="never", refine="never")
     assert r.network.config()["depth"] == (SMALL_PROBLEM if small else LARGE_PROBLEM)[0]
+
+
+@pytest.mark.parametrize("depth, lr, expected", [(None, None, "default"), (4, None, "default"), (12, None, "deep"), (12, 0.05, 0.05)])
+def test_a_deeper_critic_than_the_default_gets_the_smaller_step(monkeypatch, depth, lr, expected):
+    import critics.estimate as estimate
+
+    seen = {}
+    real_train = estimate.lipapps.train
+
+    def spy(*args, **kwargs):
+        seen["lr"] = kwargs["lr"]
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(estimate.lipapps, "train", spy)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 5)), rng.normal(size=(40, 5)) + 1   # d = 5: the large-problem defaults
+    estimate_w1(x, y, epochs=1, width=8, depth=depth, lr=lr, exact="never", refine="never")
+    want = {"default": estimate.LARGE_PROBLEM[1], "deep": estimate.DEEP_CRITIC_LR}.get(expected, expected)
+    assert seen["lr"] == want
