@@ -117,7 +117,7 @@ def cases(quick: bool) -> list[Case]:
         Case("ring-vs-gaussian", 20000, ring, exact="always", sweep=True),
         Case("gauss16-scale1.5", 10000, scaled_pair(16), exact="never"),
         # the radial critic |x| needs depth, and the population estimate needs samples:
-        # depth 12, 38 epochs (about 3000 steps of 2048)
+        # depth 12, 38 epochs (about 3000 steps of 2048), lr 0.01 (estimate_w1's default for a deeper critic)
         Case("gauss16-scale1.5-depth12", 100_000, scaled_pair(16), exact="never", options={"depth": 12, "epochs": 38}),
         # twice the depth and the steps, and a smaller step size (lr 0.03, the default, gave -0.82%
         # here and -1.31% in d = 64): the held-out bias falls inside the interval
