@@ -87,11 +87,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="critic training epochs (default: 2000 full-batch steps for up to 4096 training points in d <= 3, else about 1000 steps)")
     p.add_argument("--depth", type=int, default=None,
                    help="critic blocks (default: 8 for up to 4096 training points in d <= 3, else 4); a radial "
-                        "critic in high dimension wants about 24, with --lr 0.01 (docs/critics.md)")
+                        "critic in high dimension wants about 24 in d = 16 and 32 in d = 64 (docs/critics.md)")
     p.add_argument("--lr", type=float, default=None, help="Adam step size (default: 0.01 for up to 4096 training "
                                                           "points in d <= 3 or a deeper critic than the default, "
                                                           "else 0.03)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the held-out split, the critic's initialisation and its batches")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=_w1_command)
 
