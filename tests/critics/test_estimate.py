@@ -92,24 +92,30 @@ def test_bad_input(x, y, message):
         estimate_w1(x, y, **TINY)
 
 
+@pytest.fixture
+def train_options(monkeypatch) -> dict:
+    """The keyword arguments of estimate_w1's call to ``lipapps.train`` (which still runs)."""
+    seen = {}
+    real_train = lipapps.train
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(lipapps, "train", spy)
+    return seen
+
+
 @pytest.mark.parametrize("n, expected", [(10, 16), (30, 8)])
-def test_default_batches_are_full_up_to_the_threshold_then_mini(monkeypatch, n, expected):
+def test_default_batches_are_full_up_to_the_threshold_then_mini(monkeypatch, train_options, n, expected):
     """The whole training set (n = 10: 8 + 8 points after the 20% hold-out) up to FULL_BATCH, MINI_BATCH beyond."""
     import critics.estimate as estimate
 
     monkeypatch.setattr(estimate, "FULL_BATCH", 20)
     monkeypatch.setattr(estimate, "MINI_BATCH", 8)
-    seen = {}
-    real_train = estimate.lipapps.train
-
-    def spy(*args, **kwargs):
-        seen["batch_size"] = kwargs["batch_size"]
-        return real_train(*args, **kwargs)
-
-    monkeypatch.setattr(estimate.lipapps, "train", spy)
     rng = np.random.default_rng(0)
     estimate_w1(rng.normal(size=(n, 2)), rng.normal(size=(n, 2)), epochs=1, width=8, depth=1, heldout_fraction=0.2)
-    assert seen["batch_size"] == expected
+    assert train_options["batch_size"] == expected
 
 
 @pytest.mark.parametrize("n, d, small", [(100, 2, True), (100, 5, False), (3000, 2, False)])
@@ -124,19 +130,11 @@ def test_defaults_follow_the_problem_size_and_dimension(n, d, small):
 
 
 @pytest.mark.parametrize("depth, lr, expected", [(None, None, "default"), (4, None, "default"), (12, None, "deep"), (12, 0.05, 0.05)])
-def test_a_deeper_critic_than_the_default_gets_the_smaller_step(monkeypatch, depth, lr, expected):
+def test_a_deeper_critic_than_the_default_gets_the_smaller_step(train_options, depth, lr, expected):
     import critics.estimate as estimate
 
-    seen = {}
-    real_train = estimate.lipapps.train
-
-    def spy(*args, **kwargs):
-        seen["lr"] = kwargs["lr"]
-        return real_train(*args, **kwargs)
-
-    monkeypatch.setattr(estimate.lipapps, "train", spy)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 5)), rng.normal(size=(40, 5)) + 1   # d = 5: the large-problem defaults
     estimate_w1(x, y, epochs=1, width=8, depth=depth, lr=lr, exact="never", refine="never")
     want = {"default": estimate.LARGE_PROBLEM[1], "deep": estimate.DEEP_CRITIC_LR}.get(expected, expected)
-    assert seen["lr"] == want
+    assert train_options["lr"] == want
