@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", type=int, default=16)
     p.add_argument("--hidden-channels", type=int, default=64)
     p.add_argument("--depth", type=int, default=6)
+    p.add_argument("--kernel-size", type=int, default=3, help="odd size of every convolution")
+    p.add_argument("--activation", choices=("relu", "spline"), default="relu",
+                   help="the blocks' activation: relu, or a learned monotone spline per channel (slopes in [0, 1])")
     p.add_argument("--downsampling", type=int, default=2, help="the blocks work on r x r cells stacked as channels")
     p.add_argument("--averaging", type=float, default=0.5, help="a in D = (1 - a) I + a N, in (0, 1)")
     p.add_argument("--injection", type=float, default=0.0, help="mix each block's output with the lifted input by this weight, in [0, 1]")
@@ -81,8 +84,8 @@ def train_command(args: argparse.Namespace) -> int:
     else:
         try:
             model = AveragedDenoiser(
-                args.channels, args.hidden_channels, args.depth, averaging=args.averaging, downsampling=args.downsampling,
-                injection=args.injection, sigma=args.sigma,
+                args.channels, args.hidden_channels, args.depth, args.kernel_size, averaging=args.averaging,
+                downsampling=args.downsampling, injection=args.injection, activation=args.activation, sigma=args.sigma,
             )
         except ValueError as err:  # the constructor names the argument; the options spell it with dashes
             raise InputError(f"bad architecture option: {err}") from None

@@ -46,13 +46,17 @@ class AveragedDenoiser(nn.Module):
         injection: ``alpha`` of :class:`lipapps.InputInjection` around the blocks (each block's
             output is mixed with the lifted input, ``z_k = (1 - alpha) Phi_k(z_{k-1}) + alpha Q U x``;
             0: the plain composition, the shipped weights).
+        activation: ``"relu"`` or ``"spline"`` (a learned non-decreasing spline per hidden channel,
+            slopes in ``[0, 1]``: :class:`lipapps.activations.MonotoneSpline`; the same
+            certificate). With ``channels=1``, ``downsampling=1`` and one block of wide kernels
+            this is the convex-ridge gradient-step denoiser of Goujon et al. (2023).
         sigma: noise level on the 0-255 scale the weights were trained for (recorded, not used).
         constraint: ``"parametrization"``, ``"projection"`` or ``"none"`` (the unconstrained
             baseline of the benchmark, which carries no certificate).
     """
 
     #: Files written before ``downsampling`` / ``injection`` existed: full resolution, no injection.
-    legacy_config = {"downsampling": 1, "injection": 0.0}
+    legacy_config = {"downsampling": 1, "injection": 0.0, "activation": "relu"}
 
     def __init__(
         self,
@@ -64,6 +68,7 @@ class AveragedDenoiser(nn.Module):
         step_size: float = 2.0,
         downsampling: int = 2,
         injection: float = 0.0,
+        activation: str = "relu",
         sigma: float = 25.0,
         constraint: str = "parametrization",
     ) -> None:
@@ -84,6 +89,7 @@ class AveragedDenoiser(nn.Module):
             "step_size": float(step_size),
             "downsampling": int(downsampling),
             "injection": float(injection),
+            "activation": activation,
             "constraint": constraint,
         }
         self.averaging = float(averaging)
@@ -91,7 +97,10 @@ class AveragedDenoiser(nn.Module):
         self.constraint = constraint
         self.downsampling = int(downsampling)
         cells = self.downsampling**2
-        blocks = [ConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint) for _ in range(depth)]
+        blocks = [
+            ConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint, activation=activation)
+            for _ in range(depth)
+        ]
         self.network = nn.Sequential(
             nn.PixelUnshuffle(self.downsampling),
             LipschitzConv2d(cells, channels, kernel_size, constraint=constraint),

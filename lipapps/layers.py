@@ -15,8 +15,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lipapps import spectral
+from lipapps.activations import MonotoneSpline
 from lipapps.certify import certify
 from lipapps.constraints import check_constraint, constrain_
+
+
+#: Activations of :class:`ConvGradientFlowBlock`: both non-decreasing with slopes in ``[0, 1]``.
+ACTIVATIONS = ("relu", "spline")
 
 
 def _check_step_size(step_size: float) -> float:
@@ -165,10 +170,20 @@ class ConvGradientFlowBlock(nn.Module):
     :func:`lipapps.spectral.conv_gram_bound` and the frequency-grid bound of
     :func:`lipapps.spectral.conv_grid_bound` (proved each step by
     :func:`lipapps.spectral.proved_grid_bound`, at most ``1e-4`` above it).
+
+    ``activation="spline"`` replaces relu by a learned :class:`lipapps.activations.MonotoneSpline`
+    per hidden channel (non-decreasing, slopes in ``[0, 1]``): the potential stays convex and
+    ``||K||^2``-smooth, so the same bounds hold (:mod:`lipapps.activations`).
     """
 
     def __init__(
-        self, channels: int, hidden_channels: int, kernel_size: int = 3, step_size: float = 2.0, constraint: str = "parametrization"
+        self,
+        channels: int,
+        hidden_channels: int,
+        kernel_size: int = 3,
+        step_size: float = 2.0,
+        constraint: str = "parametrization",
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
@@ -179,12 +194,15 @@ class ConvGradientFlowBlock(nn.Module):
         self.constraint = check_constraint(constraint)
         self.weight = nn.Parameter(torch.empty(hidden_channels, channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(hidden_channels))
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.activation = nn.ReLU() if activation == "relu" else MonotoneSpline(hidden_channels)
         _orthogonal_centre_(self.weight)
         constrain_(self, "weight", constraint)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.weight
-        z = F.relu(F.conv2d(x, k, self.bias, padding=self.padding))
+        z = self.activation(F.conv2d(x, k, self.bias, padding=self.padding))
         return x - self.step_size * F.conv_transpose2d(z, k, padding=self.padding)
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:

@@ -61,6 +61,29 @@ def test_certificate_holds_after_training_and_on_load(tmp_path, injection):
     assert resumed.history == run.history
 
 
+def test_the_convex_ridge_denoiser_stays_averaged_through_training_and_loading(tmp_path):
+    """One spline block on the image itself (Goujon et al.'s gradient-step denoiser), a = 0.99."""
+    folder = tmp_path / "images"
+    gen = torch.Generator().manual_seed(1)
+    for i in range(3):
+        write_image(folder / f"{i}.png", torch.rand(24, 24, generator=gen))
+    model = AveragedDenoiser(channels=1, hidden_channels=6, depth=1, kernel_size=5, averaging=0.99, downsampling=1,
+                             activation="spline")
+    train_denoiser(folder, 25, model=model, epochs=2, patch_size=16, patches_per_image=8, batch_size=8, lr=0.1,
+                   validation_crop=16, progress=False)
+    assert model.certified_averagedness((1, 16, 16)) == 0.99
+    x, y = _pairs()
+    with torch.no_grad():  # N = (D - (1 - a) I) / a is non-expansive
+        nx, ny = (model(x) - 0.01 * x) / 0.99, (model(y) - 0.01 * y) / 0.99
+    assert ((nx - ny).flatten(1).norm(dim=1) <= (x - y).flatten(1).norm(dim=1) * (1 + 1e-5)).all()
+    assert lipapps.empirical_lipschitz(model, x, steps=30, power_iterations=5) <= model.lipschitz_bound((1, 16, 16)) * (1 + 1e-6)
+    lipapps.save(model, tmp_path / "ridge.pt")
+    loaded = lipapps.load(tmp_path / "ridge.pt")
+    assert loaded.config()["activation"] == "spline"
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), atol=1e-6)
+
+
 @pytest.mark.parametrize("downsampling", [1, 2, 3])
 def test_odd_sizes_are_padded_and_cropped_and_stay_firmly_non_expansive(downsampling):
     model = AveragedDenoiser(channels=4, hidden_channels=8, depth=2, downsampling=downsampling)
@@ -77,14 +100,14 @@ def test_odd_sizes_are_padded_and_cropped_and_stay_firmly_non_expansive(downsamp
     assert 0.5 < ratio <= model.lipschitz_bound((1, 17, 22)) * (1 + 1e-6)
 
 
-def test_a_file_written_before_downsampling_existed_loads_at_full_resolution(tmp_path):
+def test_a_file_written_before_downsampling_and_splines_existed_loads_at_full_resolution_with_relu(tmp_path):
     model = AveragedDenoiser(channels=4, hidden_channels=8, depth=1, downsampling=1).eval()
     lipapps.save(model, tmp_path / "old.pt")
     payload = torch.load(tmp_path / "old.pt", weights_only=True)
-    del payload["config"]["downsampling"]
+    del payload["config"]["downsampling"], payload["config"]["activation"]
     torch.save(payload, tmp_path / "old.pt")
     loaded = lipapps.load(tmp_path / "old.pt")
-    assert loaded.downsampling == 1
+    assert loaded.downsampling == 1 and loaded.config()["activation"] == "relu"
     x, _ = _pairs()
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x), atol=1e-6)

@@ -132,12 +132,25 @@ def test_train_command_writes_a_certified_model_and_resumes(tmp_path, capsys):
     assert main(["denoiser", "train", "--data", str(tmp_path / "none"), "--sigma", "25", "--out", str(tmp_path / "x.pt")]) == 2
 
 
+def test_train_command_builds_the_convex_ridge_denoiser(tmp_path):
+    folder = tmp_path / "images"
+    for i in range(2):
+        write_image(folder / f"{i}.png", torch.rand(20, 20, generator=torch.Generator().manual_seed(i)))
+    argv = ["denoiser", "train", "--data", str(folder), "--sigma", "25", "--out", str(tmp_path / "r.pt"), "--epochs", "1",
+            "--patch-size", "12", "--patches-per-image", "2", "--batch-size", "2", "--channels", "1", "--hidden-channels", "4",
+            "--depth", "1", "--kernel-size", "5", "--downsampling", "1", "--averaging", "0.99", "--activation", "spline"]
+    assert main(argv) == 0
+    model = lipapps.load(tmp_path / "r.pt")
+    assert model.config()["activation"] == "spline" and model.config()["kernel_size"] == 5
+    assert model.certified_averagedness((1, 12, 12)) == 0.99
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [(["--downsampling", "0"], "downsampling must be a positive integer"), (["--averaging", "1.5"], "averaging must lie in (0, 1)"),
      (["--injection", "-0.1"], "injection must lie in [0, 1]"), (["--channels", "0"], "channels and hidden_channels must be positive"),
      (["--hidden-channels", "0"], "must be positive"), (["--depth", "-1"], "depth non-negative"),
-     (["--device", "gpu0"], "not a torch device")],
+     (["--device", "gpu0"], "not a torch device"), (["--kernel-size", "4"], "kernel_size must be odd")],
 )
 def test_train_command_refuses_a_bad_architecture(tmp_path, capsys, extra, message):
     folder = tmp_path / "images"

@@ -41,6 +41,16 @@ def conv_stack(cfg, constraint):
     return model, (c, 6, 6)
 
 
+def spline_conv_stack(cfg, constraint):
+    """Gradient flow blocks with learned monotone spline activations (lipapps.activations)."""
+    c = 1 + cfg["in"] % 3
+    model = nn.Sequential(
+        lipapps.ConvGradientFlowBlock(c, cfg["hidden"], kernel_size=3, activation="spline", constraint=constraint),
+        lipapps.ConvGradientFlowBlock(c, cfg["hidden"], kernel_size=5, step_size=1.0, activation="spline", constraint=constraint),
+    )
+    return model, (c, 6, 6)
+
+
 def wide_resnet(cfg, constraint):
     """Maps wider than DIRECT_EIGENVALUE_SIZE: the power-step + Cholesky fast path and its fallbacks."""
     width = spectral.DIRECT_EIGENVALUE_SIZE + 8 + cfg["width"]
@@ -62,7 +72,7 @@ def injected_flow(cfg, constraint):
 
 LAYER_REGISTRY = {
     "resnet": dense_resnet, "fixed_width_resnet": fixed_width_resnet, "wide_resnet": wide_resnet, "conv": conv_stack,
-    "injected": injected_flow,
+    "injected": injected_flow, "spline_conv": spline_conv_stack,
 }
 
 
@@ -103,7 +113,7 @@ def test_certified_after_aggressive_training(kind, constraint, cfg):
     torch.manual_seed(cfg["seed"])
     model, shape = LAYER_REGISTRY[kind](cfg, constraint)
     hammer(model, shape, steps=15, lr=cfg["lr"], seed=cfg["seed"])
-    bound = lipapps.certify(model, input_shape=shape if kind == "conv" else None).upper_bound
+    bound = lipapps.certify(model, input_shape=shape if kind in ("conv", "spline_conv") else None).upper_bound
     assert bound <= 1 + TOL
     x = 3 * torch.randn((8, *shape), generator=torch.Generator().manual_seed(cfg["seed"]))
     found = lipapps.empirical_lipschitz(model, x, steps=30, power_iterations=5)
