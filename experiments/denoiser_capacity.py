@@ -3,7 +3,7 @@
 The shipped sigma = 25 denoiser (16 channels, 64 hidden, depth 6, half resolution) is sized for
 an hour on 2 CPU cores, and longer training did not move it (20 epochs: 27.10 dB validation
 against 27.18 with 10). This script asks whether *size* is the limit: each variant is a certified
-:class:`denoisers.model.AveragedDenoiser` (``a = 1/2``, parametrization) trained within the same
+:class:`denoisers.model.AveragedDenoiser` (``a = 1/2`` unless the variant sets it, parametrization) trained within the same
 wall-clock budget on one device (meant for a GPU), the number of epochs fitted to the budget from
 the measured time of a few training steps. Then every variant, and the shipped weights, denoise
 all of BSD68 at sigma = 25 with the noise of ``bench_pnp.py --bsd68-denoising`` (seed = image
@@ -49,6 +49,11 @@ VARIANTS = {
     "64 ch, 256 hidden, depth 8": {**LARGER, "channels": 64, "hidden_channels": 256, "depth": 8},
     "32 ch, 128 hidden, depth 16": {**LARGER, "channels": 32, "hidden_channels": 128, "depth": 16},
     "full resolution, 32 ch, 128 hidden, depth 8": {**LARGER, "channels": 32, "hidden_channels": 128, "depth": 8, "downsampling": 1},
+    # Goujon et al.'s convex-ridge gradient-step denoiser: one spline block on the image, a = 0.99
+    "convex ridge (1 spline block, 32 hidden, 13 x 13, a = 0.99)": {
+        "channels": 1, "hidden_channels": 32, "depth": 1, "kernel_size": 13, "downsampling": 1, "averaging": 0.99,
+        "activation": "spline", "patch_size": 40, "patches_per_image": 32,
+    },
 }
 #: Steps timed (after as many warm-up steps) to fit the number of epochs to the budget.
 TIMED_STEPS = 10
