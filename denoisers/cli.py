@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden-channels", type=int, default=64)
     p.add_argument("--depth", type=int, default=6)
     p.add_argument("--kernel-size", type=int, default=3, help="odd size of every convolution")
+    p.add_argument("--no-lifting", dest="lifting", action="store_false",
+                   help="no lifting/readout convolutions (needs --channels equal to --downsampling squared)")
     p.add_argument("--activation", choices=("relu", "spline"), default="relu",
                    help="the blocks' activation: relu, or a learned monotone spline per channel (slopes in [0, 1])")
     p.add_argument("--downsampling", type=int, default=2, help="the blocks work on r x r cells stacked as channels")
@@ -85,7 +87,8 @@ def train_command(args: argparse.Namespace) -> int:
         try:
             model = AveragedDenoiser(
                 args.channels, args.hidden_channels, args.depth, args.kernel_size, averaging=args.averaging,
-                downsampling=args.downsampling, injection=args.injection, activation=args.activation, sigma=args.sigma,
+                downsampling=args.downsampling, injection=args.injection, activation=args.activation, lifting=args.lifting,
+                sigma=args.sigma,
             )
         except ValueError as err:  # the constructor names the argument; the options spell it with dashes
             raise InputError(f"bad architecture option: {err}") from None

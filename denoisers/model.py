@@ -9,7 +9,10 @@ gradient flow blocks ``Phi_i(z) = z - tau K_i^T relu(K_i z + b_i)`` (:class:`lip
 and a readout convolution ``R`` (``channels -> r^2``), each with operator norm <= 1 and
 ``tau ||K_i||^2 <= 2``, so ``N`` is non-expansive (the product of per-map bounds, MATH.md).
 Images whose sides are not multiples of ``r`` are zero-padded before ``U`` and cropped after
-``S`` (an isometric embedding and a projection: neither increases distances).
+``S`` (an isometric embedding and a projection: neither increases distances). Without lifting
+(``lifting=False``, ``channels = r^2``) ``Q`` and ``R`` are the identity: with ``r = 1``, one
+spline block and ``a`` near 1 this is the convex-ridge gradient-step denoiser
+``D(x) = x - 2 a K^T s(K x + b)`` of Goujon et al. (2023).
 Then ``D`` is ``a``-averaged for ``0 < a < 1``, and firmly non-expansive for ``a = 1/2``
 (MATH.md, Compositions; Ryu et al. 2019, Sherry et al. 2024): the condition PnP-FBS needs,
 and for ``a <= 1/2`` the one PnP-ADMM needs.
@@ -48,15 +51,19 @@ class AveragedDenoiser(nn.Module):
             0: the plain composition, the shipped weights).
         activation: ``"relu"`` or ``"spline"`` (a learned non-decreasing spline per hidden channel,
             slopes in ``[0, 1]``: :class:`lipapps.activations.MonotoneSpline`; the same
-            certificate). With ``channels=1``, ``downsampling=1`` and one block of wide kernels
-            this is the convex-ridge gradient-step denoiser of Goujon et al. (2023).
+            certificate).
+        lifting: ``False`` drops ``Q`` and ``R`` (then ``channels`` must be ``r^2``). With
+            ``channels=1``, ``downsampling=1`` and one spline block of wide kernels this is the
+            convex-ridge denoiser; lifting and readout there would be two 1 -> 1 convolutions that
+            start as ``+-delta`` with independent signs, so half the seeds would start from
+            ``N = -Phi``.
         sigma: noise level on the 0-255 scale the weights were trained for (recorded, not used).
         constraint: ``"parametrization"``, ``"projection"`` or ``"none"`` (the unconstrained
             baseline of the benchmark, which carries no certificate).
     """
 
     #: Files written before ``downsampling`` / ``injection`` existed: full resolution, no injection.
-    legacy_config = {"downsampling": 1, "injection": 0.0, "activation": "relu"}
+    legacy_config = {"downsampling": 1, "injection": 0.0, "activation": "relu", "lifting": True}
 
     def __init__(
         self,
@@ -69,6 +76,7 @@ class AveragedDenoiser(nn.Module):
         downsampling: int = 2,
         injection: float = 0.0,
         activation: str = "relu",
+        lifting: bool = True,
         sigma: float = 25.0,
         constraint: str = "parametrization",
     ) -> None:
@@ -90,6 +98,7 @@ class AveragedDenoiser(nn.Module):
             "downsampling": int(downsampling),
             "injection": float(injection),
             "activation": activation,
+            "lifting": bool(lifting),
             "constraint": constraint,
         }
         self.averaging = float(averaging)
@@ -101,13 +110,13 @@ class AveragedDenoiser(nn.Module):
             ConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint, activation=activation)
             for _ in range(depth)
         ]
-        self.network = nn.Sequential(
-            nn.PixelUnshuffle(self.downsampling),
-            LipschitzConv2d(cells, channels, kernel_size, constraint=constraint),
-            *(blocks if injection == 0.0 else [InputInjection(blocks, injection)]),
-            LipschitzConv2d(channels, cells, kernel_size, constraint=constraint),
-            nn.PixelShuffle(self.downsampling),
-        )
+        if not lifting and channels != cells:
+            raise ValueError(f"without lifting, channels must equal downsampling^2 = {cells}, got {channels}")
+        flow = blocks if injection == 0.0 else [InputInjection(blocks, injection)]
+        if lifting:
+            flow = [LipschitzConv2d(cells, channels, kernel_size, constraint=constraint), *flow,
+                    LipschitzConv2d(channels, cells, kernel_size, constraint=constraint)]
+        self.network = nn.Sequential(nn.PixelUnshuffle(self.downsampling), *flow, nn.PixelShuffle(self.downsampling))
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments; ``sigma`` is the live attribute (set it before fine-tuning for another level)."""

@@ -52,7 +52,7 @@ VARIANTS = {
     # Goujon et al.'s convex-ridge gradient-step denoiser: one spline block on the image, a = 0.99
     "convex ridge (1 spline block, 32 hidden, 13 x 13, a = 0.99)": {
         "channels": 1, "hidden_channels": 32, "depth": 1, "kernel_size": 13, "downsampling": 1, "averaging": 0.99,
-        "activation": "spline", "patch_size": 40, "patches_per_image": 32,
+        "activation": "spline", "lifting": False, "patch_size": 40, "patches_per_image": 32,
     },
 }
 #: Steps timed (after as many warm-up steps) to fit the number of epochs to the budget.

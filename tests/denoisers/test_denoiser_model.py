@@ -68,7 +68,7 @@ def test_the_convex_ridge_denoiser_stays_averaged_through_training_and_loading(t
     for i in range(3):
         write_image(folder / f"{i}.png", torch.rand(24, 24, generator=gen))
     model = AveragedDenoiser(channels=1, hidden_channels=6, depth=1, kernel_size=5, averaging=0.99, downsampling=1,
-                             activation="spline")
+                             activation="spline", lifting=False)
     train_denoiser(folder, 25, model=model, epochs=2, patch_size=16, patches_per_image=8, batch_size=8, lr=0.1,
                    validation_crop=16, progress=False)
     assert model.certified_averagedness((1, 16, 16)) == 0.99
@@ -100,14 +100,14 @@ def test_odd_sizes_are_padded_and_cropped_and_stay_firmly_non_expansive(downsamp
     assert 0.5 < ratio <= model.lipschitz_bound((1, 17, 22)) * (1 + 1e-6)
 
 
-def test_a_file_written_before_downsampling_and_splines_existed_loads_at_full_resolution_with_relu(tmp_path):
+def test_a_file_written_before_downsampling_and_splines_existed_loads_at_full_resolution_with_relu_and_lifting(tmp_path):
     model = AveragedDenoiser(channels=4, hidden_channels=8, depth=1, downsampling=1).eval()
     lipapps.save(model, tmp_path / "old.pt")
     payload = torch.load(tmp_path / "old.pt", weights_only=True)
-    del payload["config"]["downsampling"], payload["config"]["activation"]
+    del payload["config"]["downsampling"], payload["config"]["activation"], payload["config"]["lifting"]
     torch.save(payload, tmp_path / "old.pt")
     loaded = lipapps.load(tmp_path / "old.pt")
-    assert loaded.downsampling == 1 and loaded.config()["activation"] == "relu"
+    assert loaded.downsampling == 1 and loaded.config()["activation"] == "relu" and loaded.config()["lifting"]
     x, _ = _pairs()
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x), atol=1e-6)

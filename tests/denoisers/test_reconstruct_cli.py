@@ -138,10 +138,11 @@ def test_train_command_builds_the_convex_ridge_denoiser(tmp_path):
         write_image(folder / f"{i}.png", torch.rand(20, 20, generator=torch.Generator().manual_seed(i)))
     argv = ["denoiser", "train", "--data", str(folder), "--sigma", "25", "--out", str(tmp_path / "r.pt"), "--epochs", "1",
             "--patch-size", "12", "--patches-per-image", "2", "--batch-size", "2", "--channels", "1", "--hidden-channels", "4",
-            "--depth", "1", "--kernel-size", "5", "--downsampling", "1", "--averaging", "0.99", "--activation", "spline"]
+            "--depth", "1", "--kernel-size", "5", "--downsampling", "1", "--averaging", "0.99", "--activation", "spline", "--no-lifting"]
     assert main(argv) == 0
     model = lipapps.load(tmp_path / "r.pt")
-    assert model.config()["activation"] == "spline" and model.config()["kernel_size"] == 5
+    assert model.config()["activation"] == "spline" and model.config()["kernel_size"] == 5 and not model.config()["lifting"]
+    assert len(model.network) == 3  # unshuffle, the spline block, shuffle
     assert model.certified_averagedness((1, 12, 12)) == 0.99
 
 
@@ -150,7 +151,8 @@ def test_train_command_builds_the_convex_ridge_denoiser(tmp_path):
     [(["--downsampling", "0"], "downsampling must be a positive integer"), (["--averaging", "1.5"], "averaging must lie in (0, 1)"),
      (["--injection", "-0.1"], "injection must lie in [0, 1]"), (["--channels", "0"], "channels and hidden_channels must be positive"),
      (["--hidden-channels", "0"], "must be positive"), (["--depth", "-1"], "depth non-negative"),
-     (["--device", "gpu0"], "not a torch device"), (["--kernel-size", "4"], "kernel_size must be odd")],
+     (["--device", "gpu0"], "not a torch device"), (["--kernel-size", "4"], "kernel_size must be odd"),
+     (["--no-lifting"], "without lifting, channels must equal")],
 )
 def test_train_command_refuses_a_bad_architecture(tmp_path, capsys, extra, message):
     folder = tmp_path / "images"
