@@ -62,7 +62,8 @@ class AveragedDenoiser(nn.Module):
             baseline of the benchmark, which carries no certificate).
     """
 
-    #: Files written before ``downsampling`` / ``injection`` existed: full resolution, no injection.
+    #: Files written before ``downsampling`` / ``injection`` / ``activation`` / ``lifting`` existed:
+    #: full resolution, no injection, relu, lifting and readout.
     legacy_config = {"downsampling": 1, "injection": 0.0, "activation": "relu", "lifting": True}
 
     def __init__(
