@@ -128,7 +128,7 @@ def run_variant(name: str, args: argparse.Namespace, device: torch.device) -> di
 
 def markdown(rows: list[dict], meta: dict) -> str:
     lines = [
-        f"# Denoiser capacity (sigma 25, certified, a = 1/2; {meta.get('device', '?')})",
+        f"# Denoiser capacity (sigma 25, certified, a = 1/2 unless the variant says; {meta.get('device', '?')})",
         "",
         "BSD68: all 68 images, the noise of `bench_pnp.py --bsd68-denoising`; the shipped weights (CPU, 10 epochs) score "
         f"{meta.get('shipped_bsd68_psnr', float('nan')):.2f} dB there. Published BM3D: 28.57 dB. Epochs fitted to each "
