@@ -11,6 +11,7 @@ import torch
 
 import lipapps
 from lipapps import InputError
+from lipapps.layers import ACTIVATIONS
 
 from denoisers.images import load_array, read_image, write_image
 from denoisers.metrics import psnr, ssim
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kernel-size", type=int, default=3, help="odd size of every convolution")
     p.add_argument("--no-lifting", dest="lifting", action="store_false",
                    help="no lifting/readout convolutions (needs --channels equal to --downsampling squared)")
-    p.add_argument("--activation", choices=("relu", "spline"), default="relu",
+    p.add_argument("--activation", choices=ACTIVATIONS, default="relu",
                    help="the blocks' activation: relu, or a learned monotone spline per channel (slopes in [0, 1])")
     p.add_argument("--downsampling", type=int, default=2, help="the blocks work on r x r cells stacked as channels")
     p.add_argument("--averaging", type=float, default=0.5, help="a in D = (1 - a) I + a N, in (0, 1)")

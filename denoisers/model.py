@@ -107,12 +107,12 @@ class AveragedDenoiser(nn.Module):
         self.constraint = constraint
         self.downsampling = int(downsampling)
         cells = self.downsampling**2
+        if not lifting and channels != cells:
+            raise ValueError(f"without lifting, channels must equal downsampling^2 = {cells}, got {channels}")
         blocks = [
             ConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint, activation=activation)
             for _ in range(depth)
         ]
-        if not lifting and channels != cells:
-            raise ValueError(f"without lifting, channels must equal downsampling^2 = {cells}, got {channels}")
         flow = blocks if injection == 0.0 else [InputInjection(blocks, injection)]
         if lifting:
             flow = [LipschitzConv2d(cells, channels, kernel_size, constraint=constraint), *flow,

@@ -187,9 +187,10 @@ class ConvGradientFlowBlock(nn.Module):
     per hidden channel (non-decreasing, slopes in ``[0, 1]``): the potential stays convex and
     ``||K||^2``-smooth, so the same bounds hold (:mod:`lipapps.activations`). Relu blocks start
     from the orthogonal centre tap (an isometry); spline blocks from random filters
-    (:func:`_random_filters_`), because their initial clip profiles shrink filter responses and need filters
-    that differ (with one input channel the centre tap makes every filter a multiple of a delta;
-    200 steps of the convex-ridge denoiser reached 19.7 dB from it, 25.7 dB from random filters).
+    (:func:`_random_filters_`), because their initial clip profiles shrink filter responses and
+    need filters that differ (with one input channel the centre tap makes every filter a
+    multiple of a delta; 200 steps of the convex-ridge denoiser reached 19.7 dB from it, 25.7 dB
+    from random filters).
     """
 
     def __init__(
@@ -212,10 +213,11 @@ class ConvGradientFlowBlock(nn.Module):
         self.bias = nn.Parameter(torch.zeros(hidden_channels))
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        self.activation = nn.ReLU() if activation == "relu" else MonotoneSpline(hidden_channels)
         if activation == "relu":
+            self.activation = nn.ReLU()
             _orthogonal_centre_(self.weight)
         else:
+            self.activation = MonotoneSpline(hidden_channels)
             _random_filters_(self.weight)
         constrain_(self, "weight", constraint)
 
