@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--patches-per-image", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--activation-lr-factor", type=float, default=10.0,
+                   help="learning rate of spline activations over --lr (default: 10; relu has none)")
+    p.add_argument("--fresh-patches", action="store_true", help="draw new random crops every epoch")
     p.add_argument("--channels", type=int, default=16)
     p.add_argument("--hidden-channels", type=int, default=64)
     p.add_argument("--depth", type=int, default=6)
@@ -102,6 +105,8 @@ def train_command(args: argparse.Namespace) -> int:
         patches_per_image=args.patches_per_image,
         batch_size=args.batch_size,
         lr=args.lr,
+        activation_lr_factor=args.activation_lr_factor,
+        fresh_patches=args.fresh_patches,
         seed=args.seed,
         checkpoint=args.checkpoint or args.out.with_suffix(".ckpt"),
         resume=args.resume,

@@ -1,7 +1,9 @@
 """Training the averaged denoiser on patches of natural grayscale images with Gaussian noise.
 
 The images of a folder are split (seeded) into training and validation images; training
-patches are random crops with random flips and rotations by 90 degrees, drawn once; fresh noise
+patches are random crops with random flips and rotations by 90 degrees, drawn once, or drawn
+afresh for every epoch (``fresh_patches``, seeded by the epoch, so resuming sees the same
+crops); fresh noise
 ``N(0, (sigma / 255)^2)`` is drawn for every batch. The loss is the per-patch mean squared error
 of ``D(x + noise)`` against ``x``. Training runs through :func:`lipapps.train` (Adam, cosine
 schedule, constraint kept after every step, atomic resumable checkpoints, DDP under torchrun);
@@ -126,6 +128,8 @@ def train_denoiser(
     patches_per_image: int = 32,
     batch_size: int = 32,
     lr: float = 2e-3,
+    activation_lr_factor: float = 1.0,
+    fresh_patches: bool = False,
     validation_fraction: float = 0.1,
     validation_crop: int = 96,
     seed: int = 0,
@@ -137,18 +141,32 @@ def train_denoiser(
     """Train ``model`` (default: a new :class:`AveragedDenoiser` for ``sigma``) on the images in ``data``.
 
     ``sigma`` is the noise standard deviation on the 0-255 scale. ``checkpoint``/``resume``
-    are those of :func:`lipapps.train`. ``device`` (e.g. ``"cuda"``) moves the model there
+    are those of :func:`lipapps.train`, and so is ``activation_lr_factor`` (the learning rate
+    of spline activations over ``lr``). ``fresh_patches`` draws ``patches_per_image`` new crops
+    of every image each epoch instead of reusing the first epoch's. ``device`` (e.g. ``"cuda"``) moves the model there
     first; the patches stay on the CPU and travel one batch at a time. The model stays
     certified after every step.
     """
     if not sigma > 0:
         raise InputError(f"sigma must be positive (0-255 scale), got {sigma}")
+    if not activation_lr_factor > 0:
+        raise InputError(f"the activation learning-rate factor must be positive, got {activation_lr_factor}")
     train_files, val_files = split_files(image_files(data), validation_fraction, seed)
     train_images = [read_image(p) for p in train_files]
     val_clean = centre_crops([read_image(p) for p in val_files], validation_crop)
     noise = torch.randn(val_clean.shape, generator=torch.Generator().manual_seed(seed + 1))
     val_noisy = val_clean + (sigma / 255.0) * noise
-    patches = random_patches(train_images, patch_size, patches_per_image, seed)
+    if fresh_patches:
+
+        def patches(epoch: int) -> tuple[torch.Tensor]:
+            return (random_patches(train_images, patch_size, patches_per_image, seed * 1_000_003 + epoch),)
+
+    else:
+        fixed = (random_patches(train_images, patch_size, patches_per_image, seed),)
+
+        def patches(epoch: int) -> tuple[torch.Tensor]:
+            return fixed
+
     model = AveragedDenoiser(sigma=sigma) if model is None else model
     if device is not None:
         model.to(device)
@@ -160,10 +178,11 @@ def train_denoiser(
     result = lipapps.train(
         model,
         noise_loss(sigma),
-        (patches,),
+        patches,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        activation_lr_factor=activation_lr_factor,
         seed=seed,
         checkpoint=checkpoint,
         resume=resume,

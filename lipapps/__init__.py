@@ -7,6 +7,7 @@ and the ``lipapps`` command. The applications ``critics`` and ``denoisers`` buil
 """
 
 from lipapps import constructions, datasets
+from lipapps.activations import MonotoneSpline
 from lipapps.atomic import atomic_write
 from lipapps.certify import Certificate, certify, empirical_lipschitz
 from lipapps.checkpoint import load, save
@@ -23,7 +24,7 @@ from lipapps.layers import (
     SortPair,
 )
 from lipapps.models import LipschitzResNet, register_model
-from lipapps.training import TrainResult, train
+from lipapps.training import TrainResult, parameter_groups, train
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,7 @@ __all__ = [
     "LipschitzConv2d",
     "LipschitzLinear",
     "LipschitzResNet",
+    "MonotoneSpline",
     "SortPair",
     "TrainResult",
     "atomic_write",
@@ -46,6 +48,7 @@ __all__ = [
     "certify",
     "empirical_lipschitz",
     "load",
+    "parameter_groups",
     "project_",
     "register_model",
     "resolve_device",

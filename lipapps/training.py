@@ -1,7 +1,12 @@
 """A small trainer shared by every application: seeded, resumable, data-parallel.
 
 * Seeded: the batch order of epoch ``e`` is a permutation drawn from ``seed`` and ``e`` alone,
-  so a run resumed from a checkpoint sees the same batches as an uninterrupted one.
+  so a run resumed from a checkpoint sees the same batches as an uninterrupted one. The data
+  may be drawn afresh for every epoch (``tensors`` a function of the epoch, e.g. new random
+  crops), as long as the draw depends on the epoch alone.
+* Learned activations (:class:`lipapps.MonotoneSpline`) can train at ``activation_lr_factor``
+  times the learning rate: a spline's logits move its profile by one slope per interval, far
+  less per step than a filter moves its responses.
 * Constraint kept after every step: :func:`lipapps.project_` runs after each optimiser step
   (a no-op for parametrized maps); its time, and the time to materialise parametrized weights,
   are reported separately as the constraint's cost.
@@ -27,12 +32,14 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 from tqdm.auto import tqdm
 
+from lipapps.activations import MonotoneSpline
 from lipapps.atomic import atomic_write
 from lipapps.checkpoint import read_payload
 from lipapps.constraints import prepare_parametrizations_, project_, projected_weight_norms
 from lipapps.errors import CheckpointError
 
 LossFn = Callable[..., torch.Tensor]
+Tensors = tuple[torch.Tensor, ...]
 STATE_FORMAT = "lipapps-train-state"
 
 
@@ -64,14 +71,36 @@ def _materialise_parametrizations(model: nn.Module) -> None:
                 getattr(module, name)
 
 
-def _make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int, lr: float):
+def _make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int):
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
     if schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 1))
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=max(total_steps, 1))
     if schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     raise ValueError(f"schedule must be 'cosine', 'onecycle' or 'constant', got {schedule!r}")
+
+
+def parameter_groups(model: nn.Module, lr: float, activation_lr_factor: float = 1.0) -> list[dict[str, Any]]:
+    """Adam parameter groups: the parameters of every :class:`MonotoneSpline` at ``lr * factor``, the rest at ``lr``.
+
+    Empty groups are left out, so a model without learned activations gets one group.
+    """
+    if not activation_lr_factor > 0:
+        raise ValueError(f"activation_lr_factor must be positive, got {activation_lr_factor}")
+    spline = {id(p) for m in model.modules() if isinstance(m, MonotoneSpline) for p in m.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in spline]
+    activations = [p for p in model.parameters() if id(p) in spline]
+    groups = [{"params": rest, "lr": lr}, {"params": activations, "lr": lr * activation_lr_factor}]
+    return [g for g in groups if g["params"]]
+
+
+def _check_tensors(tensors: Tensors) -> int:
+    if not tensors or any(t.shape[0] != tensors[0].shape[0] for t in tensors):
+        raise ValueError("tensors must be a non-empty tuple with equal first dimensions")
+    if tensors[0].shape[0] == 0:
+        raise ValueError("cannot train on an empty data set")
+    return tensors[0].shape[0]
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -81,12 +110,13 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 def train(
     model: nn.Module,
     loss_fn: LossFn,
-    tensors: tuple[torch.Tensor, ...],
+    tensors: Tensors | Callable[[int], Tensors],
     *,
     epochs: int,
     batch_size: int,
     lr: float,
     seed: int = 0,
+    activation_lr_factor: float = 1.0,
     weight_decay: float = 0.0,
     schedule: str = "cosine",
     checkpoint: str | os.PathLike | None = None,
@@ -97,15 +127,17 @@ def train(
 ) -> TrainResult:
     """Train ``model`` with Adam on in-memory ``tensors`` (first dimension = samples).
 
-    ``loss_fn(model, *batch)`` returns per-sample losses (shape ``(b,)``); the trainer averages
-    them over the global batch. ``callback(epoch, model)`` may return extra numbers for the
+    ``tensors`` is a tuple, or a function ``epoch -> tuple`` (epochs count from 0) that draws
+    each epoch's data; it must return the same number of samples every time and depend on the
+    epoch alone, so that resuming sees the same data. ``loss_fn(model, *batch)`` returns
+    per-sample losses (shape ``(b,)``); the trainer averages them over the global batch.
+    ``activation_lr_factor`` scales the learning rate of learned activations
+    (:func:`parameter_groups`). ``callback(epoch, model)`` may return extra numbers for the
     history (e.g. a validation accuracy); it runs on every rank. The model is trained in place.
     """
-    if not tensors or any(t.shape[0] != tensors[0].shape[0] for t in tensors):
-        raise ValueError("tensors must be a non-empty tuple with equal first dimensions")
-    n = tensors[0].shape[0]
-    if n == 0:
-        raise ValueError("cannot train on an empty data set")
+    draw = tensors if callable(tensors) else (lambda _epoch: tensors)
+    first = draw(0)
+    n = _check_tensors(first)
     rank, world = distributed_context()
     if batch_size < world:
         raise ValueError(f"batch_size {batch_size} is smaller than the number of processes {world}")
@@ -114,8 +146,8 @@ def train(
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     steps_per_epoch = sum(1 for s in range(0, n, batch_size) if n - s >= world)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = _make_scheduler(optimizer, schedule, epochs * steps_per_epoch, lr)
+    optimizer = torch.optim.Adam(parameter_groups(model, lr, activation_lr_factor), lr=lr, weight_decay=weight_decay)
+    scheduler = _make_scheduler(optimizer, schedule, epochs * steps_per_epoch)
     result = TrainResult()
     start_epoch = 0
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
@@ -125,6 +157,9 @@ def train(
     bar = tqdm(range(start_epoch, epochs), desc="train", disable=not progress or rank != 0, initial=start_epoch, total=epochs)
     for epoch in bar:
         net.train()
+        data = first if epoch == 0 else draw(epoch)
+        if _check_tensors(data) != n:
+            raise ValueError(f"epoch {epoch} drew {data[0].shape[0]} samples, epoch 0 drew {n}")
         order = _epoch_order(n, seed, epoch)
         total_loss, seen, constraint_time = 0.0, 0, 0.0
         t_epoch = time.perf_counter()
@@ -133,7 +168,7 @@ def train(
             if len(idx) < world:
                 continue
             local = idx[rank::world]
-            batch = [t[local].to(device) for t in tensors]
+            batch = [t[local].to(device) for t in data]
             with parametrize.cached():
                 t0 = time.perf_counter()
                 _materialise_parametrizations(model)

@@ -8,7 +8,7 @@ from denoisers.images import write_image
 from denoisers.model import AveragedDenoiser
 from lipapps.spectral import conv_perron_bound as perron_conv_bound
 from denoisers.pnp import RelaxedDenoiser
-from denoisers.training import train_denoiser
+from denoisers.training import random_patches, train_denoiser
 from denoisers.weights import available_sigmas, load_denoiser
 
 
@@ -61,16 +61,25 @@ def test_certificate_holds_after_training_and_on_load(tmp_path, injection):
     assert resumed.history == run.history
 
 
-def test_the_convex_ridge_denoiser_stays_averaged_through_training_and_loading(tmp_path):
-    """One spline block on the image itself (Goujon et al.'s gradient-step denoiser), a = 0.99."""
+def test_the_convex_ridge_denoiser_stays_averaged_through_training_and_loading(tmp_path, monkeypatch):
+    """One spline block on the image itself (Goujon et al.'s gradient-step denoiser), a = 0.99,
+    trained on fresh crops every epoch with the splines at 10x the learning rate."""
     folder = tmp_path / "images"
     gen = torch.Generator().manual_seed(1)
     for i in range(3):
         write_image(folder / f"{i}.png", torch.rand(24, 24, generator=gen))
     model = AveragedDenoiser(channels=1, hidden_channels=6, depth=1, kernel_size=5, averaging=0.99, downsampling=1,
                              activation="spline", lifting=False)
-    train_denoiser(folder, 25, model=model, epochs=2, patch_size=16, patches_per_image=8, batch_size=8, lr=0.1,
-                   validation_crop=16, progress=False)
+    seeds = []
+
+    def recording_patches(images, size, per_image, seed):
+        seeds.append(seed)
+        return random_patches(images, size, per_image, seed)
+
+    monkeypatch.setattr("denoisers.training.random_patches", recording_patches)
+    run = train_denoiser(folder, 25, model=model, epochs=3, patch_size=16, patches_per_image=8, batch_size=8, lr=0.1,
+                         activation_lr_factor=10.0, fresh_patches=True, validation_crop=16, progress=False)
+    assert len(set(seeds)) == 3 == len(run.history)
     assert model.certified_averagedness((1, 16, 16)) == 0.99
     x, y = _pairs()
     with torch.no_grad():  # N = (D - (1 - a) I) / a is non-expansive

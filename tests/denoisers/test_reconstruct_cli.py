@@ -138,7 +138,8 @@ def test_train_command_builds_the_convex_ridge_denoiser(tmp_path):
         write_image(folder / f"{i}.png", torch.rand(20, 20, generator=torch.Generator().manual_seed(i)))
     argv = ["denoiser", "train", "--data", str(folder), "--sigma", "25", "--out", str(tmp_path / "r.pt"), "--epochs", "1",
             "--patch-size", "12", "--patches-per-image", "2", "--batch-size", "2", "--channels", "1", "--hidden-channels", "4",
-            "--depth", "1", "--kernel-size", "5", "--downsampling", "1", "--averaging", "0.99", "--activation", "spline", "--no-lifting"]
+            "--depth", "1", "--kernel-size", "5", "--downsampling", "1", "--averaging", "0.99", "--activation", "spline", "--no-lifting",
+            "--fresh-patches", "--activation-lr-factor", "5"]
     assert main(argv) == 0
     model = lipapps.load(tmp_path / "r.pt")
     assert model.config()["activation"] == "spline" and model.config()["kernel_size"] == 5 and not model.config()["lifting"]
@@ -152,7 +153,8 @@ def test_train_command_builds_the_convex_ridge_denoiser(tmp_path):
      (["--injection", "-0.1"], "injection must lie in [0, 1]"), (["--channels", "0"], "channels and hidden_channels must be positive"),
      (["--hidden-channels", "0"], "must be positive"), (["--depth", "-1"], "depth non-negative"),
      (["--device", "gpu0"], "not a torch device"), (["--kernel-size", "4"], "kernel_size must be odd"),
-     (["--no-lifting"], "without lifting, channels must equal")],
+     (["--no-lifting"], "without lifting, channels must equal"),
+     (["--activation-lr-factor", "0"], "activation learning-rate factor must be positive")],
 )
 def test_train_command_refuses_a_bad_architecture(tmp_path, capsys, extra, message):
     folder = tmp_path / "images"

@@ -78,3 +78,78 @@ def test_ddp_two_gloo_processes_match_a_single_process(tmp_path, constraint, kin
     assert a.keys() == b.keys()
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def spline_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return lipapps.ConvGradientFlowBlock(1, 4, 3, activation="spline")
+
+
+def test_parameter_groups_put_splines_at_the_factor():
+    model = spline_model()
+    groups = lipapps.parameter_groups(model, 1e-3, activation_lr_factor=10.0)
+    spline = {id(p) for p in model.modules() if isinstance(p, lipapps.MonotoneSpline) for p in p.parameters()}
+    assert [g["lr"] for g in groups] == [1e-3, 1e-2]
+    assert {id(p) for p in groups[1]["params"]} == spline and spline
+    assert not spline & {id(p) for p in groups[0]["params"]}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    relu = lipapps.LipschitzResNet(2, 1, width=4, depth=1)
+    assert [g["lr"] for g in lipapps.parameter_groups(relu, 1e-3, 10.0)] == [1e-3]
+    with pytest.raises(ValueError, match="activation_lr_factor"):
+        lipapps.parameter_groups(model, 1e-3, 0.0)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_activation_factor_scales_the_splines_learning_rate(schedule):
+    """After one Adam step from equal states, the spline parameters moved 10x as far (Adam's steps are ~lr)."""
+    moved = {}
+    for factor in (1.0, 10.0):
+        model = spline_model()
+        before = [p.detach().clone() for p in model.activation.parameters()]
+        x = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+        lipapps.train(model, lambda m, b: ((m(b) - 0.5 * b) ** 2).flatten(1).sum(1), (x,), epochs=1, batch_size=8, lr=1e-3,
+                      activation_lr_factor=factor, schedule=schedule, progress=False)
+        moved[factor] = sum(float((p.detach() - b).abs().sum()) for p, b in zip(model.activation.parameters(), before))
+    assert moved[10.0] == pytest.approx(10 * moved[1.0], rel=1e-3)
+
+
+def test_data_drawn_per_epoch(tmp_path):
+    """A function of the epoch is called for every epoch, resumes to the same weights, and must keep its size."""
+    X, y = lipapps.datasets.make_moons(800, seed=2)
+    calls = []
+
+    def draw(epoch):
+        calls.append(epoch)
+        return X[200 * (epoch % 4) : 200 * (epoch % 4 + 1)], y[200 * (epoch % 4) : 200 * (epoch % 4 + 1)]
+
+    def run(ckpt=None, resume=False, callback=None):
+        torch.manual_seed(0)
+        model = lipapps.LipschitzResNet(2, 1, width=8, depth=2)
+        lipapps.train(model, logistic_loss, draw, epochs=4, batch_size=64, lr=5e-2, seed=1, checkpoint=ckpt, resume=resume,
+                      progress=False, callback=callback)
+        return model
+
+    full = run()
+    assert calls == [0, 1, 2, 3]
+    torch.manual_seed(0)
+    fixed = lipapps.LipschitzResNet(2, 1, width=8, depth=2)
+    lipapps.train(fixed, logistic_loss, (X[:200], y[:200]), epochs=4, batch_size=64, lr=5e-2, seed=1, progress=False)
+    assert not torch.equal(full.state_dict()["layers.1.bias"], fixed.state_dict()["layers.1.bias"])
+
+    def crash_in_epoch_three(epoch, model):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return {}
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "state.ckpt", callback=crash_in_epoch_three)
+    resumed = run(tmp_path / "state.ckpt", resume=True)
+    for (k, va), (_, vb) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.allclose(va, vb, atol=1e-6), k
+
+    def shrinking(epoch):
+        return X[: 200 - epoch], y[: 200 - epoch]
+
+    with pytest.raises(ValueError, match="epoch 1 drew 199 samples, epoch 0 drew 200"):
+        lipapps.train(lipapps.LipschitzResNet(2, 1, width=8, depth=2), logistic_loss, shrinking, epochs=2, batch_size=64, lr=1e-2,
+                      progress=False)
