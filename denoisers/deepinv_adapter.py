@@ -48,18 +48,22 @@ class DeepinvDenoiser(Denoiser):
     iterations changes the operator, which no fixed-point guarantee covers. The output is not
     clipped to ``[0, 1]`` (clipping would change the averagedness constant).
 
+    ``family="ridge"`` wraps the convex-ridge models instead (:mod:`denoisers.weights`), the better
+    denoisers applied once, certified ``0.99``-averaged: fine for ``PGD``, not for ADMM / DRS.
+
     Args:
         sigma: a shipped level (0-255 scale) to use for every call, or ``None`` for the nearest-level rule.
         device: where the models live (deepinv's ``Denoiser`` argument).
+        family: ``"firm"`` (default, ``a = 1/2``) or ``"ridge"``.
     """
 
-    def __init__(self, sigma: int | None = None, device: str | torch.device = "cpu") -> None:
+    def __init__(self, sigma: int | None = None, device: str | torch.device = "cpu", family: str = "firm") -> None:
         super().__init__()
-        levels = available_sigmas() if sigma is None else [sigma]
+        levels = available_sigmas(family) if sigma is None else [sigma]
         if not levels:
-            raise InputError("no shipped denoiser weights to wrap")
+            raise InputError(f"no shipped {family} denoiser weights to wrap")
         self.levels = levels
-        self.models = nn.ModuleDict({str(level): load_denoiser(level) for level in levels})
+        self.models = nn.ModuleDict({str(level): load_denoiser(level, family) for level in levels})
         self.to(device)
 
     def model_indices(self, sigma: float | torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 One run, every problem, the same test images (BSD68, never seen in training):
 
-* denoising (sigma = 25/255, full images): our denoiser applied once, and its geometric
+* denoising (sigma = 25/255, full images): our denoisers applied once (the firmly
+  non-expansive PnP prior and, where shipped, the convex-ridge one), and their geometric
   self-ensemble (the mean over the 8 grid symmetries, still certified averaged), TV (Chambolle, weight
   tuned per image against the truth: the best TV can do), wavelet BayesShrink and BM3D (when
   the optional ``bench`` extra installed PyWavelets and ``bm3d``);
@@ -42,7 +43,7 @@ from denoisers.pnp import ConvergenceWarning, Denoiser, pnp_admm
 from denoisers.problems import simulate
 from denoisers.reconstruct import NOISE_FLOOR, choose_settings, run_pnp
 from denoisers.training import image_files
-from denoisers.weights import load_denoiser, nearest_sigma
+from denoisers.weights import available_sigmas, load_denoiser, nearest_sigma
 
 ROOT = Path(__file__).resolve().parents[1]
 BSD68 = ROOT.parent / "shared" / "data" / "images" / "bsd68"
@@ -93,16 +94,25 @@ def _denoiser_rows(problem: str, image: str, label: str, model: Denoiser, noisy:
     return rows
 
 
+def _ours(sigma: int) -> list[tuple[str, Denoiser]]:
+    """Our shipped denoisers for ``sigma``: the firmly non-expansive PnP prior, and the convex-ridge one where shipped."""
+    models = [("ours", load_denoiser(sigma))]
+    if sigma in available_sigmas("ridge"):
+        models.append(("ours, convex ridge", load_denoiser(sigma, "ridge")))
+    return models
+
+
 def _non_increasing(values: list[float]) -> bool:
     return all(b <= a * (1 + 1e-4) + 1e-6 for a, b in zip(values, values[1:]))
 
 
 def bench_denoising(name: str, truth: torch.Tensor, noise: float, seed: int) -> list[dict]:
     problem = simulate("denoise", truth, noise, seed)
-    model = load_denoiser(nearest_sigma(noise))
+    sigma = nearest_sigma(noise)
     rows = [_record("denoise", name, "noisy", problem.y, truth, 0.0)]
-    rows += _denoiser_rows("denoise", name, f"ours (sigma {model.sigma:.0f})", model, problem.y, truth)
-    baseline = load_baseline(int(model.sigma))
+    for label, model in _ours(sigma):
+        rows += _denoiser_rows("denoise", name, f"{label} (sigma {sigma})", model, problem.y, truth)
+    baseline = load_baseline(sigma)
     if baseline is not None:
         rows += _denoiser_rows("denoise", name, f"{BASELINE} (sigma {baseline.sigma:.0f})", baseline, problem.y, truth)
     tv_runs = [_timed(lambda w=w: TVDenoiser(w)(problem.y[None, None])[0, 0]) for w in TV_DENOISE_WEIGHTS]
@@ -173,7 +183,8 @@ def bench_bsd68_denoising(files: list[Path], sigmas: list[int]) -> list[dict]:
         for sigma in sigmas:
             problem = simulate("denoise", truth, sigma / 255, seed=index)
             rows.append(_record(f"denoise sigma {sigma}", path.name, "noisy", problem.y, truth, 0.0))
-            rows += _denoiser_rows(f"denoise sigma {sigma}", path.name, "ours", load_denoiser(sigma), problem.y, truth)
+            for label, model in _ours(sigma):
+                rows += _denoiser_rows(f"denoise sigma {sigma}", path.name, label, model, problem.y, truth)
             baseline = load_baseline(sigma)
             if baseline is not None:
                 rows += _denoiser_rows(f"denoise sigma {sigma}", path.name, BASELINE, baseline, problem.y, truth)
