@@ -2,9 +2,8 @@
 
 Two families (``denoisers.weights.FAMILIES``):
 
-* ``firm`` (default): the firmly non-expansive PnP priors, ``a = 1/2``, six spline blocks at
-  half resolution (57k parameters; ``--activation relu`` for the earlier relu blocks): 10 epochs
-  of 60 fixed patches per image, batch 32, lr 2e-3, the splines at 10x the lr.
+* ``firm`` (default): the firmly non-expansive PnP priors, ``a = 1/2``, six relu blocks at half
+  resolution (57k parameters): 10 epochs of 60 fixed patches per image, batch 32, lr 2e-3.
 * ``ridge``: the convex-ridge denoisers, one spline gradient flow block of 32 filters 13 x 13
   on the image, ``a = 0.99`` (6.2k parameters): 50 epochs of 32 fresh patches per image,
   batch 64, lr 3e-3, the splines at 10x the lr.
@@ -50,7 +49,7 @@ BASELINE_WEIGHTS = ROOT / "experiments" / "weights"
 FROM_SCRATCH = 25
 #: Each family's training recipe (the defaults of the options of the same names).
 RECIPES = {
-    "firm": {"activation": "spline", "epochs": 10, "finetune_epochs": 2, "patches_per_image": 60, "batch_size": 32, "lr": 2e-3, "fresh_patches": False},
+    "firm": {"activation": "relu", "epochs": 10, "finetune_epochs": 2, "patches_per_image": 60, "batch_size": 32, "lr": 2e-3, "fresh_patches": False},
     "ridge": {"activation": "spline", "epochs": 50, "finetune_epochs": 10, "patches_per_image": 32, "batch_size": 64, "lr": 3e-3, "fresh_patches": True},
 }
 
@@ -119,7 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sigma", type=int, nargs="+", default=[25, 15, 50])
     parser.add_argument("--family", choices=FAMILIES, default="firm", help="firm (PnP priors, a = 1/2) or ridge (convex ridge)")
-    parser.add_argument("--activation", choices=ACTIVATIONS, help="the blocks' activation (default: the recipe's, spline)")
+    parser.add_argument("--activation", choices=ACTIVATIONS, help="the blocks' activation (default: the recipe's)")
     parser.add_argument("--epochs", type=int, help="epochs from scratch (default: the family's recipe)")
     parser.add_argument("--finetune-epochs", type=int, help="epochs when starting from sigma 25 (default: the recipe's)")
     parser.add_argument("--data", type=Path, default=DATA)
