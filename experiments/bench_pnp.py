@@ -19,7 +19,8 @@ For every PnP run it records whether the fixed-point residual was non-increasing
 experiments/results/pnp_bench.json, pnp_bench.md and pnp_<problem>.png panels. CPU, 1 thread.
 
     python experiments/bench_pnp.py --images 4 --size 128
-    python experiments/bench_pnp.py --bsd68-denoising
+    python experiments/bench_pnp.py --bsd68-denoising                 # levels 15, 25, 50
+    python experiments/bench_pnp.py --bsd68-denoising --sigmas 25
 """
 
 from __future__ import annotations
@@ -227,13 +228,14 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=25 / 255, help="denoising noise level")
     parser.add_argument("--tag", default="pnp_bench")
     parser.add_argument("--bsd68-denoising", action="store_true",
-                        help="only: our denoisers (15, 25, 50) and TV (25) on all of BSD68 -> pnp_bsd68_denoising.*")
+                        help="only: our denoisers and TV (25) on all of BSD68 -> pnp_bsd68_denoising.*")
+    parser.add_argument("--sigmas", type=int, nargs="+", default=[15, 25, 50], help="levels of --bsd68-denoising")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.bsd68_denoising:
-        rows = bench_bsd68_denoising(image_files(BSD68), [15, 25, 50])
+        rows = bench_bsd68_denoising(image_files(BSD68), args.sigmas)
         with lipapps.atomic_write(RESULTS / "pnp_bsd68_denoising.json") as tmp:
-            tmp.write_text(json.dumps({"meta": {"images": 68, "device": "cpu", "threads": 1}, "rows": rows}, indent=1))
+            tmp.write_text(json.dumps({"meta": {"images": 68, "sigmas": args.sigmas, "device": "cpu", "threads": 1}, "rows": rows}, indent=1))
         with lipapps.atomic_write(RESULTS / "pnp_bsd68_denoising.md") as tmp:
             tmp.write_text("# Gaussian denoising on all of BSD68 (CPU, 1 thread)\n\n" + markdown(rows))
         print(markdown(rows))
