@@ -196,6 +196,14 @@ def bench_bsd68_denoising(files: list[Path], sigmas: list[int]) -> list[dict]:
     return rows
 
 
+def kept_bsd68_rows(path: Path, sigmas: list[int]) -> list[dict]:
+    """The rows of ``path`` (an earlier ``--bsd68-denoising`` run) for levels not in ``sigmas``: a run of some levels adds to the table."""
+    if not path.is_file():
+        return []
+    rows = json.loads(path.read_text())["rows"]
+    return [r for r in rows if int(r["problem"].split()[-1]) not in sigmas]
+
+
 def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
     h, w = image.shape
     return image[(h - size) // 2 : (h - size) // 2 + size, (w - size) // 2 : (w - size) // 2 + size]
@@ -229,13 +237,17 @@ def main() -> None:
     parser.add_argument("--tag", default="pnp_bench")
     parser.add_argument("--bsd68-denoising", action="store_true",
                         help="only: our denoisers and TV (25) on all of BSD68 -> pnp_bsd68_denoising.*")
-    parser.add_argument("--sigmas", type=int, nargs="+", default=[15, 25, 50], help="levels of --bsd68-denoising")
+    parser.add_argument("--sigmas", type=int, nargs="+", default=[15, 25, 50],
+                        help="levels of --bsd68-denoising; the stored rows of other levels are kept")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.bsd68_denoising:
-        rows = bench_bsd68_denoising(image_files(BSD68), args.sigmas)
+        rows = kept_bsd68_rows(RESULTS / "pnp_bsd68_denoising.json", args.sigmas)
+        rows += bench_bsd68_denoising(image_files(BSD68), args.sigmas)
+        rows.sort(key=lambda r: int(r["problem"].split()[-1]))  # stable: each level's rows keep their order
+        sigmas = sorted({int(r["problem"].split()[-1]) for r in rows})
         with lipapps.atomic_write(RESULTS / "pnp_bsd68_denoising.json") as tmp:
-            tmp.write_text(json.dumps({"meta": {"images": 68, "sigmas": args.sigmas, "device": "cpu", "threads": 1}, "rows": rows}, indent=1))
+            tmp.write_text(json.dumps({"meta": {"images": 68, "sigmas": sigmas, "device": "cpu", "threads": 1}, "rows": rows}, indent=1))
         with lipapps.atomic_write(RESULTS / "pnp_bsd68_denoising.md") as tmp:
             tmp.write_text("# Gaussian denoising on all of BSD68 (CPU, 1 thread)\n\n" + markdown(rows))
         print(markdown(rows))
