@@ -226,7 +226,10 @@ def _load_state(path: Path, model: nn.Module, optimizer, scheduler, result: Trai
     if state.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{path}: not a lipapps training checkpoint")
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except ValueError as err:  # torch names the mismatch: groups or their sizes
+        raise CheckpointError(f"{path}: its optimiser state does not fit this model's parameter groups ({err})") from None
     scheduler.load_state_dict(state["scheduler"])
     result.history = list(state["history"])
     broken = {k: v for k, v in projected_weight_norms(model).items() if v > 1.0 + 1e-5}

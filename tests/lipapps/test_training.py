@@ -153,3 +153,21 @@ def test_data_drawn_per_epoch(tmp_path):
     with pytest.raises(ValueError, match="epoch 1 drew 199 samples, epoch 0 drew 200"):
         lipapps.train(lipapps.LipschitzResNet(2, 1, width=8, depth=2), logistic_loss, shrinking, epochs=2, batch_size=64, lr=1e-2,
                       progress=False)
+
+
+def test_resume_refuses_an_optimiser_state_of_other_parameter_groups(tmp_path):
+    """A state whose optimiser had one group (a trainer without parameter groups) cannot resume a spline model."""
+    x = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+
+    def run(resume):
+        return lipapps.train(spline_model(), lambda m, b: ((m(b) - 0.5 * b) ** 2).flatten(1).sum(1), (x,), epochs=2, batch_size=8,
+                             lr=1e-3, checkpoint=tmp_path / "s.ckpt", resume=resume, progress=False)
+
+    run(resume=False)
+    state = torch.load(tmp_path / "s.ckpt", weights_only=True)
+    groups = state["optimizer"]["param_groups"]
+    groups[0]["params"] += groups.pop()["params"]
+    state["epoch"] = 1
+    torch.save(state, tmp_path / "s.ckpt")
+    with pytest.raises(lipapps.CheckpointError, match="parameter groups"):
+        run(resume=True)
