@@ -141,3 +141,14 @@ def test_missing_deepinv_gives_the_install_hint(monkeypatch):
     monkeypatch.delitem(sys.modules, "denoisers.deepinv_adapter")
     with pytest.raises(ImportError, match=r"pip install lipapps\[deepinv\]"):
         importlib.import_module("denoisers.deepinv_adapter")
+
+
+def test_the_ridge_family_is_certified_averaged_and_denoises(camera):
+    ridge = DeepinvDenoiser(family="ridge")
+    assert ridge.levels == [15, 25, 50] and ridge.certified_averagedness() == 0.99
+    noisy = camera + 25 / 255 * torch.randn(camera.shape, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        estimate = ridge(noisy, 25 / 255)
+    assert psnr(estimate, camera) > psnr(noisy, camera) + 4.0
+    with pytest.raises(InputError, match="unknown denoiser family"):
+        DeepinvDenoiser(family="bm3d")

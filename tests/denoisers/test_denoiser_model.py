@@ -2,14 +2,14 @@ import pytest
 import torch
 
 import lipapps
-from lipapps import CheckpointError
+from lipapps import CheckpointError, InputError
 
 from denoisers.images import write_image
 from denoisers.model import AveragedDenoiser
 from lipapps.spectral import conv_perron_bound as perron_conv_bound
 from denoisers.pnp import RelaxedDenoiser
 from denoisers.training import random_patches, train_denoiser
-from denoisers.weights import available_sigmas, load_denoiser
+from denoisers.weights import FAMILIES, available_sigmas, load_denoiser, weights_name
 
 
 def _pairs(n: int = 4, size: int = 16, seed: int = 0):
@@ -132,11 +132,13 @@ def test_a_model_breaking_its_constraint_is_refused_on_load(tmp_path):
         lipapps.load(tmp_path / "broken.pt")
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("sigma", [15, 25, 50])
-def test_shipped_denoisers_are_certified_and_denoise(sigma):
-    assert sigma in available_sigmas()
-    model = load_denoiser(sigma)
+def test_shipped_denoisers_are_certified_and_denoise(sigma, family):
+    assert sigma in available_sigmas(family)
+    model = load_denoiser(sigma, family)
     assert model.config()["sigma"] == sigma
+    assert model.averaging == {"firm": 0.5, "ridge": 0.99}[family]
     assert model.certified_averagedness() == model.averaging and 0 < model.averaging < 1
     assert lipapps.certify(model, (1, 32, 32)).upper_bound <= 1 + 1e-5
     x, y = _pairs(2, 24, seed=sigma)
@@ -147,3 +149,12 @@ def test_shipped_denoisers_are_certified_and_denoise(sigma):
     noisy = clean + sigma / 255 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert ((model(noisy) - clean) ** 2).mean() < 0.7 * ((noisy - clean) ** 2).mean()
+
+
+def test_shipped_families_name_their_files_and_refuse_unknown_names():
+    assert weights_name(25) == "sigma25" and weights_name(25, "ridge") == "ridge_sigma25"
+    assert available_sigmas("firm") == available_sigmas() == [15, 25, 50]
+    with pytest.raises(InputError, match="unknown denoiser family 'tv'"):
+        load_denoiser(25, "tv")
+    with pytest.raises(InputError, match="no shipped ridge denoiser for sigma 7; available: \\[15, 25, 50\\]"):
+        load_denoiser(7, "ridge")

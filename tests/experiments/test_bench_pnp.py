@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -47,3 +48,18 @@ def test_no_baseline_rows_without_its_weights(bench: ModuleType, monkeypatch: py
     rows = bench.bench_denoising("tiny", truth(), 25 / 255, seed=0)
     assert not any(r["method"].startswith(bench.BASELINE) for r in rows)
     assert any(r["method"].startswith("ours") for r in rows)
+
+
+def test_denoising_scores_both_shipped_families(bench: ModuleType) -> None:
+    rows = bench.bench_denoising("tiny", truth(), 25 / 255, seed=0)
+    methods = {r["method"] for r in rows}
+    assert {"ours (sigma 25)", "ours, convex ridge (sigma 25)", "ours, convex ridge (sigma 25), x8 self-ensemble"} <= methods
+
+
+def test_a_run_of_some_bsd68_levels_keeps_the_stored_rows_of_the_others(bench: ModuleType, tmp_path: Path) -> None:
+    stored = tmp_path / "pnp_bsd68_denoising.json"
+    rows = [{"problem": f"denoise sigma {s}", "image": "a.png", "method": "ours", "psnr": float(s)} for s in (5, 15, 25)]
+    stored.write_text(json.dumps({"meta": {}, "rows": rows}))
+    kept = bench.kept_bsd68_rows(stored, [25, 50])
+    assert [r["problem"] for r in kept] == ["denoise sigma 5", "denoise sigma 15"]
+    assert bench.kept_bsd68_rows(tmp_path / "missing.json", [25]) == []
