@@ -5,8 +5,8 @@
   may be drawn afresh for every epoch (``tensors`` a function of the epoch, e.g. new random
   crops), as long as the draw depends on the epoch alone.
 * Learned activations (:class:`lipapps.MonotoneSpline`) can train at ``activation_lr_factor``
-  times the learning rate: a spline's logits move its profile by one slope per interval, far
-  less per step than a filter moves its responses.
+  times the learning rate (:func:`parameter_groups`); the convex-ridge denoisers train their
+  splines at 10x (docs/denoisers.md).
 * Constraint kept after every step: :func:`lipapps.project_` runs after each optimiser step
   (a no-op for parametrized maps); its time, and the time to materialise parametrized weights,
   are reported separately as the constraint's cost.
