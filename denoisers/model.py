@@ -31,6 +31,10 @@ from lipapps import CheckpointError, ConvGradientFlowBlock, InputInjection, Lips
 
 #: Float slack when a certificate is compared with 1 (as :func:`lipapps.load` does).
 TOLERANCE = 1e-5
+#: The convex-ridge denoiser (the ``ridge`` family of shipped weights): one spline block of 32
+#: filters 13 x 13 on the image itself, ``a = 0.99`` (Goujon et al. 2023); ``AveragedDenoiser(**CONVEX_RIDGE)``.
+CONVEX_RIDGE = {"channels": 1, "hidden_channels": 32, "depth": 1, "kernel_size": 13, "averaging": 0.99, "downsampling": 1,
+                "activation": "spline", "lifting": False}
 
 
 @lipapps.register_model

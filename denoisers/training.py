@@ -23,6 +23,7 @@ import torch.nn as nn
 
 import lipapps
 from lipapps import InputError
+from lipapps.training import epoch_seed
 
 from denoisers.images import read_image
 from denoisers.model import AveragedDenoiser
@@ -159,14 +160,10 @@ def train_denoiser(
     if fresh_patches:
 
         def patches(epoch: int) -> tuple[torch.Tensor]:
-            return (random_patches(train_images, patch_size, patches_per_image, seed * 1_000_003 + epoch),)
+            return (random_patches(train_images, patch_size, patches_per_image, epoch_seed(seed, epoch)),)
 
     else:
-        fixed = (random_patches(train_images, patch_size, patches_per_image, seed),)
-
-        def patches(epoch: int) -> tuple[torch.Tensor]:
-            return fixed
-
+        patches = (random_patches(train_images, patch_size, patches_per_image, seed),)
     model = AveragedDenoiser(sigma=sigma) if model is None else model
     if device is not None:
         model.to(device)

@@ -179,16 +179,17 @@ def _best_tv_reconstruction(problem, name: str, max_iter: int) -> dict:
 def bench_bsd68_denoising(files: list[Path], sigmas: list[int]) -> list[dict]:
     """Our denoisers (and the baseline where trained) on every BSD68 image at each shipped level, TV at 25."""
     rows = []
+    ours = {sigma: _ours(sigma) for sigma in sigmas}
+    baselines = {sigma: load_baseline(sigma) for sigma in sigmas}
     for index, path in enumerate(files):
         truth = read_image(path)
         for sigma in sigmas:
             problem = simulate("denoise", truth, sigma / 255, seed=index)
             rows.append(_record(f"denoise sigma {sigma}", path.name, "noisy", problem.y, truth, 0.0))
-            for label, model in _ours(sigma):
+            for label, model in ours[sigma]:
                 rows += _denoiser_rows(f"denoise sigma {sigma}", path.name, label, model, problem.y, truth)
-            baseline = load_baseline(sigma)
-            if baseline is not None:
-                rows += _denoiser_rows(f"denoise sigma {sigma}", path.name, BASELINE, baseline, problem.y, truth)
+            if baselines[sigma] is not None:
+                rows += _denoiser_rows(f"denoise sigma {sigma}", path.name, BASELINE, baselines[sigma], problem.y, truth)
             if sigma == 25:
                 tv_runs = [_timed(lambda w=w: TVDenoiser(w)(problem.y[None, None])[0, 0]) for w in TV_DENOISE_WEIGHTS]
                 best = max(tv_runs, key=lambda r: psnr(r[0], truth))

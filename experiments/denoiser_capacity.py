@@ -32,7 +32,7 @@ import torch
 import lipapps
 from denoisers.images import read_image
 from denoisers.metrics import psnr
-from denoisers.model import AveragedDenoiser
+from denoisers.model import CONVEX_RIDGE, AveragedDenoiser
 from denoisers.problems import simulate
 from denoisers.training import image_files, noise_loss, split_files, train_denoiser
 from denoisers.weights import load_denoiser
@@ -50,10 +50,7 @@ VARIANTS = {
     "32 ch, 128 hidden, depth 16": {**LARGER, "channels": 32, "hidden_channels": 128, "depth": 16},
     "full resolution, 32 ch, 128 hidden, depth 8": {**LARGER, "channels": 32, "hidden_channels": 128, "depth": 8, "downsampling": 1},
     # Goujon et al.'s convex-ridge gradient-step denoiser: one spline block on the image, a = 0.99
-    "convex ridge (1 spline block, 32 hidden, 13 x 13, a = 0.99)": {
-        "channels": 1, "hidden_channels": 32, "depth": 1, "kernel_size": 13, "downsampling": 1, "averaging": 0.99,
-        "activation": "spline", "lifting": False, "patch_size": 40, "patches_per_image": 32,
-    },
+    "convex ridge (1 spline block, 32 hidden, 13 x 13, a = 0.99)": {**CONVEX_RIDGE, "patch_size": 40, "patches_per_image": 32},
 }
 #: Steps timed (after as many warm-up steps) to fit the number of epochs to the budget.
 TIMED_STEPS = 10

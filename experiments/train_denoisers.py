@@ -36,7 +36,7 @@ import torch
 import lipapps
 from lipapps.layers import ACTIVATIONS
 from denoisers.baselines import DnCNN
-from denoisers.model import AveragedDenoiser
+from denoisers.model import CONVEX_RIDGE, AveragedDenoiser
 from denoisers.training import train_denoiser
 from denoisers.weights import FAMILIES, weights_name
 
@@ -63,7 +63,7 @@ def new_model(sigma: int, args: argparse.Namespace) -> torch.nn.Module:
     if args.baseline:
         return DnCNN(sigma=sigma)
     if args.family == "ridge":
-        return AveragedDenoiser(1, 32, 1, 13, averaging=0.99, downsampling=1, activation=args.activation, lifting=False, sigma=sigma)
+        return AveragedDenoiser(**{**CONVEX_RIDGE, "activation": args.activation}, sigma=sigma)
     return AveragedDenoiser(sigma=sigma, activation=args.activation)
 
 

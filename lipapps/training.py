@@ -103,8 +103,13 @@ def _check_tensors(tensors: Tensors) -> int:
     return tensors[0].shape[0]
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch`` of a run seeded with ``seed``: batch order, and data drawn per epoch."""
+    return seed * 1_000_003 + epoch
+
+
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
 
 
 def train(
