@@ -63,3 +63,20 @@ def test_a_run_of_some_bsd68_levels_keeps_the_stored_rows_of_the_others(bench: M
     kept = bench.kept_bsd68_rows(stored, [25, 50])
     assert [r["problem"] for r in kept] == ["denoise sigma 5", "denoise sigma 15"]
     assert bench.kept_bsd68_rows(tmp_path / "missing.json", [25]) == []
+
+
+def test_bsd68_denoising_scores_the_classical_denoisers_at_every_level(bench: ModuleType, tmp_path: Path) -> None:
+    from denoisers.images import write_image
+
+    files = []
+    for k in range(2):
+        files.append(tmp_path / f"img{k}.png")
+        write_image(files[-1], truth())
+    rows = bench.bench_bsd68_denoising(files, [15, 50])
+    for sigma in (15, 50):
+        methods = {r["method"] for r in rows if r["problem"] == f"denoise sigma {sigma}"}
+        assert {"noisy", "ours", "TV (best weight)"} <= methods
+        assert ("BM3D" in methods) == (importlib.util.find_spec("bm3d") is not None)
+        tv = [r for r in rows if r["problem"] == f"denoise sigma {sigma}" and r["method"] == "TV (best weight)"]
+        # the weight grid follows the noise level
+        assert len(tv) == 2 and all(r["tv_weight"] >= 0.04 * sigma / 25 - 1e-9 for r in tv)
