@@ -18,6 +18,7 @@ from denoisers.metrics import psnr, ssim
 from denoisers.model import AveragedDenoiser
 from denoisers.problems import PROBLEMS, Problem, from_measurement, simulate
 from denoisers.reconstruct import ALGORITHMS, choose_settings, run_pnp
+from denoisers.weights import FAMILIES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--truth", type=Path, help="ground truth to score a reconstruction of --measurement")
     p.add_argument("--regularisation", type=float, help="factor on the noise level that sets the prior's weight")
     p.add_argument("--level", type=int, help="shipped denoiser level (0-255 scale) for ADMM; default from problem and noise")
+    p.add_argument("--family", choices=FAMILIES, default="firm",
+                   help="shipped weights: firm (default, the PnP prior) or ridge (the better denoiser applied once: "
+                        "--problem denoise --algorithm fbs)")
     p.add_argument("--max-iter", type=int, default=300)
     p.add_argument("--tol", type=float, default=1e-4, help="stop when ||x+ - x|| / ||x+|| <= tol")
     p.add_argument("--seed", type=int, default=0)
@@ -138,7 +142,7 @@ def reconstruct_command(args: argparse.Namespace) -> int:
     problem = _problem(args)
     if args.max_iter < 1 or args.tol < 0:
         raise InputError("--max-iter must be >= 1 and --tol >= 0")
-    settings = choose_settings(problem, args.algorithm, args.regularisation, args.level)
+    settings = choose_settings(problem, args.algorithm, args.regularisation, args.level, args.family)
     result = run_pnp(problem, settings, max_iter=args.max_iter, tol=args.tol, progress=not args.json)
     scores = {"psnr": None, "ssim": None}
     if problem.truth is not None:
@@ -154,12 +158,12 @@ def reconstruct_command(args: argparse.Namespace) -> int:
         from denoisers.figures import save_panel
 
         write_image(args.out, result.x)
-        title = f"{problem.name}, PnP-{settings.algorithm.upper()}, denoiser sigma {settings.denoiser_sigma}"
+        title = f"{problem.name}, PnP-{settings.algorithm.upper()}, {args.family} denoiser sigma {settings.denoiser_sigma}"
         save_panel(args.out.with_name(args.out.stem + "_panel.png"), problem.truth, problem.y, result, title, problem.name != "ct")
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"PnP-{settings.algorithm.upper()} with the shipped sigma {settings.denoiser_sigma} denoiser")
+        print(f"PnP-{settings.algorithm.upper()} with the shipped {args.family} sigma {settings.denoiser_sigma} denoiser")
         if scores["psnr"] is not None:
             print(f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f}")
         state = "converged" if result.converged else "stopped at max-iter"

@@ -60,18 +60,24 @@ class PnPSettings:
 
 
 def choose_settings(
-    problem: Problem, algorithm: str = "admm", regularisation: float | None = None, level: int | None = None
+    problem: Problem,
+    algorithm: str = "admm",
+    regularisation: float | None = None,
+    level: int | None = None,
+    family: str = "firm",
 ) -> PnPSettings:
     """Parameters for ``problem`` from its noise level (see the module docstring).
 
     ``level``: the shipped denoiser level ADMM uses instead of the rule's (FBS derives its level
-    from the step, so it takes none).
+    from the step, so it takes none). ``family``: which shipped weights (:data:`denoisers.weights.FAMILIES`);
+    the factors above were tuned for ``"firm"``, the better prior; for denoising, FBS with its
+    default step applies the denoiser once, where the ``"ridge"`` family is the better one.
     """
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    sigmas = available_sigmas()
+    sigmas = available_sigmas(family)
     if not sigmas:
-        raise InputError("no shipped denoiser weights found in the denoisers package")
+        raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")
     k = REGULARISATION[algorithm][problem.name] if regularisation is None else regularisation
     if k <= 0:
         raise InputError(f"regularisation must be positive, got {k}")
@@ -81,13 +87,13 @@ def choose_settings(
             raise InputError("PnP-FBS sets the denoiser level from its step; level applies to ADMM only")
         target = 255.0 * k * noise / problem.operator.norm_bound()
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
-        return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, load_denoiser(sigma))
+        return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, load_denoiser(sigma, family))
     if level is None:
         nearest = min(sigmas, key=lambda s: abs(s - 255.0 * k * noise))
         level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
     elif level not in sigmas:
         raise InputError(f"no shipped denoiser for level {level}; available: {sigmas}")
-    model = load_denoiser(level)
+    model = load_denoiser(level, family)
     strength = min(1.0, 0.5 / model.averaging)
     return PnPSettings("admm", level, strength, strength * (level / (255.0 * k * noise)) ** 2, model)
 

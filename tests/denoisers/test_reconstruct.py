@@ -1,10 +1,13 @@
+import warnings
+
 import pytest
 import torch
 
 from lipapps import InputError
 
+from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
-from denoisers.reconstruct import ADMM_MIN_LEVEL, REGULARISATION, choose_settings
+from denoisers.reconstruct import ADMM_MIN_LEVEL, REGULARISATION, choose_settings, run_pnp
 from denoisers.weights import available_sigmas, load_denoiser
 
 IMAGE = torch.full((32, 32), 0.5)
@@ -50,10 +53,36 @@ def test_one_reconstruction_loads_and_certifies_the_denoiser_once(monkeypatch, a
     import denoisers.reconstruct as reconstruct
 
     loaded = []
-    monkeypatch.setattr(reconstruct, "load_denoiser", lambda level: loaded.append(level) or load_denoiser(level))
+    monkeypatch.setattr(reconstruct, "load_denoiser", lambda level, family: loaded.append(level) or load_denoiser(level, family))
     problem = simulate("deblur", IMAGE)
     settings = reconstruct.choose_settings(problem, algorithm)
     result = reconstruct.run_pnp(problem, settings, max_iter=3)
     assert loaded == [settings.denoiser_sigma]
     assert settings.denoiser.sigma == settings.denoiser_sigma
     assert result.x.shape == IMAGE.shape
+
+
+def test_fbs_denoising_with_the_ridge_family_applies_its_denoiser_once():
+    torch.manual_seed(0)
+    problem = simulate("denoise", torch.rand(24, 24), noise=25 / 255)
+    settings = choose_settings(problem, "fbs", family="ridge")
+    ridge = load_denoiser(25, "ridge")
+    assert (settings.denoiser_sigma, settings.strength) == (25, 1.0)
+    assert settings.denoiser.averaging == ridge.averaging == pytest.approx(0.99)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = run_pnp(problem, settings, max_iter=5)
+    with torch.no_grad():
+        once = ridge(problem.y[None, None])[0, 0]
+    assert torch.allclose(result.x, once, atol=1e-5)
+
+
+def test_admm_relaxes_the_ridge_family_to_firmly_non_expansive():
+    settings = choose_settings(simulate("deblur", IMAGE), "admm", family="ridge")
+    assert settings.denoiser.averaging == pytest.approx(0.99)
+    assert settings.strength * settings.denoiser.averaging == pytest.approx(0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        run_pnp(simulate("deblur", IMAGE), settings, max_iter=3)
+    with pytest.raises(InputError, match="unknown denoiser family"):
+        choose_settings(simulate("deblur", IMAGE), "admm", family="deep")

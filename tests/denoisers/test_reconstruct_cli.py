@@ -43,6 +43,15 @@ def test_denoising_beats_the_noisy_measurement(truth_png, capsys):
     assert out["converged"] and out["psnr"] > psnr(noisy, truth) + 3
 
 
+def test_family_option_picks_the_shipped_ridge_denoiser(truth_png, capsys):
+    common = ["reconstruct", "--problem", "denoise", "--image", str(truth_png), "--noise", str(25 / 255), "--algorithm", "fbs"]
+    firm, ridge = _run_json(capsys, common), _run_json(capsys, common + ["--family", "ridge"])
+    assert ridge["psnr"] != firm["psnr"] and ridge["psnr"] > 20
+    with pytest.raises(SystemExit) as exit_info:
+        main(common + ["--family", "deep"])
+    assert exit_info.value.code == 2
+
+
 def test_given_measurements_with_operator_options(tmp_path, truth_png, capsys):
     truth = read_image(truth_png)
     kernel = gaussian_kernel(5, 1.2).numpy()
@@ -67,7 +76,7 @@ def test_level_picks_the_shipped_denoiser(tmp_path, truth_png, capsys):
     target = tmp_path / "rec.png"
     assert main(["reconstruct", "--problem", "inpaint", "--image", str(truth_png), "--level", "15", "--out", str(target),
                  "--max-iter", "5"]) == 0
-    assert "PnP-ADMM with the shipped sigma 15 denoiser" in capsys.readouterr().out
+    assert "PnP-ADMM with the shipped firm sigma 15 denoiser" in capsys.readouterr().out
 
 
 def test_out_writes_the_reconstruction_and_the_panel(tmp_path, truth_png, capsys):
