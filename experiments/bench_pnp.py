@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BSD68 = ROOT.parent / "shared" / "data" / "images" / "bsd68"
 RESULTS = ROOT / "experiments" / "results"
 #: Chambolle TV denoising weights for noise 25/255, scaled in proportion to other noise levels.
-TV_DENOISE_WEIGHTS = (0.04, 0.06, 0.08, 0.1, 0.13)
+TV_DENOISE_WEIGHTS = (0.03, 0.04, 0.06, 0.08, 0.1, 0.13)
 #: TV reconstruction ``min 1/2 ||A x - y||^2 + lam TV(x)``: ``lam / sigma_n^2`` on this grid (the
 #: MAP weight scales with the noise variance), each solved by ADMM with penalties
 #: ``c / ||A||^2`` for ``c`` in TV_PENALTIES (only the speed depends on it: CT needs large ``c``
