@@ -4,7 +4,8 @@
   Osher-Fatemi; Chambolle 2004) computed iteratively. Plugged into the same PnP solvers it gives
   the TV-regularised reconstruction ``min 1/2 ||A x - y||^2 + (weight / g) TV(x)``. It carries no
   averagedness certificate here (the prox is firmly non-expansive only when solved exactly).
-* wavelet shrinkage (BayesShrink, ``denoise_wavelet``) and BM3D for Gaussian denoising;
+* wavelet shrinkage (BayesShrink, ``denoise_wavelet``) and BM3D for Gaussian denoising, and
+  :class:`BM3DDenoiser`, BM3D as a (non-certified) PnP prior;
 * filtered back-projection and SART (``iradon``, ``iradon_sart``) for CT;
 * :class:`DnCNN`: an unconstrained DnCNN-style network (Zhang et al. 2017), trained like the
   certified denoiser, to measure what the Lipschitz constraint costs and what it buys.
@@ -84,6 +85,18 @@ class TVDenoiser:
         array = x.detach().cpu().numpy().astype(np.float64)
         out = np.stack([denoise_tv_chambolle(a[0], weight=self.weight, max_num_iter=self.max_num_iter)[None] for a in array])
         return torch.from_numpy(out).to(x.dtype)
+
+
+class BM3DDenoiser:
+    """``x -> BM3D(x)`` at noise level ``noise`` on ``(N, 1, H, W)`` tensors: a strong classical
+    prior for PnP. Nothing makes it averaged, so PnP with it has no convergence guarantee
+    (the solvers warn). Needs the optional ``bm3d`` package (the ``bench`` extra)."""
+
+    def __init__(self, noise: float) -> None:
+        self.noise = noise
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([bm3d_denoise(a[0].detach().cpu(), self.noise)[None] for a in x]).to(x.dtype)
 
 
 def wavelet_denoise(noisy: torch.Tensor, noise: float) -> torch.Tensor:

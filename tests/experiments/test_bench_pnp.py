@@ -80,3 +80,31 @@ def test_bsd68_denoising_scores_the_classical_denoisers_at_every_level(bench: Mo
         tv = [r for r in rows if r["problem"] == f"denoise sigma {sigma}" and r["method"] == "TV (best weight)"]
         # the weight grid follows the noise level
         assert len(tv) == 2 and all(r["tv_weight"] >= min(bench.TV_DENOISE_WEIGHTS) * sigma / 25 - 1e-9 for r in tv)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bm3d") is None, reason="bm3d (the bench extra) not installed")
+def test_bm3d_prior_row_for_deblurring_only(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "BM3D_PRIOR_LEVELS", (15, 40))
+    monkeypatch.setattr(bench, "BM3D_PRIOR_ITERATIONS", 3)
+    rows = bench.bench_inverse("deblur", "tiny", truth(), seed=0, max_iter=4, panel=None, bm3d_prior=True)
+    (row,) = [r for r in rows if r["method"].startswith("BM3D prior")]
+    assert row["bm3d_level"] in (15, 40) and row["iterations"] <= 3
+    from denoisers.metrics import psnr
+    from denoisers.problems import simulate
+
+    blurred = simulate("deblur", truth(), None, 0)
+    assert row["psnr"] > psnr(blurred.y, blurred.truth)  # BM3D as a prior improves on the measurement
+    assert "converged" in row and "residual_non_increasing" in row
+    rows = bench.bench_inverse("inpaint", "tiny", truth(), seed=0, max_iter=4, panel=None, bm3d_prior=True)
+    assert not any(r["method"].startswith("BM3D prior") for r in rows)
+
+
+def test_bm3d_prior_without_bm3d_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    code = ("import importlib.util, runpy, sys; real = importlib.util.find_spec; "
+            "importlib.util.find_spec = lambda n, *a: None if n == 'bm3d' else real(n, *a); "
+            f"sys.argv = ['bench_pnp.py', '--bm3d-prior']; runpy.run_path({str(SCRIPT)!r}, run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2 and "--bm3d-prior needs the bm3d package" in done.stderr
+    assert "Traceback" not in done.stderr
