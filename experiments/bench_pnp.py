@@ -10,9 +10,9 @@ One run, every problem, the same test images (BSD68, never seen in training):
 * deblurring, inpainting, 2x super-resolution, sparse-view CT (centred crops): PnP-FBS and
   PnP-ADMM with the shipped denoisers against the same ADMM with the TV prox as prior
   (best of a grid of weights, against the truth), and for CT filtered back-projection and SART;
-  with ``--bm3d-prior``, deblurring also runs PnP-ADMM with BM3D as the prior (best of
-  BM3D_PRIOR_LEVELS against the truth; no guarantee, and slow: minutes per image): what a strong
-  classical denoiser buys inside the same solver.
+  with ``--bm3d-prior``, deblurring and CT also run PnP-ADMM with BM3D as the prior (best of
+  BM3D_PRIOR_LEVELS x BM3D_PRIOR_FACTORS against the truth; no guarantee, and slow: minutes per
+  image): what a strong classical denoiser buys inside the same solver.
 
 When ``experiments/weights/dncnn_sigma<S>.pt`` exist (``train_denoisers.py --baseline``), the
 unconstrained DnCNN-style network trained with the same recipe runs wherever ours does, with the
@@ -24,7 +24,7 @@ experiments/results/pnp_bench.json, pnp_bench.md and pnp_<problem>.png panels. C
     python experiments/bench_pnp.py --images 4 --size 128
     python experiments/bench_pnp.py --bsd68-denoising                 # levels 15, 25, 50
     python experiments/bench_pnp.py --bsd68-denoising --sigmas 25
-    python experiments/bench_pnp.py --images 3 --problems deblur --bm3d-prior --tag pnp_bm3d_prior
+    python experiments/bench_pnp.py --images 3 --problems deblur ct --bm3d-prior --tag pnp_bm3d_prior
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from denoisers.images import read_image
 from denoisers.metrics import psnr, ssim
 from denoisers.pnp import ConvergenceWarning, Denoiser, pnp_admm
 from denoisers.problems import simulate
-from denoisers.reconstruct import NOISE_FLOOR, choose_settings, run_pnp
+from denoisers.reconstruct import NOISE_FLOOR, REGULARISATION, choose_settings, run_pnp
 from denoisers.training import image_files
 from denoisers.weights import available_sigmas, load_denoiser, nearest_sigma
 
@@ -65,10 +65,13 @@ TV_PRIOR_STRENGTHS = (5, 10, 20, 50, 100, 200, 400)
 TV_PENALTIES = (1, 10, 100)
 TV_ITERATIONS_FACTOR = 2
 INVERSE_PROBLEMS = ("deblur", "inpaint", "superres", "ct")
-#: BM3D as the PnP-ADMM prior for deblurring (``--bm3d-prior``): the levels tried (0-255 scale), each
-#: at the MAP penalty ``(level / sigma_n)^2`` for BM3D_PRIOR_ITERATIONS iterations; the best against
-#: the truth is reported, as for TV.
+#: BM3D as the PnP-ADMM prior (``--bm3d-prior``) on BM3D_PRIOR_PROBLEMS: the levels tried (0-255
+#: scale), each at the penalty rule of our PnP-ADMM, ``(level / (255 k sigma_n))^2``, with ``k`` the
+#: problem's factor (``REGULARISATION``) times each of BM3D_PRIOR_FACTORS, for
+#: BM3D_PRIOR_ITERATIONS iterations; the best against the truth is reported, as for TV.
+BM3D_PRIOR_PROBLEMS = ("deblur", "ct")
 BM3D_PRIOR_LEVELS = (15, 25, 40)
+BM3D_PRIOR_FACTORS = (0.5, 1.0, 2.0)
 BM3D_PRIOR_ITERATIONS = 60
 BASELINE_WEIGHTS = ROOT / "experiments" / "weights"
 BASELINE = "DnCNN-style, unconstrained"
@@ -168,7 +171,7 @@ def bench_inverse(problem_name: str, name: str, truth: torch.Tensor, seed: int, 
             if panel is not None and algorithm == "admm" and label == "ours":
                 save_panel(panel, truth, problem.y, result, f"{problem_name}: PnP-ADMM, certified denoiser", problem_name != "ct")
     rows.append(_best_tv_reconstruction(problem, name, max_iter))
-    if bm3d_prior and problem_name == "deblur":
+    if bm3d_prior and problem_name in BM3D_PRIOR_PROBLEMS:
         rows.append(_best_bm3d_prior_reconstruction(problem, name))
     if problem_name == "ct":
         out, t = _timed(lambda: filtered_back_projection(problem.operator, problem.y))
@@ -198,20 +201,22 @@ def _best_tv_reconstruction(problem, name: str, max_iter: int) -> dict:
 
 
 def _best_bm3d_prior_reconstruction(problem, name: str) -> dict:
-    """PnP-ADMM with BM3D as the prior, best over BM3D_PRIOR_LEVELS (against the truth)."""
+    """PnP-ADMM with BM3D as the prior, best over BM3D_PRIOR_LEVELS x BM3D_PRIOR_FACTORS (against the truth)."""
     runs = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # BM3D carries no certificate
         for level in BM3D_PRIOR_LEVELS:
-            noise = level / 255.0
-            penalty = (noise / max(problem.noise, NOISE_FLOOR)) ** 2
-            result = pnp_admm(problem.operator, problem.y, BM3DDenoiser(noise), penalty=penalty,
-                              max_iter=BM3D_PRIOR_ITERATIONS, tol=1e-4, truth=problem.truth)
-            runs.append((result, level))
-    best, level = max(runs, key=lambda r: r[0].trace.psnr[-1])
+            for factor in BM3D_PRIOR_FACTORS:
+                k = factor * REGULARISATION["admm"][problem.name]
+                penalty = (level / (255.0 * k * max(problem.noise, NOISE_FLOOR))) ** 2
+                result = pnp_admm(problem.operator, problem.y, BM3DDenoiser(level / 255.0), penalty=penalty,
+                                  max_iter=BM3D_PRIOR_ITERATIONS, tol=1e-4, truth=problem.truth)
+                runs.append((result, level, factor))
+    best, level, factor = max(runs, key=lambda r: r[0].trace.psnr[-1])
     return _record(problem.name, name, "BM3D prior, ADMM (best level, no guarantee)", best.x, problem.truth, best.seconds,
                    iterations=best.iterations, converged=best.converged,
-                   residual_non_increasing=_non_increasing(best.trace.fixed_point_residual), bm3d_level=level)
+                   residual_non_increasing=_non_increasing(best.trace.fixed_point_residual), bm3d_level=level,
+                   bm3d_factor=factor)
 
 
 def bench_bsd68_denoising(files: list[Path], sigmas: list[int]) -> list[dict]:
@@ -275,7 +280,7 @@ def main() -> None:
     parser.add_argument("--bsd68-denoising", action="store_true",
                         help="only: denoising on all of BSD68 (ours, the baseline, TV, wavelet, BM3D) -> pnp_bsd68_denoising.*")
     parser.add_argument("--bm3d-prior", action="store_true",
-                        help="deblurring also with BM3D as the PnP-ADMM prior (needs the bench extra; minutes per image)")
+                        help="deblurring and CT also with BM3D as the PnP-ADMM prior (needs the bench extra; minutes per image)")
     parser.add_argument("--sigmas", type=int, nargs="+", default=[15, 25, 50],
                         help="levels of --bsd68-denoising; the stored rows of other levels are kept")
     args = parser.parse_args()

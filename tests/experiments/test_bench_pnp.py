@@ -83,8 +83,9 @@ def test_bsd68_denoising_scores_the_classical_denoisers_at_every_level(bench: Mo
 
 
 @pytest.mark.skipif(importlib.util.find_spec("bm3d") is None, reason="bm3d (the bench extra) not installed")
-def test_bm3d_prior_row_for_deblurring_only(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bm3d_prior_row_for_deblurring_and_ct_only(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench, "BM3D_PRIOR_LEVELS", (15, 40))
+    monkeypatch.setattr(bench, "BM3D_PRIOR_FACTORS", (1.0,))
     monkeypatch.setattr(bench, "BM3D_PRIOR_ITERATIONS", 3)
     rows = bench.bench_inverse("deblur", "tiny", truth(), seed=0, max_iter=4, panel=None, bm3d_prior=True)
     (row,) = [r for r in rows if r["method"].startswith("BM3D prior")]
@@ -95,6 +96,9 @@ def test_bm3d_prior_row_for_deblurring_only(bench: ModuleType, monkeypatch: pyte
     blurred = simulate("deblur", truth(), None, 0)
     assert row["psnr"] > psnr(blurred.y, blurred.truth)  # BM3D as a prior improves on the measurement
     assert "converged" in row and "residual_non_increasing" in row
+    rows = bench.bench_inverse("ct", "tiny", truth(), seed=0, max_iter=4, panel=None, bm3d_prior=True)
+    (row,) = [r for r in rows if r["method"].startswith("BM3D prior")]
+    assert row["bm3d_level"] in (15, 40) and row["bm3d_factor"] == 1.0
     rows = bench.bench_inverse("inpaint", "tiny", truth(), seed=0, max_iter=4, panel=None, bm3d_prior=True)
     assert not any(r["method"].startswith("BM3D prior") for r in rows)
 
