@@ -103,6 +103,23 @@ def test_bm3d_prior_row_for_deblurring_and_ct_only(bench: ModuleType, monkeypatc
     assert not any(r["method"].startswith("BM3D prior") for r in rows)
 
 
+def test_tuned_ours_is_the_best_of_its_grid(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "TUNED_FACTORS", (0.5, 2.0))
+    rows = bench.bench_inverse("deblur", "tiny", truth(), seed=0, max_iter=4, panel=None, tuned_ours=True)
+    (tuned,) = [r for r in rows if r["method"] == "ours PnP-ADMM (best level and factor)"]
+    assert tuned["factor"] in (0.5, 2.0) and tuned["denoiser_sigma"] in (15, 25, 50)
+    from denoisers.problems import simulate
+    from denoisers.reconstruct import REGULARISATION, choose_settings, run_pnp
+
+    problem = simulate("deblur", truth(), None, 0)
+    one_point = run_pnp(problem, choose_settings(problem, "admm", regularisation=2.0 * REGULARISATION["admm"]["deblur"], level=25),
+                        max_iter=4, tol=1e-4)
+    assert tuned["psnr"] >= one_point.trace.psnr[-1] - 1e-6  # the best of a grid that holds this point
+    assert tuned["residual_non_increasing"]  # certified: monotone at every setting
+    assert not any(r["method"].endswith("(best level and factor)")
+                   for r in bench.bench_inverse("deblur", "tiny", truth(), seed=0, max_iter=4, panel=None))
+
+
 def test_bm3d_prior_without_bm3d_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
 
