@@ -95,7 +95,13 @@ def choose_settings(
         raise InputError(f"no shipped denoiser for level {level}; available: {sigmas}")
     model = load_denoiser(level, family)
     strength = min(1.0, 0.5 / model.averaging)
-    return PnPSettings("admm", level, strength, strength * (level / (255.0 * k * noise)) ** 2, model)
+    return PnPSettings("admm", level, strength, admm_penalty(level, strength, k, problem.noise), model)
+
+
+def admm_penalty(level: float, strength: float, k: float, noise: float) -> float:
+    """PnP-ADMM's penalty ``s (sigma_d / (k sigma_n))^2`` for a denoiser of level ``sigma_d`` (0-255
+    scale) relaxed to strength ``s``, with ``sigma_n = max(noise, NOISE_FLOOR)`` (module docstring)."""
+    return strength * (level / (255.0 * k * max(noise, NOISE_FLOOR))) ** 2
 
 
 def run_pnp(

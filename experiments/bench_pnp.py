@@ -13,7 +13,7 @@ One run, every problem, the same test images (BSD68, never seen in training):
   with ``--bm3d-prior``, deblurring and CT also run PnP-ADMM with BM3D as the prior (best of
   BM3D_PRIOR_LEVELS x BM3D_PRIOR_FACTORS against the truth; no guarantee, and slow: minutes per
   image): what a strong classical denoiser buys inside the same solver; with ``--tuned-ours``,
-  every inverse problem also runs our PnP-ADMM at the best of TUNED_LEVELS x TUNED_FACTORS
+  every inverse problem also runs our PnP-ADMM at the best of the shipped levels x TUNED_FACTORS
   against the truth, tuned per image as TV is (the default settings are fixed per problem).
 
 When ``experiments/weights/dncnn_sigma<S>.pt`` exist (``train_denoisers.py --baseline``), the
@@ -37,6 +37,7 @@ import importlib.util
 import json
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ from denoisers.images import read_image
 from denoisers.metrics import psnr, ssim
 from denoisers.pnp import ConvergenceWarning, Denoiser, pnp_admm
 from denoisers.problems import simulate
-from denoisers.reconstruct import NOISE_FLOOR, REGULARISATION, choose_settings, run_pnp
+from denoisers.reconstruct import NOISE_FLOOR, REGULARISATION, admm_penalty, choose_settings, run_pnp
 from denoisers.training import image_files
 from denoisers.weights import available_sigmas, load_denoiser, nearest_sigma
 
@@ -194,9 +195,11 @@ def _best_tuned_ours(problem, name: str, max_iter: int) -> dict:
     """Our PnP-ADMM at the best shipped level and factor (TUNED_FACTORS x the problem's ``k``) against the truth."""
     runs = []
     for level in available_sigmas():
+        settings = choose_settings(problem, "admm", level=level)  # loads and certifies the level's model once
         for factor in TUNED_FACTORS:
-            settings = choose_settings(problem, "admm", regularisation=factor * REGULARISATION["admm"][problem.name], level=level)
-            runs.append((run_pnp(problem, settings, max_iter=max_iter, tol=1e-4), level, factor))
+            k = factor * REGULARISATION["admm"][problem.name]
+            tuned = replace(settings, step=admm_penalty(level, settings.strength, k, problem.noise))
+            runs.append((run_pnp(problem, tuned, max_iter=max_iter, tol=1e-4), level, factor))
     best, level, factor = max(runs, key=lambda r: r[0].trace.psnr[-1])
     return _record(problem.name, name, "ours PnP-ADMM (best level and factor)", best.x, problem.truth, best.seconds,
                    iterations=best.iterations, converged=best.converged,
@@ -230,8 +233,7 @@ def _best_bm3d_prior_reconstruction(problem, name: str) -> dict:
         warnings.simplefilter("ignore", ConvergenceWarning)  # BM3D carries no certificate
         for level in BM3D_PRIOR_LEVELS:
             for factor in BM3D_PRIOR_FACTORS:
-                k = factor * REGULARISATION["admm"][problem.name]
-                penalty = (level / (255.0 * k * max(problem.noise, NOISE_FLOOR))) ** 2
+                penalty = admm_penalty(level, 1.0, factor * REGULARISATION["admm"][problem.name], problem.noise)
                 result = pnp_admm(problem.operator, problem.y, BM3DDenoiser(level / 255.0), penalty=penalty,
                                   max_iter=BM3D_PRIOR_ITERATIONS, tol=1e-4, truth=problem.truth)
                 runs.append((result, level, factor))
