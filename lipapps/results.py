@@ -1,0 +1,167 @@
+"""Result records of experiments: one place that writes them, with how each was made.
+
+Every benchmark and table script keeps its results as a JSON list of records (one object per
+run or cell) beside a markdown table, both written atomically after every record so that a
+stopped run resumes where it was. :class:`ResultsFile` is that file; each record it appends gets
+a ``provenance`` key (:func:`provenance`): the command line, the git commit and whether the tree
+was dirty, the UTC date, the CPU model and torch's thread count, the GPU name, and the versions
+of Python, torch, numpy and POT. Results are written by scripts through this module, never by
+hand.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lipapps.atomic import atomic_write
+from lipapps.errors import InputError
+
+#: Where the shared data sets lie when nobody names a folder: ``LIPAPPS_DATA`` if set, else
+#: ``../shared/data`` beside the repository (the layout of the project's machines).
+DATA_ENV = "LIPAPPS_DATA"
+#: The packages whose versions a provenance records.
+VERSIONED = ("torch", "numpy", "pot", "scikit-image")
+
+
+def data_dir(*parts: str) -> Path:
+    """The shared data folder (``$LIPAPPS_DATA`` or ``<repo>/../shared/data``), joined with ``parts``."""
+    root = os.environ.get(DATA_ENV)
+    base = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return base.joinpath(*parts)
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance(argv: Sequence[str] | None = None, device: str | torch.device | None = None) -> dict[str, Any]:
+    """How a result was made: command, commit (and dirty flag), UTC date, machine, versions.
+
+    ``argv`` defaults to ``sys.argv``; the commit is read from the git checkout that holds this
+    package (``None`` outside one). ``gpu`` names the CUDA device when ``device`` is a CUDA
+    device, or when none is given and CUDA is available; else ``None``.
+    """
+    repo = Path(__file__).resolve().parents[1]
+    commit = _git(["rev-parse", "HEAD"], repo)
+    status = _git(["status", "--porcelain", "--untracked-files=no"], repo) if commit else None
+    device = torch.device(device) if device is not None else None
+    cuda = torch.cuda.is_available() and (device is None or device.type == "cuda")
+    return {
+        "command": " ".join([Path(sys.executable).name, *(argv if argv is not None else sys.argv)]),
+        "commit": commit,
+        "dirty": bool(status) if commit else None,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(device) if cuda else None,
+        "python": platform.python_version(),
+        "versions": {name: _version(name) for name in VERSIONED},
+    }
+
+
+def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a results JSON file (a list of objects), or ``[]`` if it is absent."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        records = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise InputError(f"{path}: expected a JSON list of records")
+    return records
+
+
+def write_records(records: list[dict[str, Any]], json_path: str | os.PathLike, markdown: str | None = None) -> None:
+    """Write ``records`` as JSON and, if given, ``markdown`` beside it (``.md``), each atomically."""
+    json_path = Path(json_path)
+    with atomic_write(json_path) as tmp:
+        tmp.write_text(json.dumps(records, indent=1) + "\n")
+    if markdown is not None:
+        with atomic_write(json_path.with_suffix(".md")) as tmp:
+            tmp.write_text(markdown)
+
+
+Column = tuple[str, Callable[[dict[str, Any]], Any]]
+
+
+def markdown_table(records: Iterable[dict[str, Any]], columns: Sequence[Column]) -> str:
+    """A markdown table: one row per record, one column per ``(header, cell function)``."""
+    lines = ["| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for record in records:
+        lines.append("| " + " | ".join(str(cell(record)) for _, cell in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+class ResultsFile:
+    """An experiment's ``<stem>.json`` (and ``<stem>.md``), resumed record by record.
+
+    ``key(record)`` says which run a record is; :meth:`has` tells a resuming script what is
+    done, :meth:`add` appends (or replaces the record of the same key), stamps it with
+    :func:`provenance` and rewrites both files atomically. ``markdown(records)`` renders the table.
+    """
+
+    def __init__(
+        self,
+        json_path: str | os.PathLike,
+        key: Callable[[dict[str, Any]], Any],
+        markdown: Callable[[list[dict[str, Any]]], str] | None = None,
+    ) -> None:
+        self.path = Path(json_path)
+        self.key = key
+        self.markdown = markdown
+        self.records = read_records(self.path)
+
+    def has(self, key: Any) -> bool:
+        """Whether a record with this key is already stored."""
+        return any(self.key(r) == key for r in self.records)
+
+    def get(self, key: Any) -> dict[str, Any] | None:
+        """The stored record with this key, or ``None``."""
+        return next((r for r in self.records if self.key(r) == key), None)
+
+    def add(self, record: dict[str, Any], device: str | torch.device | None = None) -> dict[str, Any]:
+        """Store ``record`` with its provenance (replacing one of the same key) and write the files."""
+        record = {**record, "provenance": provenance(device=device)}
+        key = self.key(record)
+        self.records = [r for r in self.records if self.key(r) != key] + [record]
+        self.write()
+        return record
+
+    def write(self) -> None:
+        """Rewrite the JSON and markdown files from the stored records."""
+        write_records(self.records, self.path, self.markdown(self.records) if self.markdown else None)

@@ -1,0 +1,51 @@
+"""Result records: provenance on every record, atomic files, resume by key."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lipapps.errors import InputError
+from lipapps.results import ResultsFile, data_dir, markdown_table, provenance, read_records
+
+
+def test_provenance_says_how_a_result_was_made() -> None:
+    p = provenance(["experiments/x.py", "--quick"])
+    assert p["command"].endswith("experiments/x.py --quick")
+    assert len(p["commit"]) == 40 and isinstance(p["dirty"], bool)
+    assert p["date"].endswith("Z") and p["threads"] >= 1 and p["cpu"]
+    assert p["versions"]["torch"] and p["versions"]["numpy"]
+
+
+def test_results_file_resumes_and_replaces_by_key(tmp_path) -> None:
+    path = tmp_path / "r.json"
+    table = lambda rs: markdown_table(rs, [("name", lambda r: r["name"]), ("value", lambda r: f"{r['value']:.1f}")])
+    results = ResultsFile(path, key=lambda r: r["name"], markdown=table)
+    results.add({"name": "a", "value": 1.0})
+    results.add({"name": "b", "value": 2.0})
+    results.add({"name": "a", "value": 3.0})
+    again = ResultsFile(path, key=lambda r: r["name"])
+    assert again.has("a") and again.has("b") and not again.has("c")
+    assert again.get("a")["value"] == 3.0 and len(again.records) == 2
+    assert all("provenance" in r for r in json.loads(path.read_text()))
+    assert path.with_suffix(".md").read_text().splitlines()[2:] == ["| b | 2.0 |", "| a | 3.0 |"]
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_read_records_refuses_foreign_json(tmp_path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"a": 1}')
+    with pytest.raises(InputError, match="list of records"):
+        read_records(bad)
+    bad.write_text("not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        read_records(bad)
+    assert read_records(tmp_path / "absent.json") == []
+
+
+def test_data_dir_follows_the_environment(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("LIPAPPS_DATA", str(tmp_path))
+    assert data_dir("images", "bsd68") == tmp_path / "images" / "bsd68"
+    monkeypatch.delenv("LIPAPPS_DATA")
+    assert data_dir().parts[-2:] == ("shared", "data")
