@@ -10,7 +10,6 @@ import torch.nn.utils.parametrize as parametrize
 
 from lipapps.certify import certify
 from lipapps.classification import (
-    LiftedLipschitzResNet,
     MarginCrossEntropy,
     accuracy,
     certified_accuracy,
@@ -19,6 +18,7 @@ from lipapps.classification import (
     margins,
 )
 from lipapps.errors import InputError
+from lipapps.models import LiftedLipschitzResNet
 
 
 def test_margins_and_radii_by_hand() -> None:
