@@ -10,7 +10,6 @@ as well as data near the unit ball, and the guarantee is unchanged.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ import lipapps
 
 
 @lipapps.register_model
-class W1Critic(nn.Module):
+class W1Critic(lipapps.CertifiedModel):
     """``f(z) = scale * g((z - center) / scale)`` with ``g`` a 1-Lipschitz ``LipschitzResNet``.
 
     ``Lip(f) = Lip(g) <= certify(g)`` (module docstring). ``fixed_width=True`` uses the paper's
@@ -46,10 +45,6 @@ class W1Critic(nn.Module):
         center_values = [0.0] * in_features if center is None else [float(c) for c in center]
         self.register_buffer("center", torch.tensor(center_values))
         self.scale = float(scale)
-        self._config = dict(
-            in_features=in_features, width=width, depth=depth, hidden=hidden, fixed_width=fixed_width,
-            center=center_values, scale=self.scale,
-        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Critic values, shape ``(batch, 1)``."""
@@ -58,10 +53,6 @@ class W1Critic(nn.Module):
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
         """``Lip(f) = Lip(g)``: the certificate of the inner network."""
         return lipapps.certify(self.net).upper_bound
-
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (``W1Critic(**critic.config())`` rebuilds it)."""
-        return dict(self._config)
 
 
 def standardisation(points: np.ndarray) -> tuple[list[float], float]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
+
+from lipapps import LipschitzModule
 
 from critics.exact import euclidean_costs
 
@@ -38,7 +39,7 @@ def _transform(values: np.ndarray, anchors: np.ndarray, points: np.ndarray, sign
     return out, arg
 
 
-class ConeEnvelope(nn.Module):
+class ConeEnvelope(LipschitzModule):
     """``g(z) = min_j v_j + |z - y_j|_2``: 1-Lipschitz on ``R^d`` as a minimum of 1-Lipschitz cones."""
 
     def __init__(self, anchors: np.ndarray, values: np.ndarray) -> None:

@@ -18,7 +18,7 @@ from lipapps.errors import InputError
 
 
 @lipapps.register_model
-class ImageCritic(nn.Module):
+class ImageCritic(lipapps.CertifiedModel):
     """``f(v) = w . vec(Phi_k(... Phi_1(K v))) + c`` on flattened images ``v``.
 
     ``K`` is a :class:`lipapps.LipschitzConv2d` lift to ``channels`` maps, each ``Phi_i`` a
@@ -39,8 +39,6 @@ class ImageCritic(nn.Module):
             nn.Flatten(),
             lipapps.LipschitzLinear(channels * h * w, 1),
         )
-        self._config = dict(image_shape=list(self.image_shape), channels=channels,
-                            hidden_channels=hidden_channels, depth=depth)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         """Critic values, shape ``(batch, 1)``, for flattened images ``v`` of shape ``(batch, C*H*W)``."""
@@ -49,10 +47,6 @@ class ImageCritic(nn.Module):
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
         """Product of the per-layer bounds on this critic's image size."""
         return lipapps.certify(self.body, input_shape=self.image_shape).upper_bound
-
-    def config(self) -> dict:
-        """Constructor arguments (``ImageCritic(**critic.config())`` rebuilds it)."""
-        return dict(self._config)
 
 
 def make_image_generator(latent_dim: int = 32, pixels: int = 784, width: int = 512) -> nn.Sequential:

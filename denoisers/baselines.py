@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +27,7 @@ from denoisers.radon import ParallelBeamCT
 
 
 @lipapps.register_model
-class DnCNN(nn.Module):
+class DnCNN(lipapps.AveragedModel):
     """Unconstrained residual denoiser ``D(y) = y - R(y)`` (DnCNN, Zhang et al. 2017, without batch norm).
 
     ``R`` is ``depth`` 3x3 convolutions with ReLU between them (1 -> ``channels`` -> ... -> 1):
@@ -38,11 +37,13 @@ class DnCNN(nn.Module):
     true bound (``1 + prod_i ||C_i||``), only a useless one.
     """
 
+    #: ``sigma`` is the live attribute (set it before fine-tuning for another level).
+    config_attributes = ("sigma",)
+
     def __init__(self, channels: int = 32, depth: int = 8, sigma: float = 25.0) -> None:
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be at least 2, got {depth}")
-        self._config = {"channels": channels, "depth": depth}
         self.sigma = float(sigma)
         widths = [1, *[channels] * (depth - 1), 1]
         layers: list[nn.Module] = []
@@ -51,10 +52,6 @@ class DnCNN(nn.Module):
             if i < depth - 1:
                 layers.append(nn.ReLU())
         self.residual = nn.Sequential(*layers)
-
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments; ``sigma`` is the live attribute (set it before fine-tuning for another level)."""
-        return {**self._config, "sigma": self.sigma}
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return y - self.residual(y)

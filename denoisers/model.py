@@ -20,7 +20,6 @@ and for ``a <= 1/2`` the one PnP-ADMM needs.
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -38,7 +37,7 @@ CONVEX_RIDGE = {"channels": 1, "hidden_channels": 32, "depth": 1, "kernel_size":
 
 
 @lipapps.register_model
-class AveragedDenoiser(nn.Module):
+class AveragedDenoiser(lipapps.AveragedModel):
     """Grayscale Gaussian denoiser ``D(x) = (1 - a) x + a N(x)`` on ``(B, 1, H, W)`` images in ``[0, 1]``.
 
     Args:
@@ -69,6 +68,8 @@ class AveragedDenoiser(nn.Module):
     #: Files written before ``downsampling`` / ``injection`` / ``activation`` / ``lifting`` existed:
     #: full resolution, no injection, relu, lifting and readout.
     legacy_config = {"downsampling": 1, "injection": 0.0, "activation": "relu", "lifting": True}
+    #: ``sigma`` is the live attribute (set it before fine-tuning for another level).
+    config_attributes = ("sigma",)
 
     def __init__(
         self,
@@ -93,19 +94,6 @@ class AveragedDenoiser(nn.Module):
         if min(channels, hidden_channels) < 1 or depth < 0:
             raise ValueError(f"channels and hidden_channels must be positive and depth non-negative, "
                              f"got {channels}, {hidden_channels} and {depth}")
-        self._config = {
-            "channels": channels,
-            "hidden_channels": hidden_channels,
-            "depth": depth,
-            "kernel_size": kernel_size,
-            "averaging": float(averaging),
-            "step_size": float(step_size),
-            "downsampling": int(downsampling),
-            "injection": float(injection),
-            "activation": activation,
-            "lifting": bool(lifting),
-            "constraint": constraint,
-        }
         self.averaging = float(averaging)
         self.sigma = float(sigma)
         self.constraint = constraint
@@ -122,10 +110,6 @@ class AveragedDenoiser(nn.Module):
             flow = [LipschitzConv2d(cells, channels, kernel_size, constraint=constraint), *flow,
                     LipschitzConv2d(channels, cells, kernel_size, constraint=constraint)]
         self.network = nn.Sequential(nn.PixelUnshuffle(self.downsampling), *flow, nn.PixelShuffle(self.downsampling))
-
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments; ``sigma`` is the live attribute (set it before fine-tuning for another level)."""
-        return {**self._config, "sigma": self.sigma}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (1.0 - self.averaging) * x + self.averaging * self.apply_network(x)

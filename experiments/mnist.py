@@ -6,7 +6,7 @@ Fashion-MNIST, plus one row with the paper's free lifting and readout.
     python experiments/mnist.py --quick --data-dir DIR     # a tiny configuration in seconds
 
 Writes ``<out>/<name>.json`` (one record per cell: the ``lipapps classify mnist --json`` object
-plus the configuration) and ``<out>/<name>.md``, after every cell, so a stopped run resumes
+plus the configuration and its provenance, :class:`lipapps.results.ResultsFile`) and ``<out>/<name>.md``, after every cell, so a stopped run resumes
 where it was (the cell in progress from its checkpoint under ``experiments/checkpoints/``).
 Cells run in the order given by ``--cells`` (default: the whole grid, smallest first, the
 free-lifting row after the first cell).
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from lipapps.classify import read_records, run_mnist, write_records
+from lipapps.classification_runs import run_mnist
+from lipapps.results import ResultsFile
 
 RESULTS = Path(__file__).parent / "results"
 CHECKPOINTS = Path(__file__).parent / "checkpoints" / "mnist"
@@ -88,13 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         cells, args.epochs, args.train_subset, test_subset = [(8, 1, False), (8, 1, True)], 1, 512, 256
     stem = "mnist" if args.dataset == "mnist" else "fashion"
     name = args.name or (f"{stem}_quick" if args.quick else stem)
-    json_path = args.out / f"{name}.json"
-    records = read_records(json_path)
     keys = ("width", "depth", "lifting_readout", "temperature", "margin", "epochs", "lr")
-    done = {tuple(r[k] for k in keys) for r in records}
+    results = ResultsFile(args.out / f"{name}.json", key=lambda r: tuple(r[k] for k in keys),
+                          markdown=lambda records: markdown(records, args.dataset))
     for width, depth, free in cells:
         io = "free" if free else "constrained"
-        if (width, depth, io, args.temperature, args.margin, args.epochs, args.lr) in done:
+        if results.has((width, depth, io, args.temperature, args.margin, args.epochs, args.lr)):
             continue
         tag = (f"{name}_h{width}_L{depth}_{io}_T{args.temperature:g}_m{args.margin:g}"
                f"_e{args.epochs}_lr{args.lr:g}")
@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             test_subset=test_subset, download=args.download,
             checkpoint=None if args.quick else CHECKPOINTS / f"{tag}.ckpt", progress=False,
         )
-        records.append(run.record())
-        write_records(records, json_path, markdown(records, args.dataset))
+        results.add(run.record())
         s = run.summary()
         print(f"{tag}: test {100 * s['test_accuracy']:.2f}%  "
               f"cert@1.58 {100 * s['certified_accuracy']['1.58']:.2f}%  "

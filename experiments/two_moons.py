@@ -4,7 +4,8 @@
     python experiments/two_moons.py --quick    # a tiny configuration in seconds
 
 Writes ``<out>/<name>.json`` (one record per cell: the ``lipapps classify two-moons --json``
-object plus the configuration), ``<out>/<name>.md`` and decision-boundary figures. Every cell
+object plus the configuration and its provenance, :class:`lipapps.results.ResultsFile`),
+``<out>/<name>.md`` and decision-boundary figures. Every cell
 is appended as soon as it is trained, so an interrupted run resumes where it stopped; its
 training checkpoint lives under ``experiments/checkpoints/`` (not committed).
 
@@ -22,39 +23,17 @@ from pathlib import Path
 
 import torch
 
-from lipapps.classify import read_records, run_two_moons, two_moons_split, write_records
-from lipapps.datasets import make_moons
+from lipapps.classification_runs import run_two_moons, two_moons_bayes_accuracy, two_moons_split
 from lipapps.demo import plot_decision
+from lipapps.results import ResultsFile
 
 RESULTS = Path(__file__).parent / "results"
 CHECKPOINTS = Path(__file__).parent / "checkpoints" / "two_moons"
 PAPER = "99.88-100"
-NOISE = 0.1
-
-
-def bayes_accuracy(train_fraction: float, seed: int = 0, n_samples: int = 4000) -> float:
-    """Accuracy on the test split of the Bayes classifier of the two-moons distribution.
-
-    Class densities are the half circles with a uniform angle convolved with ``N(0, 0.1^2 I)``
-    (raw coordinates; standardisation is an affine bijection and does not change the labels),
-    approximated on 2000 angles each.
-    """
-    x, y = make_moons(n_samples, noise=NOISE, seed=seed, standardize=False)
-    n_train = round(train_fraction * n_samples)
-    x, y = x[n_train:].double(), y[n_train:]
-    t = torch.linspace(0, math.pi, 2000, dtype=torch.float64)
-    outer = torch.stack([torch.cos(t), torch.sin(t)], 1)
-    inner = torch.stack([1 - torch.cos(t), 0.5 - torch.sin(t)], 1)
-
-    def log_density(curve: torch.Tensor) -> torch.Tensor:
-        return torch.logsumexp(-torch.cdist(x, curve) ** 2 / (2 * NOISE**2), dim=1)
-
-    prediction = (log_density(inner) > log_density(outer)).long()
-    return float((prediction == y).double().mean())
 
 
 def markdown(records: list[dict]) -> str:
-    bayes = {f: bayes_accuracy(f) for f in sorted({r["train_fraction"] for r in records})}
+    bayes = {f: two_moons_bayes_accuracy(f) for f in sorted({r["train_fraction"] for r in records})}
     lines = [
         "| architecture | train fraction | L | width | hidden | test acc. (%) | Bayes acc. (%) | paper (%) "
         "| cert. acc. @0.5 (%) | Lipschitz bound | s/epoch | constraint s/epoch | epochs | lr |",
@@ -76,8 +55,8 @@ def markdown(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cell_key(architecture: str, depth: int, fraction: float, lr: float, hidden: int) -> tuple:
-    return (architecture, depth, fraction, lr, hidden)
+def cell_key(record: dict) -> tuple:
+    return tuple(record[k] for k in ("architecture", "depth", "train_fraction", "lr", "hidden"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,12 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.depths, args.fractions, args.steps = [2], [0.8], 20
     name = args.name or ("two_moons_quick" if args.quick else "two_moons")
-    json_path = args.out / f"{name}.json"
-    records = read_records(json_path)
-    done = {
-        cell_key(r["architecture"], r["depth"], r["train_fraction"], r["lr"], r["hidden"])
-        for r in records
-    }
+    results = ResultsFile(args.out / f"{name}.json", key=cell_key, markdown=markdown)
     for fraction in args.fractions:
         batches = math.ceil(round(fraction * 4000) / 256)
         epochs = max(1, round(args.steps / batches))
@@ -115,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             for depth in args.depths:
                 lr = args.deep_lr if depth >= args.deep_from else args.lr
                 hidden = args.width - 3 if architecture == "4.1" else args.width
-                if cell_key(architecture, depth, fraction, lr, hidden) in done:
+                if results.has((architecture, depth, fraction, lr, hidden)):
                     continue
                 tag = f"thm{architecture.replace('.', '')}_L{depth}_f{fraction}_lr{lr:g}_k{hidden}"
                 checkpoint = None if args.quick else CHECKPOINTS / f"{name}_{tag}.ckpt"
@@ -123,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                     depth, architecture, width=args.width, hidden=hidden, train_fraction=fraction,
                     epochs=epochs, lr=lr, checkpoint=checkpoint, progress=False,
                 )
-                records.append(run.record())
-                write_records(records, json_path, markdown(records))
+                results.add(run.record())
                 summary = run.summary()
                 print(f"{tag}: test {100 * summary['test_accuracy']:.2f}%  "
                       f"bound {summary['lipschitz_upper_bound']:.4f}  "

@@ -11,9 +11,10 @@ from lipapps.activations import MonotoneSpline
 from lipapps.atomic import atomic_write
 from lipapps.certify import Certificate, certify, empirical_lipschitz
 from lipapps.checkpoint import load, save
+from lipapps.contract import AveragedModel, CertifiedModel, LipschitzModule
 from lipapps.constraints import project_
 from lipapps.devices import resolve_device
-from lipapps.errors import CheckpointError, InputError
+from lipapps.errors import CertificationError, CheckpointError, InputError
 from lipapps.layers import (
     ConvGradientFlowBlock,
     FixedWidthBlock,
@@ -23,21 +24,26 @@ from lipapps.layers import (
     LipschitzLinear,
     SortPair,
 )
-from lipapps.models import LipschitzResNet, register_model
+from lipapps.models import LiftedLipschitzResNet, LipschitzResNet, register_model
 from lipapps.training import TrainResult, parameter_groups, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AveragedModel",
     "Certificate",
+    "CertificationError",
+    "CertifiedModel",
     "CheckpointError",
     "ConvGradientFlowBlock",
     "FixedWidthBlock",
     "GradientFlowBlock",
     "InputError",
     "InputInjection",
+    "LiftedLipschitzResNet",
     "LipschitzConv2d",
     "LipschitzLinear",
+    "LipschitzModule",
     "LipschitzResNet",
     "MonotoneSpline",
     "SortPair",

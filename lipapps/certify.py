@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from lipapps.contract import CertifiedModel, LipschitzModule
+from lipapps.errors import CertificationError
+
 #: Parameter-free maps that are 1-Lipschitz in l2 (applied coordinate-wise, or permutations of
-#: the coordinates such as the pixel (un)shuffles).
-ONE_LIPSCHITZ = (nn.ReLU, nn.LeakyReLU, nn.Identity, nn.Flatten, nn.Tanh, nn.Dropout, nn.PixelShuffle, nn.PixelUnshuffle)
+#: the coordinates such as the pixel (un)shuffles). Matched by exact type: a subclass may change
+#: the forward.
+ONE_LIPSCHITZ = (nn.ReLU, nn.Identity, nn.Flatten, nn.Tanh, nn.PixelShuffle, nn.PixelUnshuffle)
 
 
 @dataclass(frozen=True)
@@ -36,21 +40,40 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model) if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
+def _parameter_free_bound(module: nn.Module) -> float | None:
+    """The Lipschitz constant of a known parameter-free map, or ``None`` when it is not one.
+
+    ``LeakyReLU(x) = max(x, s x)`` is 1-Lipschitz for ``|s| <= 1`` (slopes ``1`` and ``s``);
+    ``Dropout`` is the identity in eval mode (or with ``p = 0``), but scales the kept
+    coordinates by ``1 / (1 - p)`` in training mode.
+    """
+    kind = type(module)
+    if kind in ONE_LIPSCHITZ:
+        return 1.0
+    if kind is nn.LeakyReLU and abs(module.negative_slope) <= 1.0:
+        return 1.0
+    if kind is nn.Dropout and (not module.training or module.p == 0.0):
+        return 1.0
+    return None
+
+
 def _factors(module: nn.Module, name: str, input_shape: tuple[int, ...] | None) -> list[tuple[str, float]]:
-    if hasattr(module, "lipschitz_bound"):
+    if isinstance(module, CertifiedModel) and module.composition is not None:
+        part = module.composition
+        return _factors(getattr(module, part), f"{name}.{part}" if name else part, input_shape)
+    if isinstance(module, LipschitzModule):
         return [(name, float(module.lipschitz_bound(input_shape)))]
-    if isinstance(module, nn.Sequential):
+    if type(module) is nn.Sequential:
         out: list[tuple[str, float]] = []
         for child_name, child in module.named_children():
             out.extend(_factors(child, f"{name}.{child_name}" if name else child_name, input_shape))
         return out
-    if isinstance(module, ONE_LIPSCHITZ):
-        return [(name, 1.0)]
-    if isinstance(getattr(module, "layers", None), nn.Sequential):
-        return _factors(module.layers, f"{name}.layers" if name else "layers", input_shape)
-    raise TypeError(
-        f"cannot certify {type(module).__name__} ({name or 'model'}): give it a "
-        "lipschitz_bound(input_shape) method or build it from nn.Sequential of the suite's layers"
+    bound = _parameter_free_bound(module)
+    if bound is not None:
+        return [(name, bound)]
+    raise CertificationError(
+        f"cannot certify {type(module).__qualname__} ({name or 'the model'}): it is not a lipapps.LipschitzModule, an "
+        "nn.Sequential, or a known 1-Lipschitz map (ReLU, LeakyReLU with |slope| <= 1, Dropout in eval mode, ...)"
     )
 
 
@@ -63,9 +86,13 @@ def certify(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> Cer
     (size-independent Gram bound, and with ``input_shape = (C, H, W)`` also the exact circular
     norm on the padded grid, whichever is smaller). The factors multiply.
 
-    Modules are traversed through ``nn.Sequential``, a model with a sequential ``layers``
-    (as :class:`~lipapps.LipschitzResNet`, whose forward is ``self.layers(x)``), and any module defining
-    ``lipschitz_bound(input_shape) -> float`` (for its own composition rule).
+    A module is bounded only through what it declares (:mod:`lipapps.contract`): a
+    :class:`~lipapps.contract.CertifiedModel` with a ``composition`` is the product of that
+    sequence's factors, any other :class:`~lipapps.contract.LipschitzModule` reports its own
+    ``lipschitz_bound``, an ``nn.Sequential`` is the product of its children, and the
+    parameter-free maps of :data:`ONE_LIPSCHITZ` (with ``LeakyReLU`` of slope at most 1 in
+    absolute value, ``Dropout`` in eval mode) count 1. Raises
+    :class:`~lipapps.errors.CertificationError` for any other module instead of assuming a bound.
     """
     factors = _factors(unwrap(model), "", input_shape)
     return Certificate(upper_bound=math.prod(b for _, b in factors), per_layer=factors)

@@ -3,7 +3,8 @@
 Files are written atomically and read with ``torch.load(weights_only=True)``, which unpickles
 only tensors and plain containers: a file carrying code (a malicious pickle) is refused. The
 model class is looked up in the registry of :func:`lipapps.register_model` by name, among the
-suite's own packages only, and the Lipschitz constraint is checked again after loading.
+trusted packages only (``lipapps`` and those installed under the entry-point group
+``lipapps.models``), and the Lipschitz constraint is checked again after loading.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import os
 import pickle
 import zipfile
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +21,21 @@ import torch
 import torch.nn as nn
 
 from lipapps.atomic import atomic_write
-from lipapps.certify import certify, unwrap
+from lipapps.certify import unwrap
+from lipapps.contract import CertifiedModel
 from lipapps.errors import CheckpointError
-from lipapps.models import MODEL_REGISTRY
+from lipapps.models import MODEL_REGISTRY, MOVED_MODELS
 
 FORMAT = "lipapps-model"
 VERSION = 1
-#: Packages whose modules :func:`load` may import to find a registered model class.
-TRUSTED_PACKAGES = ("lipapps", "critics", "denoisers")
-#: Slack for float rounding when the constraint is checked on load.
-TOLERANCE = 1e-5
+#: Entry-point group naming the modules that define registered models (``name = "package.module"``);
+#: :func:`load` may import modules of their top-level packages, and ``lipapps`` is always trusted.
+MODELS_GROUP = "lipapps.models"
+
+
+def trusted_packages() -> frozenset[str]:
+    """``lipapps`` and the top-level packages installed under the entry-point group ``lipapps.models``."""
+    return frozenset({"lipapps", *(ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=MODELS_GROUP))})
 
 
 def _class_name(model: nn.Module) -> str:
@@ -38,7 +45,7 @@ def _class_name(model: nn.Module) -> str:
     return name
 
 
-def save(model: nn.Module, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+def save(model: CertifiedModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
     """Write ``model`` (configuration, weights, optional JSON-able ``metadata``) to ``path``."""
     model = unwrap(model)
     payload = {
@@ -72,9 +79,10 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
-def _model_class(name: str, path: Path) -> type[nn.Module]:
+def _model_class(name: str, path: Path) -> type[CertifiedModel]:
+    name = MOVED_MODELS.get(name, name)
     module_name = name.rpartition(".")[0]
-    if module_name.split(".")[0] not in TRUSTED_PACKAGES:
+    if module_name.split(".")[0] not in trusted_packages():
         raise CheckpointError(f"{path}: model class {name!r} is not one of the suite's")
     if name not in MODEL_REGISTRY:
         try:
@@ -86,12 +94,13 @@ def _model_class(name: str, path: Path) -> type[nn.Module]:
     return MODEL_REGISTRY[name]
 
 
-def load(path: str | os.PathLike, check: bool = True) -> nn.Module:
+def load(path: str | os.PathLike, check: bool = True) -> CertifiedModel:
     """Rebuild a model saved by :func:`save`, in eval mode, and check its constraint.
 
-    With ``check``, the provable bound of :func:`lipapps.certify` (or the model's own
-    ``check_constraint()`` where it defines one, e.g. an averaged denoiser) must hold within
-    float rounding, unless the model was built with unconstrained maps (``"none"``).
+    With ``check``, the model's :meth:`~lipapps.contract.CertifiedModel.check_constraint` must
+    pass: by default the provable bound of :func:`lipapps.certify` is at most 1 within float
+    rounding, unless the model was built with unconstrained maps (``"none"``); an averaged
+    denoiser checks its network.
     Raises :class:`FileNotFoundError` or :class:`~lipapps.errors.CheckpointError`.
     """
     path = Path(path)
@@ -109,18 +118,8 @@ def load(path: str | os.PathLike, check: bool = True) -> nn.Module:
         raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(exc).splitlines()[0]})") from None
     model.eval()
     if check:
-        check_loaded_constraint(model, path)
+        try:
+            model.check_constraint()
+        except CheckpointError as err:
+            raise CheckpointError(f"{path}: {err}") from None
     return model
-
-
-def check_loaded_constraint(model: nn.Module, path: Path) -> None:
-    """Raise :class:`CheckpointError` when a constrained model's certificate exceeds 1."""
-    if hasattr(model, "check_constraint"):
-        model.check_constraint()
-        return
-    config = model.config()
-    if "none" in (config.get("constraint"), config.get("io_constraint")):
-        return
-    bound = certify(model).upper_bound
-    if not bound <= 1.0 + TOLERANCE:
-        raise CheckpointError(f"{path}: Lipschitz certificate {bound:.6g} exceeds 1: the constraint does not hold")

@@ -27,8 +27,6 @@ import torch.nn.functional as F
 
 from lipapps.certify import certify
 from lipapps.errors import InputError
-from lipapps.layers import LipschitzLinear
-from lipapps.models import LipschitzResNet, register_model
 
 #: The l2 radii of the paper's MNIST comparison (1.58 is the customary large MNIST radius).
 DEFAULT_RADII: tuple[float, ...] = (0.5, 1.0, 1.58)
@@ -178,53 +176,3 @@ def evaluate(
         lipschitz_upper_bound=certificate.upper_bound,
         per_layer=list(certificate.per_layer),
     )
-
-
-@register_model
-class LiftedLipschitzResNet(nn.Module):
-    """The paper's MNIST network: a lift ``in_features -> lift`` then a Theorem 4.1 ResNet.
-
-    ``x -> R(x)`` with ``R = LipschitzResNet(lift, out_features, width=lift + 3, depth,
-    fixed_width=True)`` applied to ``Q x + q``, ``Q: in_features -> lift``: the layout of the
-    paper's public MNIST code (a downsampling map, a fixed-width network of state size
-    ``lift + 3``, a readout). With ``io_constraint`` equal to ``constraint`` every map has
-    ``||.||_2 <= 1`` and the network is 1-Lipschitz end to end (product of per-map bounds);
-    ``io_constraint="none"`` frees the lifts and the readout as that code does, and
-    :func:`lipapps.certify` then reports the true, larger product bound.
-
-    Each gradient-flow block acts on the last ``lift`` coordinates with a square ``W``
-    (``hidden = lift``, as in the paper's code): with ``W`` orthogonal, ``tau = 2``, its
-    Jacobian ``W^T (I - 2D) W`` is orthogonal. A taller ``W`` (more hidden units than features)
-    makes ``W^T (I - 2D) W`` a strict contraction and the signal vanishes with depth.
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        lift: int,
-        depth: int,
-        constraint: str = "parametrization",
-        io_constraint: str | None = None,
-        step_size: float = 2.0,
-    ) -> None:
-        super().__init__()
-        io_constraint = io_constraint or constraint
-        self._config = dict(
-            in_features=in_features, out_features=out_features, lift=lift, depth=depth,
-            constraint=constraint, io_constraint=io_constraint, step_size=step_size,
-        )
-        self.layers = nn.Sequential(
-            LipschitzLinear(in_features, lift, constraint=io_constraint),
-            LipschitzResNet(
-                lift, out_features, width=lift + 3, depth=depth, hidden=lift, fixed_width=True,
-                constraint=constraint, step_size=step_size, io_constraint=io_constraint,
-            ),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x.flatten(1))
-
-    def config(self) -> dict[str, object]:
-        """Constructor arguments: ``LiftedLipschitzResNet(**model.config())`` rebuilds it."""
-        return dict(self._config)

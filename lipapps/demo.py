@@ -10,21 +10,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from lipapps.certify import certify, empirical_lipschitz  # noqa: E402
+from lipapps.classification import MarginCrossEntropy  # noqa: E402
 from lipapps.datasets import make_moons  # noqa: E402
 from lipapps.models import LipschitzResNet  # noqa: E402
 from lipapps.training import train  # noqa: E402
 
-#: Logistic-loss temperature: a 1-Lipschitz score has small values, the loss sees ``T f(x)``.
-TEMPERATURE = 30.0
-
-
-def logistic_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``softplus(-T s f(x)) / T`` with labels ``s = +-1``: per-sample losses."""
-    sign = 2.0 * y.float() - 1.0
-    return F.softplus(-TEMPERATURE * sign * model(x).squeeze(-1)) / TEMPERATURE
+#: The logistic loss at temperature 1/30, ``softplus(-30 s f(x)) / 30`` with labels ``s = +-1``:
+#: a 1-Lipschitz score has small values, so the loss sees them scaled up.
+LOSS = MarginCrossEntropy(temperature=1.0 / 30.0)
 
 
 def plot_decision(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, path: Path, title: str) -> None:
@@ -51,7 +46,7 @@ def run_two_moons(out_dir: Path, epochs: int = 30, seed: int = 0) -> dict[str, f
     n_train = int(0.8 * len(X))
     model = LipschitzResNet(2, 1, width=16, depth=8, hidden=64)
     start = time.perf_counter()
-    train(model, logistic_loss, (X[:n_train], y[:n_train]), epochs=epochs, batch_size=256, lr=1e-2, seed=seed, progress=True)
+    train(model, LOSS, (X[:n_train], y[:n_train]), epochs=epochs, batch_size=256, lr=1e-2, seed=seed, progress=True)
     seconds = time.perf_counter() - start
     with torch.no_grad():
         accuracy = float(((model(X[n_train:]).squeeze(-1) > 0).long() == y[n_train:]).float().mean())

@@ -11,3 +11,11 @@ class InputError(ValueError):
 
 class CheckpointError(InputError):
     """A file that is not a lipapps checkpoint, is corrupt, or breaks the Lipschitz constraint."""
+
+
+class CertificationError(InputError, TypeError):
+    """A module that :func:`lipapps.certify` cannot bound (it declares no bound and is no known map).
+
+    A ``TypeError`` (the module's type is the problem) and an :class:`InputError` (the command
+    reports a user's foreign model in one line).
+    """

@@ -18,6 +18,7 @@ from lipapps import spectral
 from lipapps.activations import MonotoneSpline
 from lipapps.certify import certify
 from lipapps.constraints import check_constraint, constrain_
+from lipapps.contract import LipschitzModule
 
 
 #: Activations of :class:`ConvGradientFlowBlock`: both non-decreasing with slopes in ``[0, 1]``.
@@ -50,7 +51,7 @@ def conv_norm_bound(kernel: torch.Tensor, input_shape: tuple[int, ...] | None) -
     return bound
 
 
-class LipschitzLinear(nn.Linear):
+class LipschitzLinear(nn.Linear, LipschitzModule):
     """``y = W x + b`` with ``||W||_2 <= 1``: 1-Lipschitz in l2.
 
     Initialised (semi-)orthogonal, so the map is an isometry or a co-isometry at the start:
@@ -83,7 +84,7 @@ class LipschitzLinear(nn.Linear):
         return spectral.matrix_norm(self.weight)
 
 
-class LipschitzConv2d(nn.Conv2d):
+class LipschitzConv2d(nn.Conv2d, LipschitzModule):
     """Stride-1 convolution with zero 'same' padding and operator norm <= 1 for every image size.
 
     The kernel is kept inside the ball of the smaller of :func:`lipapps.spectral.conv_gram_bound`
@@ -129,7 +130,7 @@ def _orthogonal_centre_(kernel: torch.Tensor) -> None:
         kernel[:, :, kernel.shape[2] // 2, kernel.shape[3] // 2] = centre
 
 
-class GradientFlowBlock(nn.Module):
+class GradientFlowBlock(LipschitzModule):
     """``x -> x - tau W^T relu(W x + b)``: an explicit Euler step of a negative gradient flow.
 
     The step is ``x - tau grad phi(x)`` for the convex ``phi(x) = sum_i r(w_i . x + b_i)``
@@ -171,7 +172,7 @@ class GradientFlowBlock(nn.Module):
         return f"features={self.features}, hidden={self.hidden}, step_size={self.step_size}, constraint={self.constraint!r}"
 
 
-class ConvGradientFlowBlock(nn.Module):
+class ConvGradientFlowBlock(LipschitzModule):
     """``x -> x - tau K^T relu(K x + b)`` with a convolution ``K`` and its exact adjoint.
 
     ``K`` is ``conv2d`` (stride 1, zero 'same' padding) and ``K^T`` is ``conv_transpose2d`` with
@@ -237,7 +238,7 @@ class ConvGradientFlowBlock(nn.Module):
         )
 
 
-class SortPair(nn.Module):
+class SortPair(LipschitzModule):
     """``(x1, x2, ...) -> (max(x1, x2), min(x1, x2), ...)``: a permutation on each half-space.
 
     Each piece is an isometry and the pieces agree on ``x1 = x2``, so the map is 1-Lipschitz
@@ -253,7 +254,7 @@ class SortPair(nn.Module):
         return 1.0
 
 
-class FixedWidthBlock(nn.Module):
+class FixedWidthBlock(LipschitzModule):
     """Theorem 4.1's block: ``z -> [max(z1, z2), min(z1, z2), z3, Phi(z_4:)]``.
 
     ``Phi`` is a :class:`GradientFlowBlock` on the last ``width - 3`` coordinates. The map is a
@@ -276,7 +277,7 @@ class FixedWidthBlock(nn.Module):
         return max(1.0, self.flow.lipschitz_bound())
 
 
-class InputInjection(nn.Module):
+class InputInjection(LipschitzModule):
     """``z_0 = x``, ``z_k = (1 - alpha) Phi_k(z_{k-1}) + alpha x``: every step sees the input again.
 
     With ``L_k`` a bound on the Lipschitz constant of ``x -> z_k`` and ``b_k`` one of ``Phi_k``,

@@ -146,10 +146,7 @@ def train(
     rank, world = distributed_context()
     if batch_size < world:
         raise ValueError(f"batch_size {batch_size} is smaller than the number of processes {world}")
-    device = next(model.parameters()).device
-    net: nn.Module = model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    net = _wrap(model, world)
     steps_per_epoch = sum(1 for s in range(0, n, batch_size) if n - s >= world)
     optimizer = torch.optim.Adam(parameter_groups(model, lr, activation_lr_factor), lr=lr, weight_decay=weight_decay)
     scheduler = _make_scheduler(optimizer, schedule, epochs * steps_per_epoch)
@@ -166,35 +163,7 @@ def train(
         if _check_tensors(data) != n:
             raise ValueError(f"epoch {epoch} drew {data[0].shape[0]} samples, epoch 0 drew {n}")
         order = _epoch_order(n, seed, epoch)
-        total_loss, seen, constraint_time = 0.0, 0, 0.0
-        t_epoch = time.perf_counter()
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            if len(idx) < world:
-                continue
-            local = idx[rank::world]
-            batch = [t[local].to(device) for t in data]
-            with parametrize.cached():
-                t0 = time.perf_counter()
-                _materialise_parametrizations(model)
-                constraint_time += time.perf_counter() - t0
-                losses = loss_fn(net, *batch)
-                loss = losses.sum() * (world / len(idx))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-            optimizer.step()
-            scheduler.step()
-            t0 = time.perf_counter()
-            project_(model)
-            constraint_time += time.perf_counter() - t0
-            total_loss += float(losses.detach().sum())
-            seen += len(local)
-        record: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "loss": total_loss / max(seen, 1),
-            "seconds": time.perf_counter() - t_epoch,
-            "constraint_seconds": constraint_time,
-        }
+        record = {"epoch": epoch + 1, **_run_epoch(model, net, loss_fn, data, order, batch_size, optimizer, scheduler, rank, world)}
         if callback is not None:
             net.eval()
             record.update(callback(epoch + 1, model))
@@ -206,11 +175,89 @@ def train(
     if world > 1:
         dist.barrier()
     model.eval()
+    _average_timings(result)
+    return result
+
+
+def _wrap(model: nn.Module, world: int) -> nn.Module:
+    """``model`` itself, or wrapped in ``DistributedDataParallel`` when several processes train."""
+    if world == 1:
+        return model
+    device = next(model.parameters()).device
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _run_epoch(
+    model: nn.Module,
+    net: nn.Module,
+    loss_fn: LossFn,
+    data: Tensors,
+    order: torch.Tensor,
+    batch_size: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    rank: int,
+    world: int,
+) -> dict[str, Any]:
+    """One pass over ``data`` in ``order`` (``net`` in training mode): a constrained optimiser
+    step per global batch. Returns the epoch's mean loss, its seconds and the constraint's share.
+    """
+    device = next(model.parameters()).device
+    total_loss, seen, constraint_time = 0.0, 0, 0.0
+    t_epoch = time.perf_counter()
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        if len(idx) < world:
+            continue
+        local = idx[rank::world]
+        batch = [t[local].to(device) for t in data]
+        losses, seconds = _step(model, net, loss_fn, batch, world / len(idx), optimizer, scheduler)
+        constraint_time += seconds
+        total_loss += float(losses.detach().sum())
+        seen += len(local)
+    return {
+        "loss": total_loss / max(seen, 1),
+        "seconds": time.perf_counter() - t_epoch,
+        "constraint_seconds": constraint_time,
+    }
+
+
+def _step(
+    model: nn.Module,
+    net: nn.Module,
+    loss_fn: LossFn,
+    batch: list[torch.Tensor],
+    scale: float,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+) -> tuple[torch.Tensor, float]:
+    """One optimiser step on this rank's part of a global batch, then the projection.
+
+    The summed per-sample losses are multiplied by ``scale`` (processes / global batch size), so
+    the gradient averaged over ranks is that of the mean loss of the global batch. Returns the
+    per-sample losses and the seconds spent keeping the constraint.
+    """
+    with parametrize.cached():
+        t0 = time.perf_counter()
+        _materialise_parametrizations(model)
+        constraint_time = time.perf_counter() - t0
+        losses = loss_fn(net, *batch)
+        loss = losses.sum() * scale
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+    optimizer.step()
+    scheduler.step()
+    t0 = time.perf_counter()
+    project_(model)
+    return losses, constraint_time + time.perf_counter() - t0
+
+
+def _average_timings(result: TrainResult) -> None:
+    """Fill ``seconds_per_epoch`` and its constraint share from the timed epochs of the history."""
     timed = [h for h in result.history if "seconds" in h]
     if timed:
         result.seconds_per_epoch = sum(h["seconds"] for h in timed) / len(timed)
         result.constraint_seconds_per_epoch = sum(h["constraint_seconds"] for h in timed) / len(timed)
-    return result
 
 
 def _save_state(path: Path, model: nn.Module, optimizer, scheduler, result: TrainResult, epoch: int) -> None:

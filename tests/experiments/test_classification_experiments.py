@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
+from lipapps.classification_runs import two_moons_bayes_accuracy
 from lipapps.cli import main as lipapps_main
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {
     "test_accuracy", "certified_accuracy", "lipschitz_upper_bound", "seconds_per_epoch",
     "constraint_seconds_per_epoch",
 }
 
 
-def load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def run_script(name: str, *args: str) -> None:
+    """Run ``experiments/<name>.py`` as its users do, in a subprocess, and require success."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.fixture
@@ -51,36 +54,35 @@ def check_record(record: dict) -> None:
 
 
 def test_two_moons_quick(tmp_path: Path) -> None:
-    script = load_script("two_moons")
-    assert script.main(["--quick", "--out", str(tmp_path)]) == 0
+    run_script("two_moons", "--quick", "--out", str(tmp_path))
     records = json.loads((tmp_path / "two_moons_quick.json").read_text())
     assert {r["architecture"] for r in records} == {"3.1", "4.1"}
     for r in records:
         check_record(r)
         assert r["lipschitz_upper_bound"] <= 1.0 + 1e-6
         assert r["train_fraction"] == 0.8 and r["depth"] == 2
+        assert r["provenance"]["command"].endswith(f"--quick --out {tmp_path}")
     table = (tmp_path / "two_moons_quick.md").read_text()
     assert table.count("| Thm ") == 2
     assert sorted(p.suffix for p in tmp_path.glob("*.png")) == [".png", ".png"]
     # a second run finds every cell done and trains nothing
     before = (tmp_path / "two_moons_quick.json").read_text()
-    assert script.main(["--quick", "--out", str(tmp_path)]) == 0
+    run_script("two_moons", "--quick", "--out", str(tmp_path))
     assert (tmp_path / "two_moons_quick.json").read_text() == before
 
 
 def test_bayes_accuracy_is_below_one_and_above_knn_level() -> None:
-    acc = load_script("two_moons").bayes_accuracy(0.8)
+    acc = two_moons_bayes_accuracy(0.8)
     assert 0.99 < acc < 1.0
 
 
 def test_mnist_quick_end_to_end_and_free_row(tmp_path: Path, idx_dir: Path) -> None:
-    script = load_script("mnist")
-    assert script.main(["--quick", "--data-dir", str(idx_dir), "--out", str(tmp_path)]) == 0
+    run_script("mnist", "--quick", "--data-dir", str(idx_dir), "--out", str(tmp_path))
     records = json.loads((tmp_path / "mnist_quick.json").read_text())
     assert sorted(r["lifting_readout"] for r in records) == ["constrained", "free"]
     for r in records:
         check_record(r)
-        assert r["n_train"] == 40 and r["n_test"] == 20
+        assert r["n_train"] == 40 and r["n_test"] == 20 and "commit" in r["provenance"]
     constrained = next(r for r in records if r["lifting_readout"] == "constrained")
     assert constrained["lipschitz_upper_bound"] <= 1.0 + 1e-6
     assert "| 8 | 1 | free |" in (tmp_path / "mnist_quick.md").read_text()

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 import lipapps
-from lipapps.demo import logistic_loss
+from lipapps.demo import LOSS as logistic_loss
 
 
 def squared_error(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,6 @@ import torch.nn.utils.parametrize as parametrize
 
 from lipapps.certify import certify
 from lipapps.classification import (
-    LiftedLipschitzResNet,
     MarginCrossEntropy,
     accuracy,
     certified_accuracy,
@@ -19,6 +18,7 @@ from lipapps.classification import (
     margins,
 )
 from lipapps.errors import InputError
+from lipapps.models import LiftedLipschitzResNet
 
 
 def test_margins_and_radii_by_hand() -> None:
@@ -110,22 +110,3 @@ def test_evaluate_uses_the_certificate() -> None:
     assert report.lipschitz_upper_bound <= 1.0 + 1e-6
     assert report.certified_accuracy[0.0] == pytest.approx(report.test_accuracy)
     assert report.certified_accuracy[0.1] <= report.test_accuracy
-
-
-def test_free_lift_and_readout_are_not_certified_as_one() -> None:
-    model = LiftedLipschitzResNet(10, 3, lift=5, depth=1, io_constraint="none")
-    with torch.no_grad():
-        model.layers[0].weight.mul_(4.0)
-    assert certify(model).upper_bound > 3.0
-    constrained = LiftedLipschitzResNet(10, 3, lift=5, depth=1)
-    assert LiftedLipschitzResNet(**constrained.config()).config() == constrained.config()
-
-
-def test_deep_lifted_network_keeps_the_signal_at_initialisation() -> None:
-    """Square flow weights give an orthogonal Jacobian at init: differences keep their size."""
-    x = torch.randn(256, 12)
-    deep = LiftedLipschitzResNet(12, 3, lift=6, depth=40)
-    shallow = LiftedLipschitzResNet(12, 3, lift=6, depth=1)
-    with torch.no_grad():
-        ratio = deep(x).std(0).norm() / shallow(x).std(0).norm()
-    assert ratio > 0.2

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import lipapps
-from lipapps.demo import logistic_loss
+from lipapps.demo import LOSS as logistic_loss
 
 HERE = Path(__file__).parent
 

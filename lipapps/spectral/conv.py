@@ -1,13 +1,13 @@
-"""Operator norms: exact values for certificates, provable bounds for training.
+"""Convolutions: exact circular norms for certificates, provable size-independent bounds for training.
 
-Three kinds of quantity live here, and they are never confused:
-
-* exact norms (:func:`matrix_norm`, :func:`circular_conv_norm`) computed by singular value
-  decompositions in float64: what :func:`lipapps.certify` reports;
-* provable upper bounds cheap enough for every training step (:func:`certified_matrix_bounds`,
-  :func:`conv_gram_bound`, :func:`conv_grid_bound`): used to keep the constraint;
-* Krylov (Lanczos) estimates, which are *lower* bounds: only ever used as a starting guess that a
-  provable check then confirms or replaces.
+* :func:`circular_conv_norm`: the exact norm of the circular convolution on a given grid (largest
+  singular value of the transfer matrices over the DFT frequencies; Sedghi, Gupta, Long 2019);
+  zero padding on a smaller image is a compression of it, so it bounds that too;
+* :func:`conv_gram_bound`, :func:`conv_grid_bound`, :func:`proved_grid_bound`: bounds valid for
+  every image size (Gram-kernel Perron bound; the sup over a frequency grid with its proved slack),
+  cheap enough for every optimiser step (Delattre, Barthelemy, Araujo, Allauzen 2023);
+* power iterations give *lower* estimates, only ever a starting guess that a Cholesky check
+  (:func:`lipapps.spectral.dense.gram_bound_holds`) confirms or replaces.
 """
 
 from __future__ import annotations
@@ -16,18 +16,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from scipy.linalg import lapack
 
-#: Relative slacks tried, in order, on a Lanczos estimate before it is checked by
-#: Cholesky; the first that passes is used (larger slacks only when the estimate is poor).
-POWER_SLACKS = (1e-4, 1e-3, 1e-2, 5e-2)
-#: Relative slack of the fast path (one power step from the warm start, one Cholesky check).
-FAST_SLACK = 1e-3
-#: Lanczos steps on the Gram matrix when the fast path fails (warm-started).
-LANCZOS_STEPS = 8
-#: Gram matrices up to this size get their top eigenpair from one batched ``eigh`` call
-#: instead (fewer, larger operations: faster for small weights).
-DIRECT_EIGENVALUE_SIZE = 32
+from lipapps.spectral.dense import gram_bound_holds
+
 #: Relative slack on the grid bound's power estimate before the Cholesky proof.
 GRID_SLACK = 1e-4
 #: Frequencies whose exact top eigenvalue :func:`proved_grid_bound` computes when the warm start fails.
@@ -35,153 +26,6 @@ GRID_RETRY_FREQUENCIES = 8
 #: Frequencies per axis of the grid on which :func:`conv_grid_bound` samples a convolution
 #: during training; its slack is ``1 / cos(pi (n_h + n_w) / CONV_GRID)`` (1.96% for 3 x 3 kernels).
 CONV_GRID = 32
-
-
-def matrix_norm(weight: torch.Tensor) -> float:
-    """Exact spectral norm ``||W||_2`` (largest singular value), computed in float64."""
-    w = weight.detach().to(torch.float64).reshape(weight.shape[0], -1)
-    return float(torch.linalg.svdvals(w.cpu())[0])
-
-
-_WORKSPACES: dict[tuple, torch.Tensor] = {}
-
-
-def workspace(tag: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-    """A reusable scratch tensor (uninitialised) for the per-step constraint computations.
-
-    Allocating a few MB afresh at every optimiser step costs page faults that, on the CPU, are
-    a sizeable share of the constraint's time; these buffers are kept instead (one per tag,
-    shape, dtype and device). Never hand a workspace out of the function that filled it.
-    """
-    key = (tag, tuple(shape), like.dtype, like.device)
-    buf = _WORKSPACES.get(key)
-    if buf is None:
-        buf = _WORKSPACES[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
-    return buf
-
-
-def _gram(w: torch.Tensor) -> torch.Tensor:
-    """Gram matrices on the smaller side: ``W^T W`` or ``W W^T`` (same nonzero spectrum); batched.
-
-    The result lives in a :func:`workspace`: it is overwritten by the next call of this shape.
-    """
-    a, b = (w.mT, w) if w.shape[-2] >= w.shape[-1] else (w, w.mT)
-    return torch.matmul(a, b, out=workspace("gram", (*w.shape[:-2], a.shape[-2], a.shape[-2]), w))
-
-
-def _batched_mv(mats: torch.Tensor, vecs: torch.Tensor) -> torch.Tensor:
-    """``mats[b] @ vecs[b]``; a loop of matrix-vector products beats a one-column ``bmm`` on the CPU."""
-    return torch.stack([m @ x for m, x in zip(mats, vecs)])
-
-
-def gram_bound_holds(gram: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
-    """Check ``||W||_2 <= bound`` from ``G = W^T W`` by a Cholesky factorisation of ``bound^2 I - G``.
-
-    ``G`` is positive semidefinite; ``bound^2 I - G`` is positive definite exactly when every
-    singular value of ``W`` is below ``bound``, and a Cholesky factorisation exists exactly for
-    positive definite matrices. The check runs in the weight's precision: the rounding error of
-    a float32 Gram product (measured against float64: below ``5e-7`` in spectral norm for
-    unit-norm ``200 x 784``, ``200 x 200`` and ``64 x 64`` weights) is far inside the smallest
-    slack callers add (``1e-4`` on ``||W||``, i.e. ``2e-4`` on ``||W||^2``), and
-    :func:`lipapps.certify` recomputes every norm exactly in float64. Batched: ``gram`` is
-    ``(B, n, n)``, ``bound`` is ``(B,)``; returns booleans ``(B,)``.
-    """
-    shifted = torch.neg(gram, out=workspace("shifted", gram.shape, gram))
-    shifted.diagonal(dim1=-2, dim2=-1).add_((bound * bound)[:, None])
-    if shifted.device.type == "cpu" and shifted.dtype in (torch.float32, torch.float64):
-        # LAPACK potrf straight on the buffer: torch's cholesky_ex also zeroes the other
-        # triangle, which costs as much as the factorisation at these sizes
-        potrf = lapack.spotrf if shifted.dtype == torch.float32 else lapack.dpotrf
-        info = [potrf(a.T, lower=0, clean=0, overwrite_a=1)[1] for a in shifted.numpy()]
-        return torch.tensor(info, device=gram.device) == 0
-    _, info = torch.linalg.cholesky_ex(shifted)
-    return info == 0
-
-
-def lanczos_top_(gram: torch.Tensor, v: torch.Tensor, steps: int = LANCZOS_STEPS) -> torch.Tensor:
-    """Largest Ritz values of Gram matrices ``(B, n, n)`` from a Krylov space started at ``v``.
-
-    ``steps`` Lanczos steps with full reorthogonalisation build an orthonormal basis ``Q`` of the
-    Krylov space; the largest eigenvalue ``theta`` of ``Q^T G Q`` satisfies
-    ``theta <= lambda_max(G)`` (Courant-Fischer), so it is an estimate from *below*, and for the
-    clustered spectra of near-orthogonal weights it is far closer to ``lambda_max`` than power
-    iteration with the same number of products. ``v`` (``(B, n)``) is replaced in place by the
-    top Ritz vector, the warm start of the next call. Returns ``theta`` (``(B,)``).
-    """
-    steps = min(steps, gram.shape[-1])
-    basis = torch.zeros(*v.shape, steps, dtype=gram.dtype, device=gram.device)
-    q = F.normalize(v, dim=-1, eps=1e-12)
-    for j in range(steps):
-        basis[..., j] = q
-        w = _batched_mv(gram, q)
-        for _ in range(2):  # twice is enough (Kahan-Parlett)
-            w = w - (basis[..., : j + 1] @ (basis[..., : j + 1].mT @ w.unsqueeze(-1))).squeeze(-1)
-        q = F.normalize(w, dim=-1, eps=1e-12) * (w.norm(dim=-1, keepdim=True) > 1e-6)
-    projected = basis.mT @ gram @ basis
-    theta, vectors = torch.linalg.eigh(0.5 * (projected + projected.mT))
-    v.copy_(F.normalize((basis @ vectors[..., -1:]).squeeze(-1), dim=-1, eps=1e-12))
-    return theta[..., -1]
-
-
-def certified_matrix_bounds(weights: torch.Tensor, v: torch.Tensor, steps: int = LANCZOS_STEPS) -> torch.Tensor:
-    """Bounds ``c_b >= ||W_b||_2``, each checked, for a batch of matrices ``(B, m, n)``.
-
-    ``G_b = W_b^T W_b`` (the smaller side) is formed once. Then:
-
-    1. fast path: one power step from the warm-started ``v`` (``(B, min(m, n))``, updated in
-       place) gives ``s_b^2 = ||G_b v_b|| <= lambda_max(G_b)``; :func:`gram_bound_holds` tests
-       ``||W_b||_2 <= s_b (1 + e)`` with ``e = FAST_SLACK`` by one Cholesky factorisation. During
-       training the weights move little between calls, ``v`` stays close to the top singular
-       vector and this is all that runs: one Gram product and one Cholesky per weight;
-    2. the members that fail (and small ``G_b``, up to :data:`DIRECT_EIGENVALUE_SIZE`, whose
-       exact top eigenpair ``eigh`` gives cheaply) get a Lanczos estimate (:func:`lanczos_top_`)
-       and the slacks of :data:`POWER_SLACKS` in turn, the first that passes is kept;
-    3. where none passes (the estimate far off) the exact norm is used.
-
-    Every returned value has passed a Cholesky proof (or is the exact norm), so it is an upper
-    bound whatever the estimates were. Batching all same-shaped weights of a model into one call
-    is what keeps the constraint's cost a small share of a training step
-    (see ``experiments/bench_constraints.py``).
-    """
-    with torch.no_grad():
-        gram = _gram(weights)
-        bound = torch.full(gram.shape[:1], math.inf, dtype=gram.dtype, device=gram.device)
-        if gram.shape[-1] > DIRECT_EIGENVALUE_SIZE:
-            power = _batched_mv(gram, F.normalize(v, dim=-1, eps=1e-12))
-            top = power.norm(dim=-1)
-            v.copy_(F.normalize(power, dim=-1, eps=1e-12))
-            candidate = top.sqrt() * (1.0 + FAST_SLACK)
-            bound = torch.where((top > 0) & gram_bound_holds(gram, candidate), candidate, bound)
-        open_ = torch.nonzero(torch.isinf(bound)).reshape(-1)
-        if open_.numel():
-            bound[open_] = _estimated_bounds(weights[open_], gram[open_], v, open_, steps)
-        return bound
-
-
-def _estimated_bounds(
-    weights: torch.Tensor, gram: torch.Tensor, v_all: torch.Tensor, members: torch.Tensor, steps: int
-) -> torch.Tensor:
-    """Steps 2 and 3 of :func:`certified_matrix_bounds` for the ``members`` of the batch."""
-    v = v_all[members]
-    if gram.shape[-1] <= DIRECT_EIGENVALUE_SIZE:
-        values, vectors = torch.linalg.eigh(gram)
-        top = values[..., -1]
-        v.copy_(vectors[..., -1])  # the top singular vector: gradients of the normalisation use it
-    else:
-        top = lanczos_top_(gram, v, steps)
-    v_all[members] = v
-    sigma = top.clamp_min(0.0).sqrt()
-    bound = torch.full_like(sigma, math.inf)
-    for slack in POWER_SLACKS:
-        open_ = torch.isinf(bound) & (sigma > 0)
-        if not bool(open_.any()):
-            break
-        candidate = sigma * (1.0 + slack)
-        passed = open_ & gram_bound_holds(gram, candidate)
-        bound = torch.where(passed, candidate, bound)
-    for b in torch.nonzero(torch.isinf(bound)).reshape(-1).tolist():
-        bound[b] = max(matrix_norm(weights[b]) * (1.0 + 1e-6), 1e-12)
-    return bound
 
 
 def conv_gram_kernel(kernel: torch.Tensor) -> torch.Tensor:

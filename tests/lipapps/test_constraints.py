@@ -1,0 +1,134 @@
+"""Every Lipschitz layer of the suite, run through one contract: certified and unbeatable.
+
+After many aggressive optimiser steps (large learning rate, a loss that pushes the gain up), the
+certificate must stay <= 1 (+ float rounding) and an adversarial search must not find a ratio
+above the certificate. Both constraint modes. Every :class:`lipapps.LipschitzModule` of
+:mod:`lipapps.layers` must appear in the registry of stacks below.
+"""
+
+import inspect
+
+import pytest
+import torch
+import torch.nn as nn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lipapps
+from lipapps import layers, spectral
+
+TOL = 1e-5
+CONSTRAINTS = ["parametrization", "projection"]
+
+
+def dense_resnet(cfg, constraint):
+    return lipapps.LipschitzResNet(
+        cfg["in"], cfg["out"], width=cfg["width"], depth=cfg["depth"], hidden=cfg["hidden"], fixed_width=False, constraint=constraint
+    ), (cfg["in"],)
+
+
+def fixed_width_resnet(cfg, constraint):
+    return lipapps.LipschitzResNet(
+        cfg["in"], cfg["out"], width=cfg["in"] + 3 + cfg["width"] % 4, depth=cfg["depth"], hidden=cfg["hidden"], fixed_width=True, constraint=constraint
+    ), (cfg["in"],)
+
+
+def conv_stack(cfg, constraint):
+    c = 1 + cfg["in"] % 3
+    model = nn.Sequential(
+        lipapps.LipschitzConv2d(c, cfg["width"], kernel_size=3, constraint=constraint),
+        lipapps.ConvGradientFlowBlock(cfg["width"], cfg["hidden"], kernel_size=3, constraint=constraint),
+        lipapps.ConvGradientFlowBlock(cfg["width"], cfg["hidden"], kernel_size=5, step_size=1.0, constraint=constraint),
+        lipapps.LipschitzConv2d(cfg["width"], cfg["out"], kernel_size=1, constraint=constraint),
+    )
+    return model, (c, 6, 6)
+
+
+def spline_conv_stack(cfg, constraint):
+    """Gradient flow blocks with learned monotone spline activations (lipapps.activations)."""
+    c = 1 + cfg["in"] % 3
+    model = nn.Sequential(
+        lipapps.ConvGradientFlowBlock(c, cfg["hidden"], kernel_size=3, activation="spline", constraint=constraint),
+        lipapps.ConvGradientFlowBlock(c, cfg["hidden"], kernel_size=5, step_size=1.0, activation="spline", constraint=constraint),
+    )
+    return model, (c, 6, 6)
+
+
+def wide_resnet(cfg, constraint):
+    """Maps wider than DIRECT_EIGENVALUE_SIZE: the power-step + Cholesky fast path and its fallbacks."""
+    width = spectral.DIRECT_EIGENVALUE_SIZE + 8 + cfg["width"]
+    return lipapps.LipschitzResNet(
+        cfg["in"], cfg["out"], width=width, depth=min(cfg["depth"], 2), fixed_width=False, constraint=constraint
+    ), (cfg["in"],)
+
+
+def injected_flow(cfg, constraint):
+    """Gradient-flow steps that each see the lifted input again (lipapps.InputInjection)."""
+    steps = [lipapps.GradientFlowBlock(cfg["width"], cfg["hidden"], constraint=constraint) for _ in range(max(cfg["depth"], 1))]
+    model = nn.Sequential(
+        lipapps.LipschitzLinear(cfg["in"], cfg["width"], constraint=constraint),
+        lipapps.InputInjection(steps, injection=(cfg["seed"] % 5) / 5),
+        lipapps.LipschitzLinear(cfg["width"], cfg["out"], constraint=constraint),
+    )
+    return model, (cfg["in"],)
+
+
+LAYER_REGISTRY = {
+    "resnet": dense_resnet, "fixed_width_resnet": fixed_width_resnet, "wide_resnet": wide_resnet, "conv": conv_stack,
+    "injected": injected_flow, "spline_conv": spline_conv_stack,
+}
+
+
+def hammer(model, input_shape, steps, lr, seed):
+    """Aggressive Adam steps on a loss that rewards large output differences (gain up)."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        x = torch.randn((16, *input_shape), generator=gen)
+        out = model(x)
+        loss = -(out - out.roll(1, 0)).pow(2).sum() - out.pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        lipapps.project_(model)
+    model.eval()
+    return model
+
+
+configs = st.fixed_dictionaries(
+    {
+        "in": st.integers(1, 5),
+        "out": st.integers(1, 3),
+        "width": st.integers(2, 12),
+        "hidden": st.integers(1, 12),
+        "depth": st.integers(0, 4),
+        "seed": st.integers(0, 1000),
+        "lr": st.sampled_from([0.1, 1.0, 10.0]),
+    }
+)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYER_REGISTRY))
+@pytest.mark.parametrize("constraint", CONSTRAINTS)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cfg=configs)
+def test_certified_after_aggressive_training(kind, constraint, cfg):
+    torch.manual_seed(cfg["seed"])
+    model, shape = LAYER_REGISTRY[kind](cfg, constraint)
+    hammer(model, shape, steps=15, lr=cfg["lr"], seed=cfg["seed"])
+    bound = lipapps.certify(model, input_shape=shape if kind in ("conv", "spline_conv") else None).upper_bound
+    assert bound <= 1 + TOL
+    x = 3 * torch.randn((8, *shape), generator=torch.Generator().manual_seed(cfg["seed"]))
+    found = lipapps.empirical_lipschitz(model, x, steps=30, power_iterations=5)
+    assert found <= bound * (1 + 1e-4)
+
+
+def test_every_layer_class_is_in_the_registry():
+    cfg = {"in": 2, "out": 1, "width": 4, "hidden": 3, "depth": 2, "seed": 1, "lr": 1.0}
+    # a parametrized module's type is a subclass torch creates of the declared class: take the MRO
+    used = {c for build in LAYER_REGISTRY.values() for m in build(cfg, "parametrization")[0].modules() for c in type(m).__mro__}
+    declared = {
+        cls for _, cls in inspect.getmembers(layers, inspect.isclass)
+        if issubclass(cls, lipapps.LipschitzModule) and cls.__module__ == layers.__name__
+    }
+    assert declared and declared <= used, f"not exercised: {declared - used}"
