@@ -76,9 +76,22 @@ def kantorovich_loss(critic: nn.Module, z: torch.Tensor, signed_mass: torch.Tens
 
     ``z`` pools both sets; ``signed_mass`` is ``N a_i`` for a point of ``x`` and ``-N b_j`` for
     one of ``y`` (``N`` the pooled size), so the mean of a uniform mini-batch is an unbiased
-    estimate of the negated Kantorovich-Rubinstein objective.
+    estimate of the negated Kantorovich-Rubinstein objective (:func:`kantorovich_gap` of weighted
+    sets, in the per-sample form that :func:`lipapps.train` takes).
     """
     return -signed_mass * critic(z).squeeze(-1)
+
+
+def kantorovich_gap(critic: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``E_x f - E_y f`` over two uniform batches: the Kantorovich-Rubinstein objective, at most
+    ``Lip(f) W1`` of the two batches. A critic maximises it (minimises its negation); a generator
+    of ``y`` minimises it.
+
+    ``f`` sees ``y`` first: a spectral-norm critic in training mode steps its power iteration at
+    every call, so the order of the calls is part of a seeded run's numbers.
+    """
+    f_y = critic(y).mean()
+    return critic(x).mean() - f_y
 
 
 def pooled_training_set(
