@@ -87,8 +87,8 @@ def deel_critic(d: int) -> nn.Module:
 
 
 def negative_gap(critic: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``E_y f - E_x f``, the negated :func:`~critics.critic.kantorovich_gap`: a critic's loss."""
-    return -kantorovich_gap(critic, x, y)
+    """``E_y f - E_x f`` (:func:`~critics.critic.kantorovich_gap` of ``y`` over ``x``): a critic's loss."""
+    return kantorovich_gap(critic, y, x)
 
 
 def deel_negative_gap(critic: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -83,15 +83,11 @@ def kantorovich_loss(critic: nn.Module, z: torch.Tensor, signed_mass: torch.Tens
 
 
 def kantorovich_gap(critic: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``E_x f - E_y f`` over two uniform batches: the Kantorovich-Rubinstein objective, at most
-    ``Lip(f) W1`` of the two batches. A critic maximises it (minimises its negation); a generator
-    of ``y`` minimises it.
-
-    ``f`` sees ``y`` first: a spectral-norm critic in training mode steps its power iteration at
-    every call, so the order of the calls is part of a seeded run's numbers.
+    """``E_x f - E_y f`` over two uniform batches (``f`` evaluated on ``x`` first): the
+    Kantorovich-Rubinstein objective, at most ``Lip(f) W1`` of the two batches. A critic maximises
+    it, i.e. minimises ``kantorovich_gap(critic, y, x)``; a generator of ``y`` minimises it.
     """
-    f_y = critic(y).mean()
-    return critic(x).mean() - f_y
+    return critic(x).mean() - critic(y).mean()
 
 
 def pooled_training_set(

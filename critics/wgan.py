@@ -131,12 +131,12 @@ def _sampler(data: str | Callable[[int, int], torch.Tensor]) -> Callable[[int, i
 
 
 def critic_step(run: WGANState, real: torch.Tensor, batch_size: int, latent_dim: int, gp_weight: float) -> None:
-    """One Adam step of the critic on ``-(E_real f - E_fake f)`` (+ ``gp_weight`` times the
-    gradient penalty) against a fresh generated batch, then :func:`lipapps.project_`."""
+    """One Adam step of the critic on ``E_fake f - E_real f`` (+ ``gp_weight`` times the gradient
+    penalty) against a fresh generated batch, then :func:`lipapps.project_`."""
     with torch.no_grad():
         fake = run.generator(torch.randn(batch_size, latent_dim, generator=run.noise))
     with parametrize.cached():  # one constrained weight per step, shared by all forwards
-        loss = -kantorovich_gap(run.critic, real, fake)
+        loss = kantorovich_gap(run.critic, fake, real)
         if gp_weight > 0:
             loss = loss + gp_weight * gradient_penalty(run.critic, real, fake, run.noise)
         run.opt_c.zero_grad(set_to_none=True)
