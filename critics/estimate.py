@@ -26,7 +26,6 @@ from critics.envelope import cone_envelope
 from critics.exact import EXACT_MAX_PAIRS, exact_w1, wants_exact
 from critics.result import W1Estimate
 from critics.samples import as_samples, as_weights, check_pair
-from lipapps.errors import InputError
 
 Z95 = 1.959963984540054
 """The 97.5% quantile of the standard normal: a two-sided 95% interval is ``mean +- Z95 * se``."""
