@@ -2,20 +2,25 @@
 
 from critics.coupling import block_coupling_cost
 from critics.critic import W1Critic
+from critics.defaults import TrainingPlan, choose_training
 from critics.envelope import ConeEnvelope, cone_envelope
 from critics.estimate import estimate_w1
 from critics.exact import exact_w1
+from critics.image_critic import ImageCritic
 from critics.result import W1Estimate
 from critics.samples import as_samples, load_samples
 from critics.toy import TOY_DATASETS, sample_toy
 
 __all__ = [
     "ConeEnvelope",
+    "ImageCritic",
     "TOY_DATASETS",
+    "TrainingPlan",
     "W1Critic",
     "W1Estimate",
     "as_samples",
     "block_coupling_cost",
+    "choose_training",
     "cone_envelope",
     "estimate_w1",
     "exact_w1",

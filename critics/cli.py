@@ -49,8 +49,9 @@ def _w1_command(args: argparse.Namespace) -> int:
 
 
 def _wgan_command(args: argparse.Namespace) -> int:
-    from critics.images import ImageCritic, make_image_generator, mnist_sampler
-    from critics.wgan import train_wgan, write_wgan_outputs
+    from critics.image_critic import ImageCritic
+    from critics.image_data import mnist_sampler
+    from critics.wgan import make_image_generator, train_wgan, write_wgan_outputs
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

@@ -67,9 +67,18 @@ def kantorovich_loss(critic: nn.Module, z: torch.Tensor, signed_mass: torch.Tens
 
     ``z`` pools both sets; ``signed_mass`` is ``N a_i`` for a point of ``x`` and ``-N b_j`` for
     one of ``y`` (``N`` the pooled size), so the mean of a uniform mini-batch is an unbiased
-    estimate of the negated Kantorovich-Rubinstein objective.
+    estimate of the negated Kantorovich-Rubinstein objective (:func:`kantorovich_gap` of weighted
+    sets, in the per-sample form that :func:`lipapps.train` takes).
     """
     return -signed_mass * critic(z).squeeze(-1)
+
+
+def kantorovich_gap(critic: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``E_x f - E_y f`` over two uniform batches (``f`` evaluated on ``x`` first): the
+    Kantorovich-Rubinstein objective, at most ``Lip(f) W1`` of the two batches. A critic maximises
+    it, i.e. minimises ``kantorovich_gap(critic, y, x)``; a generator of ``y`` minimises it.
+    """
+    return critic(x).mean() - critic(y).mean()
 
 
 def pooled_training_set(

@@ -3,9 +3,12 @@ estimate of the population distance, and the critic that produced them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from torch import nn
+
+from critics.defaults import TrainingPlan
 
 
 @dataclass
@@ -25,7 +28,8 @@ class W1Estimate:
     - ``heldout``: ``E f - E f`` on samples the critic never saw in training, an unbiased estimate
       of a lower bound on the population ``W1(P, Q)`` (the empirical one is biased upward, by
       about ``n^(-1/d)``), with a normal 95% interval ``heldout_ci95``; ``None`` without a split.
-    - ``history``: the training log, one dict per epoch.
+    - ``history``: the training log, one dict per epoch; ``plan``: the critic's training
+      settings (:func:`critics.defaults.choose_training`).
     """
 
     lower: float
@@ -42,14 +46,16 @@ class W1Estimate:
     n_y: int = 0
     dim: int = 0
     seconds: float = 0.0
+    plan: TrainingPlan | None = None
 
     @property
     def width(self) -> float:
         """Bracket width relative to its upper end, ``(upper - lower) / upper``."""
         return (self.upper - self.lower) / self.upper if self.upper > 0 else 0.0
 
-    def summary(self) -> dict:
-        """The numbers of the estimate as a JSON-able dict (the CLI's ``--json`` output)."""
+    def summary(self) -> dict[str, Any]:
+        """Every number of the estimate as a JSON-able dict (the CLI's ``--json`` output, a
+        benchmark's record): every field but the modules and the history, and ``width``."""
         return {
             "lower": self.lower,
             "upper": self.upper,
@@ -57,8 +63,11 @@ class W1Estimate:
             "heldout": self.heldout,
             "heldout_ci95": list(self.heldout_ci95) if self.heldout_ci95 is not None else None,
             "network_lower": self.network_lower,
+            "certificate": self.certificate,
+            "width": self.width,
             "n_x": self.n_x,
             "n_y": self.n_y,
             "dim": self.dim,
             "seconds": self.seconds,
+            "plan": asdict(self.plan) if self.plan is not None else None,
         }

@@ -24,7 +24,8 @@ from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 import lipapps
-from critics.critic import W1Critic
+from critics.baselines import gradient_penalty
+from critics.critic import W1Critic, kantorovich_gap
 from critics.exact import exact_w1
 from critics.toy import sample_toy
 from lipapps.errors import CheckpointError, InputError
@@ -62,17 +63,18 @@ def make_generator(latent_dim: int = 8, out_features: int = 2, width: int = 256)
     )
 
 
+def make_image_generator(latent_dim: int = 32, pixels: int = 784, width: int = 512) -> nn.Sequential:
+    """An MLP generator of flattened images: two hidden ReLU layers, a sigmoid output in ``[0, 1]``."""
+    return nn.Sequential(
+        nn.Linear(latent_dim, width), nn.ReLU(),
+        nn.Linear(width, width), nn.ReLU(),
+        nn.Linear(width, pixels), nn.Sigmoid(),
+    )
+
+
 def make_critic(dim: int = 2, width: int = 64, depth: int = 4) -> W1Critic:
     """A certified critic for toy data (inputs of scale about 2, so no standardisation)."""
     return W1Critic(dim, width=width, depth=depth)
-
-
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """WGAN-GP's ``E (|grad f(u)| - 1)^2`` at random points ``u`` between real and fake samples."""
-    t = torch.rand(real.shape[0], 1, generator=gen)
-    u = (t * real + (1 - t) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(u).sum(), u, create_graph=True)
-    return ((grad.norm(dim=1) - 1) ** 2).mean()
 
 
 @torch.no_grad()
@@ -82,29 +84,74 @@ def sample_generator(generator: nn.Module, n: int, latent_dim: int, seed: int) -
     return generator(z)
 
 
-def _save_state(path: Path, generator, critic, opt_g, opt_c, noise, step: int, history: list[dict]) -> None:
-    state = {
-        "format": STATE_FORMAT, "step": step, "generator": generator.state_dict(), "critic": critic.state_dict(),
-        "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(), "noise": noise.get_state(), "history": history,
-    }
-    with lipapps.atomic_write(path) as tmp:
-        torch.save(state, tmp)
+@dataclass
+class WGANState:
+    """What a WGAN run updates: both networks, their optimisers, and the generator of the noise
+    (latent codes, and the gradient penalty's interpolation weights)."""
+
+    generator: nn.Module
+    critic: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_c: torch.optim.Optimizer
+    noise: torch.Generator
+
+    def save(self, path: Path, step: int, history: list[dict]) -> None:
+        """Write the state after ``step`` atomically."""
+        state = {
+            "format": STATE_FORMAT, "step": step, "generator": self.generator.state_dict(),
+            "critic": self.critic.state_dict(), "opt_g": self.opt_g.state_dict(), "opt_c": self.opt_c.state_dict(),
+            "noise": self.noise.get_state(), "history": history,
+        }
+        with lipapps.atomic_write(path) as tmp:
+            torch.save(state, tmp)
+
+    def load(self, path: Path) -> tuple[int, list[dict]]:
+        """Restore a state written by :meth:`save` (and project the critic); its step and history."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises many types for foreign or corrupt files
+            raise CheckpointError(f"{path}: cannot read the WGAN checkpoint ({err.__class__.__name__})") from err
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise CheckpointError(f"{path}: not a critics WGAN checkpoint")
+        self.generator.load_state_dict(state["generator"])
+        self.critic.load_state_dict(state["critic"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_c.load_state_dict(state["opt_c"])
+        self.noise.set_state(state["noise"])
+        lipapps.project_(self.critic)
+        return int(state["step"]), list(state["history"])
 
 
-def _load_state(path: Path, generator, critic, opt_g, opt_c, noise) -> tuple[int, list[dict]]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for foreign or corrupt files
-        raise CheckpointError(f"{path}: cannot read the WGAN checkpoint ({err.__class__.__name__})") from err
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise CheckpointError(f"{path}: not a critics WGAN checkpoint")
-    generator.load_state_dict(state["generator"])
-    critic.load_state_dict(state["critic"])
-    opt_g.load_state_dict(state["opt_g"])
-    opt_c.load_state_dict(state["opt_c"])
-    noise.set_state(state["noise"])
-    lipapps.project_(critic)
-    return int(state["step"]), list(state["history"])
+def _sampler(data: str | Callable[[int, int], torch.Tensor]) -> Callable[[int, int], torch.Tensor]:
+    """``(n, seed) -> samples`` of ``data``: a toy name (checked now) or such a function."""
+    if not isinstance(data, str):
+        return data
+    sample_toy(data, 1)  # reject an unknown name before any work
+    return lambda n, s: sample_toy(data, n, seed=s)
+
+
+def critic_step(run: WGANState, real: torch.Tensor, batch_size: int, latent_dim: int, gp_weight: float) -> None:
+    """One Adam step of the critic on ``E_fake f - E_real f`` (+ ``gp_weight`` times the gradient
+    penalty) against a fresh generated batch, then :func:`lipapps.project_`."""
+    with torch.no_grad():
+        fake = run.generator(torch.randn(batch_size, latent_dim, generator=run.noise))
+    with parametrize.cached():  # one constrained weight per step, shared by all forwards
+        loss = kantorovich_gap(run.critic, fake, real)
+        if gp_weight > 0:
+            loss = loss + gp_weight * gradient_penalty(run.critic, real, fake, run.noise)
+        run.opt_c.zero_grad(set_to_none=True)
+        loss.backward()
+    run.opt_c.step()
+    lipapps.project_(run.critic)
+
+
+def generator_step(run: WGANState, batch_size: int, latent_dim: int) -> None:
+    """One Adam step of the generator on ``-E f(G(z))`` (``E_real f`` does not depend on ``G``)."""
+    with parametrize.cached():
+        g_loss = -run.critic(run.generator(torch.randn(batch_size, latent_dim, generator=run.noise))).mean()
+        run.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+    run.opt_g.step()
 
 
 def train_wgan(
@@ -132,57 +179,43 @@ def train_wgan(
 
     Each step makes ``critic_steps`` Adam steps (betas 0.5, 0.9) on the critic loss
     ``E f(G(z)) - E f(x)`` (+ ``gp_weight`` times the gradient penalty) followed by
-    :func:`lipapps.project_`, then one generator step on ``-E f(G(z))``. Every ``log_every``
-    steps the history records the critic's gap on fresh batches of ``log_samples`` (divided by
-    its certificate when ``gp_weight == 0``, a lower bound on their W1) and their exact W1.
-    With ``checkpoint`` the state is written atomically at each log point; ``resume`` continues.
+    :func:`lipapps.project_` (:func:`critic_step`), then one generator step on ``-E f(G(z))``
+    (:func:`generator_step`). Every ``log_every`` steps the history records the critic's gap on
+    fresh batches of ``log_samples`` (divided by its certificate when ``gp_weight == 0``, a lower
+    bound on their W1) and their exact W1. With ``checkpoint`` the state is written atomically at
+    each log point; ``resume`` continues.
     """
-    if isinstance(data, str):
-        name = data
-        sample_toy(name, 1)  # reject an unknown name before any work
-        draw: Callable[[int, int], torch.Tensor] = lambda n, s: sample_toy(name, n, seed=s)  # noqa: E731
-    else:
-        draw = data
+    draw = _sampler(data)
     if steps < 1 or batch_size < 2 or critic_steps < 1 or log_every < 1:
         raise InputError("steps, critic_steps and log_every must be at least 1 and batch_size at least 2")
     torch.manual_seed(seed)
     dim = draw(2, seed).shape[1]
     generator = make_generator(latent_dim, dim) if generator is None else generator
     critic = make_critic(dim) if critic is None else critic
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr_generator, betas=(0.5, 0.9))
-    opt_c = torch.optim.Adam(critic.parameters(), lr=lr_critic, betas=(0.5, 0.9))
-    noise = torch.Generator().manual_seed(seed + 1)
+    run = WGANState(
+        generator, critic, torch.optim.Adam(generator.parameters(), lr=lr_generator, betas=(0.5, 0.9)),
+        torch.optim.Adam(critic.parameters(), lr=lr_critic, betas=(0.5, 0.9)), torch.Generator().manual_seed(seed + 1),
+    )
     ckpt = Path(checkpoint) if checkpoint is not None else None
     start_step, history = 0, []
     if resume and ckpt is not None and ckpt.exists():
-        start_step, history = _load_state(ckpt, generator, critic, opt_g, opt_c, noise)
+        start_step, history = run.load(ckpt)
     elapsed = history[-1]["seconds"] if history else 0.0
     t0 = time.perf_counter() - elapsed
+
+    def log(step: int) -> dict:
+        return _log_point(generator, critic, draw, step, latent_dim, log_samples, seed, gp_weight == 0)
+
     if not history:
-        history.append(_log_point(generator, critic, draw, 0, latent_dim, log_samples, seed, gp_weight == 0) | {"seconds": 0.0})
+        history.append(log(0) | {"seconds": 0.0})
     for step in tqdm(range(start_step + 1, steps + 1), desc="wgan", disable=not progress, initial=start_step, total=steps):
         for k in range(critic_steps):
-            real = draw(batch_size, 10_000_019 * seed + critic_steps * step + k)
-            with torch.no_grad():
-                fake = generator(torch.randn(batch_size, latent_dim, generator=noise))
-            with parametrize.cached():  # one constrained weight per step, shared by all forwards
-                loss = critic(fake).mean() - critic(real).mean()
-                if gp_weight > 0:
-                    loss = loss + gp_weight * gradient_penalty(critic, real, fake, noise)
-                opt_c.zero_grad(set_to_none=True)
-                loss.backward()
-            opt_c.step()
-            lipapps.project_(critic)
-        with parametrize.cached():
-            g_loss = -critic(generator(torch.randn(batch_size, latent_dim, generator=noise))).mean()
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-        opt_g.step()
+            critic_step(run, draw(batch_size, 10_000_019 * seed + critic_steps * step + k), batch_size, latent_dim, gp_weight)
+        generator_step(run, batch_size, latent_dim)
         if step % log_every == 0 or step == steps:
-            history.append(_log_point(generator, critic, draw, step, latent_dim, log_samples, seed, gp_weight == 0)
-                           | {"seconds": time.perf_counter() - t0})
+            history.append(log(step) | {"seconds": time.perf_counter() - t0})
             if ckpt is not None:
-                _save_state(ckpt, generator, critic, opt_g, opt_c, noise, step, history)
+                run.save(ckpt, step, history)
     seconds = time.perf_counter() - t0
     real = draw(eval_samples, seed + 7).double().numpy()
     fake = sample_generator(generator, eval_samples, latent_dim, seed + 8).double().numpy()
@@ -194,7 +227,7 @@ def _log_point(generator, critic, draw, step: int, latent_dim: int, n: int, seed
     """Critic gap (certified: divided by ``lipapps.certify``) and exact W1 on fresh batches."""
     real = draw(n, seed + 3 * step + 1)
     fake = sample_generator(generator, n, latent_dim, seed + 3 * step + 2)
-    gap = float(critic(real).mean() - critic(fake).mean())
+    gap = float(kantorovich_gap(critic, real, fake))
     if certified:
         gap /= lipapps.certify(critic).upper_bound
     exact = exact_w1(real.double().numpy(), fake.double().numpy())
@@ -221,7 +254,7 @@ def write_wgan_outputs(
 
     out.mkdir(parents=True, exist_ok=True)
     name = name if name is not None else (data if isinstance(data, str) else "data")
-    draw = (lambda n, s: sample_toy(data, n, seed=s)) if isinstance(data, str) else data  # noqa: E731
+    draw = _sampler(data)
     real = draw(2000, seed + 11).numpy()
     fake = sample_generator(result.generator, 2000, latent_dim, seed + 12).numpy()
     steps = result.history[-1]["step"] if result.history else 0

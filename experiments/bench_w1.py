@@ -10,9 +10,10 @@ and a spectral-norm/GroupSort critic, deel-torchlip's own (``SpectralLinear`` + 
 ``torch.nn.utils.parametrizations.spectral_norm``; rows name which one ran. Neither critic is
 certified (their Lipschitz constants rest on power-iteration estimates), so neither value is a
 bound. Cases whose population W1 is known exactly (translates, scalings) report that too.
-Results go to ``experiments/results/w1_bench.{json,md}`` and ``w1_error_vs_n.png`` /
-``w1_time_vs_n.png``; the JSON is rewritten after every case and finished cases are skipped on a
-rerun, so an interrupted run resumes. CPU, ``torch.set_num_threads(1)``.
+The critics and distributions are ``critics.baselines`` and ``critics.distributions``.
+Results go to ``experiments/results/w1_bench.{json,md}`` (through ``lipapps.results``) and
+``w1_error_vs_n.png`` / ``w1_time_vs_n.png``; the JSON is rewritten after every case and finished
+cases are skipped on a rerun, so an interrupted run resumes. CPU, ``torch.set_num_threads(1)``.
 
     .venv/bin/python experiments/bench_w1.py [--quick] [--only NAME ...]
 """
@@ -21,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import matplotlib
 
@@ -34,185 +35,56 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import ot  # noqa: E402
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 
 import lipapps  # noqa: E402
-from critics import estimate_w1, sample_toy  # noqa: E402
-
-try:  # the optional ``bench`` extra
-    from deel import torchlip  # noqa: E402
-except ImportError:
-    torchlip = None
+from critics import estimate_w1  # noqa: E402
+from critics.baselines import LIPSCHITZ_BASELINES, gp_critic, lipschitz_baseline, train_baseline  # noqa: E402
+from critics.distributions import DistributionPair, mnist_digits, scaled_gaussians, toy_pair, translated_gaussians  # noqa: E402
+from lipapps.results import ResultsFile  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MNIST_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-Pair = tuple[np.ndarray, np.ndarray, "float | None"]
-Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-LIPSCHITZ_BASELINES = {"deel_torchlip": "deel-torchlip", "groupsort_reimplementation": "GroupSort + torch spectral_norm"}
 
 
 @dataclass
 class Case:
     name: str
     n: int
-    make: Callable[[int, int], Pair]
+    pair: DistributionPair
     exact: str = "auto"
     baselines: bool = False
     sweep: bool = False
     options: dict = field(default_factory=dict)  # estimate_w1 settings other than the defaults
 
 
-def toy_pair(first: str, second: str) -> Callable[[int, int], Pair]:
-    def make(n: int, seed: int) -> Pair:
-        return sample_toy(first, n, seed).double().numpy(), sample_toy(second, n, seed + 1).double().numpy(), None
-    return make
-
-
-def gaussian_norm_mean(d: int) -> float:
-    """``E|x|`` for ``x ~ N(0, I_d)``: ``sqrt(2) Gamma((d + 1) / 2) / Gamma(d / 2)``."""
-    return math.sqrt(2) * math.exp(math.lgamma((d + 1) / 2) - math.lgamma(d / 2))
-
-
-def translate_pair(d: int, shift: float = 1.0) -> Callable[[int, int], Pair]:
-    """``P = N(0, I)``, ``Q = P + shift e_1``: population ``W1 = shift``."""
-    def make(n: int, seed: int) -> Pair:
-        rng = np.random.default_rng(seed)
-        y = rng.normal(size=(n, d))
-        y[:, 0] += shift
-        return rng.normal(size=(n, d)), y, shift
-    return make
-
-
-def scaled_pair(d: int, c: float = 1.5) -> Callable[[int, int], Pair]:
-    """``P = N(0, I)``, ``Q = c P``: population ``W1 = |c - 1| E|x|``."""
-    def make(n: int, seed: int) -> Pair:
-        rng = np.random.default_rng(seed)
-        return rng.normal(size=(n, d)), c * rng.normal(size=(n, d)), abs(c - 1) * gaussian_norm_mean(d)
-    return make
-
-
-def mnist_pair(first: int, second: int) -> Callable[[int, int], Pair]:
-    def make(n: int, seed: int) -> Pair:
-        from lipapps.datasets import load_mnist
-
-        images, labels = load_mnist(MNIST_ROOT, "train")
-        flat = images.reshape(len(images), -1).double().numpy() / 255.0
-        rng = np.random.default_rng(seed)
-        pick = [rng.choice(np.flatnonzero(labels.numpy() == k), n, replace=False) for k in (first, second)]
-        return flat[pick[0]], flat[pick[1]], None
-    return make
-
-
 def cases(quick: bool) -> list[Case]:
     ring = toy_pair("8gaussians", "gaussian")
     if quick:
         return [Case("ring-vs-gaussian", 500, ring, baselines=True)]
-    out = [
+    return [
         Case("ring-vs-gaussian", 2000, ring, baselines=True, sweep=True),
-        Case("gauss16-translate", 1_000_000, translate_pair(16), exact="never"),
-        Case("gauss16-translate", 100_000, translate_pair(16), exact="never"),
+        Case("gauss16-translate", 1_000_000, translated_gaussians(16), exact="never"),
+        Case("gauss16-translate", 100_000, translated_gaussians(16), exact="never"),
         Case("ring-vs-gaussian", 1000, ring, sweep=True),
         Case("ring-vs-gaussian", 5000, ring, sweep=True),
         Case("ring-vs-gaussian", 10000, ring, exact="always", sweep=True),
         Case("ring-vs-gaussian", 20000, ring, exact="always", sweep=True),
-        Case("gauss16-scale1.5", 10000, scaled_pair(16), exact="never"),
+        Case("gauss16-scale1.5", 10000, scaled_gaussians(16), exact="never"),
         # the radial critic |x| needs depth, and the population estimate needs samples:
         # depth 12, 38 epochs (about 3000 steps of 2048), lr 0.01 (estimate_w1's default for a deeper critic)
-        Case("gauss16-scale1.5-depth12", 100_000, scaled_pair(16), exact="never", options={"depth": 12, "epochs": 38}),
+        Case("gauss16-scale1.5-depth12", 100_000, scaled_gaussians(16), exact="never", options={"depth": 12, "epochs": 38}),
         # twice the depth and the steps, and a smaller step size (lr 0.03, the default, gave -0.82%
         # here and -1.31% in d = 64): the held-out bias falls inside the interval
-        Case("gauss16-scale1.5-depth24", 100_000, scaled_pair(16), exact="never", options={"depth": 24, "epochs": 76, "lr": 0.01}),
-        Case("gauss64-translate", 10000, translate_pair(64), exact="never"),
-        Case("gauss64-scale1.5-depth12", 100_000, scaled_pair(64), exact="never", options={"depth": 12, "epochs": 38}),
-        Case("gauss64-scale1.5-depth24", 100_000, scaled_pair(64), exact="never", options={"depth": 24, "epochs": 76, "lr": 0.01}),
-        Case("gauss64-scale1.5-depth32", 100_000, scaled_pair(64), exact="never", options={"depth": 32, "epochs": 228, "lr": 0.01}),
+        Case("gauss16-scale1.5-depth24", 100_000, scaled_gaussians(16), exact="never", options={"depth": 24, "epochs": 76, "lr": 0.01}),
+        Case("gauss64-translate", 10000, translated_gaussians(64), exact="never"),
+        Case("gauss64-scale1.5-depth12", 100_000, scaled_gaussians(64), exact="never", options={"depth": 12, "epochs": 38}),
+        Case("gauss64-scale1.5-depth24", 100_000, scaled_gaussians(64), exact="never", options={"depth": 24, "epochs": 76, "lr": 0.01}),
+        Case("gauss64-scale1.5-depth32", 100_000, scaled_gaussians(64), exact="never", options={"depth": 32, "epochs": 228, "lr": 0.01}),
         # the same steps on twice the samples: the held-out shortfall is partly the critic fitting its split
-        Case("gauss64-scale1.5-depth32", 200_000, scaled_pair(64), exact="never", options={"depth": 32, "epochs": 114, "lr": 0.01}),
-        Case("mnist-0-vs-1", 2000, mnist_pair(0, 1)),
-        Case("gauss16-translate", 2000, translate_pair(16)),
+        Case("gauss64-scale1.5-depth32", 200_000, scaled_gaussians(64), exact="never", options={"depth": 32, "epochs": 114, "lr": 0.01}),
+        Case("mnist-0-vs-1", 2000, mnist_digits(0, 1)),
+        Case("gauss16-translate", 2000, translated_gaussians(16)),
         Case("25gaussians-vs-gaussian", 2000, toy_pair("25gaussians", "gaussian")),
     ]
-    return out
-
-
-class GroupSort2(nn.Module):
-    """Sort each consecutive pair of features (GroupSort with groups of 2, Anil et al. 2019)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pairs = x.view(*x.shape[:-1], -1, 2)
-        return torch.cat([pairs.max(-1, keepdim=True).values, pairs.min(-1, keepdim=True).values], -1).view_as(x)
-
-
-def groupsort_critic(d: int) -> nn.Module:
-    """Re-implementation of the deel-torchlip recipe (4 x 256 spectral-normalised linear layers
-    with GroupSort2), without deel's Bjorck orthonormalisation step."""
-    sn = nn.utils.parametrizations.spectral_norm
-    layers: list[nn.Module] = []
-    for i in range(4):
-        layers += [sn(nn.Linear(d if i == 0 else 256, 256)), GroupSort2()]
-    return nn.Sequential(*layers, sn(nn.Linear(256, 1)))
-
-
-def deel_critic(d: int) -> nn.Module:
-    """deel-torchlip's critic: 4 x 256 ``SpectralLinear`` (orthogonal init; torch's power-iteration
-    spectral norm then Bjorck orthonormalisation at every training forward) with ``GroupSort2``,
-    and a 1-output ``SpectralLinear``."""
-    layers: list[nn.Module] = []
-    for i in range(4):
-        layers += [torchlip.SpectralLinear(d if i == 0 else 256, 256), torchlip.GroupSort2()]
-    return torchlip.Sequential(*layers, torchlip.SpectralLinear(256, 1))
-
-
-def neg_kr(critic: nn.Module, tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
-    """``mean f(y) - mean f(x)``: the Kantorovich-Rubinstein objective, to minimise."""
-    return critic(ty).mean() - critic(tx).mean()
-
-
-def deel_neg_kr(critic: nn.Module, tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
-    """The same objective through deel-torchlip's ``NegKRLoss``: one batch, ``x`` labelled 1."""
-    target = torch.cat([torch.ones(len(tx), 1), torch.zeros(len(ty), 1)])
-    return torchlip.NegKRLoss()(critic(torch.cat([tx, ty])), target)
-
-
-def lipschitz_baseline(d: int) -> tuple[str, nn.Module, Objective]:
-    """The spectral-norm/GroupSort critic, its name and objective: deel-torchlip's when it imports,
-    else the re-implementation."""
-    if torchlip is None:
-        return "groupsort_reimplementation", groupsort_critic(d), neg_kr
-    return "deel_torchlip", deel_critic(d), deel_neg_kr
-
-
-def gp_critic(d: int) -> nn.Module:
-    """WGAN-GP critic: an unconstrained 4 x 256 ReLU MLP."""
-    layers: list[nn.Module] = []
-    for i in range(4):
-        layers += [nn.Linear(d if i == 0 else 256, 256), nn.ReLU()]
-    return nn.Sequential(*layers, nn.Linear(256, 1))
-
-
-def train_baseline(critic: nn.Module, x: np.ndarray, y: np.ndarray, gp_weight: float = 0.0, steps: int = 1000,
-                   objective: Objective = neg_kr) -> tuple[float, float]:
-    """Full-batch Adam (lr 1e-3) on ``objective`` (+ gradient penalty); returns
-    ``(mean f(x) - mean f(y), seconds)`` on all samples, ``f`` in eval mode."""
-    torch.manual_seed(0)
-    tx, ty = torch.from_numpy(x).float(), torch.from_numpy(y).float()
-    opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
-    start = time.perf_counter()
-    for _ in range(steps):
-        loss = objective(critic, tx, ty)
-        if gp_weight > 0:
-            m = min(len(tx), len(ty))
-            t = torch.rand(m, 1)
-            u = (t * tx[:m] + (1 - t) * ty[:m]).requires_grad_(True)
-            (grad,) = torch.autograd.grad(critic(u).sum(), u, create_graph=True)
-            loss = loss + gp_weight * ((grad.norm(dim=1) - 1) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    critic.eval()
-    with torch.no_grad():
-        value = float(critic(tx).mean() - critic(ty).mean())
-    return value, time.perf_counter() - start
 
 
 def timed(fn: Callable[[], float]) -> tuple[float, float]:
@@ -221,16 +93,13 @@ def timed(fn: Callable[[], float]) -> tuple[float, float]:
     return value, time.perf_counter() - start
 
 
-def run_case(case: Case, seed: int = 0, device: str = "cpu") -> dict:
-    x, y, population = case.make(case.n, seed)
+def run_case(case: Case, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+    x, y = case.pair(case.n, seed)
+    population = case.pair.w1
     print(f"--- {case.name} n={case.n} d={x.shape[1]} on {device}", flush=True)
     est = estimate_w1(x, y, exact="never", seed=seed, device=device, **case.options)
-    row = {
-        "case": case.name, "n": case.n, "dim": x.shape[1], "population_w1": population,
-        "lower": est.lower, "upper": est.upper, "network_lower": est.network_lower,
-        "heldout": est.heldout, "heldout_ci95": list(est.heldout_ci95), "certificate": est.certificate,
-        "seconds": est.seconds, "width": est.width, "options": case.options, "device": device,
-    }
+    row = {"case": case.name, "n": case.n, "population_w1": population, **est.summary(),
+           "options": case.options, "device": device}
     a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))
     small = case.n * case.n <= 25_000_000
     if case.exact == "always" or (case.exact == "auto" and small):
@@ -260,7 +129,7 @@ def run_case(case: Case, seed: int = 0, device: str = "cpu") -> dict:
         name, critic, objective = lipschitz_baseline(d)
         row[name], row[f"{name}_seconds"] = train_baseline(critic, x, y, objective=objective)
         row["wgan_gp"], row["wgan_gp_seconds"] = train_baseline(gp_critic(d), x, y, gp_weight=10.0)
-        if "exact" in row:
+        if row.get("exact") is not None:
             for key in (name, "wgan_gp"):
                 row[f"{key}_rel_err"] = (row[key] - row["exact"]) / row["exact"]
     print(json.dumps(row), flush=True)
@@ -287,7 +156,7 @@ def relative(row: dict, key: str) -> str:
     return f"{num(row[key])} {pct(row.get(key + '_rel_err'))} ({row[key + '_seconds']:.1f})"
 
 
-def write_markdown(rows: list[dict], path: Path) -> None:
+def markdown(rows: list[dict]) -> str:
     devices = sorted({r.get("device", "cpu") for r in rows})
     where = "CPU, 1 thread" if devices == ["cpu"] else f"critic on {', '.join(devices)}; POT and the baselines on the CPU, 1 thread"
     lines = [
@@ -321,11 +190,11 @@ def write_markdown(rows: list[dict], path: Path) -> None:
             cells = [f"{num(r['lower'])} {pct(r.get('lower_rel_err'))} ({r['seconds']:.1f})"]
             cells += [relative(r, k) for k in (*ran, "wgan_gp")]
             lines.append(f"| {r['case']} | {r['n']} | " + " | ".join(cells) + " |")
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def write_plots(rows: list[dict], out: Path) -> None:
-    sweep = sorted((r for r in rows if r["case"] == "ring-vs-gaussian" and "exact" in r), key=lambda r: r["n"])
+    sweep = sorted((r for r in rows if r["case"] == "ring-vs-gaussian" and r.get("exact") is not None), key=lambda r: r["n"])
     if len(sweep) < 2:
         return
     ns = [r["n"] for r in sweep]
@@ -361,21 +230,23 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where the critic trains (the baselines stay on the CPU)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    todo = cases(args.quick)
+    unknown = sorted(set(args.only or []) - {c.name for c in todo})
+    if unknown:
+        names = ", ".join(sorted({c.name for c in todo}))
+        print(f"lipapps: error: unknown case {', '.join(unknown)}; choose from {names}", file=sys.stderr)
+        raise SystemExit(2)
     device = str(lipapps.resolve_device(args.device))
     torch.set_num_threads(1)
-    stem = "w1_bench_quick" if args.quick else "w1_bench"
-    json_path = args.out / f"{stem}.json"
-    rows = json.loads(json_path.read_text()) if json_path.exists() else []
-    done = {(r["case"], r["n"]) for r in rows}
-    for case in cases(args.quick):
-        if (case.name, case.n) in done or (args.only and case.name not in args.only) or (args.sizes and case.n not in args.sizes):
+    results = ResultsFile(args.out / ("w1_bench_quick.json" if args.quick else "w1_bench.json"),
+                          key=lambda r: (r["case"], r["n"]), markdown=markdown)
+    for case in todo:
+        if results.has((case.name, case.n)) or (args.only and case.name not in args.only) or (args.sizes and case.n not in args.sizes):
             continue
-        rows.append(run_case(case, device=device))
-        with lipapps.atomic_write(json_path) as tmp:
-            tmp.write_text(json.dumps(rows, indent=1))
-    write_markdown(rows, args.out / f"{stem}.md")
+        results.add(run_case(case, device=device), device=device)
+    results.write()
     if not args.quick:
-        write_plots(rows, args.out)
+        write_plots(results.records, args.out)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ generator steps, critic steps per generator step, batch size and learning rates;
 in the critic: a ``W1Critic`` (1-Lipschitz by construction, no penalty) or an unconstrained
 MLP of similar size with the gradient penalty of Gulrajani et al. 2017 (weight 10). Reported:
 the final exact W1 (``ot.emd2``, Euclidean) between 5000 generated and 5000 real samples, the
-curve of exact W1 over training, and wall time (CPU, ``torch.set_num_threads(1)``). Results go to
-``experiments/results/wgan_bench.{json,md}`` and ``wgan_<data>_<critic>_*.png``; finished runs are
-skipped on a rerun.
+curve of exact W1 over training, and wall time (CPU, ``torch.set_num_threads(1)``). The WGAN-GP
+critic is ``critics.baselines.gp_critic``. Results go to ``experiments/results/wgan_bench.{json,md}``
+(through ``lipapps.results``) and ``wgan_<data>_<critic>_*.png``; finished runs are skipped on a rerun.
 
     .venv/bin/python experiments/bench_wgan.py [--steps 1000] [--data 8gaussians 25gaussians]
 """
@@ -19,27 +19,23 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch import nn
 
 import lipapps
+from critics.baselines import gp_critic
+from critics.toy import TOY_DATASETS
 from critics.wgan import train_wgan, write_wgan_outputs
+from lipapps.results import ResultsFile, markdown_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
+KINDS = ("certified", "wgan-gp")
 
 
-def gp_critic(d: int = 2, width: int = 128) -> nn.Module:
-    """WGAN-GP critic: an unconstrained MLP with three hidden ReLU layers."""
-    return nn.Sequential(
-        nn.Linear(d, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-        nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 1),
-    )
-
-
-def run(data: str, kind: str, steps: int, seed: int, out: Path) -> dict:
+def run(data: str, kind: str, steps: int, seed: int, out: Path) -> dict[str, Any]:
     torch.manual_seed(seed)
-    critic = gp_critic() if kind == "wgan-gp" else None
+    critic = gp_critic(2, width=128, hidden_layers=3) if kind == "wgan-gp" else None
     result = train_wgan(data, steps=steps, critic=critic, gp_weight=10.0 if kind == "wgan-gp" else 0.0,
                         log_every=max(1, steps // 10), progress=False, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,32 +50,34 @@ def run(data: str, kind: str, steps: int, seed: int, out: Path) -> dict:
     return row
 
 
+def markdown(rows: list[dict[str, Any]]) -> str:
+    return "\n".join([
+        "# WGAN benchmark (CPU, 1 thread)", "",
+        "Same generator, seed, steps, batch (256), 3 critic steps per generator step, Adam (5e-4 generator, 2e-3 critic). "
+        "Final exact W1 between 5000 generated and 5000 real samples (ot.emd2).", "",
+    ]) + "\n" + markdown_table(rows, [
+        ("data", lambda r: r["data"]), ("critic", lambda r: r["critic"]), ("steps", lambda r: r["steps"]),
+        ("seed", lambda r: r["seed"]), ("final exact W1", lambda r: f"{r['final_exact_w1']:.4f}"),
+        ("seconds", lambda r: f"{r['seconds']:.1f}"),
+    ])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--data", nargs="+", default=["8gaussians", "25gaussians"])
+    parser.add_argument("--data", nargs="+", choices=sorted(TOY_DATASETS), default=["8gaussians", "25gaussians"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    json_path = args.out / "wgan_bench.json"
-    rows = json.loads(json_path.read_text()) if json_path.exists() else []
+    results = ResultsFile(args.out / "wgan_bench.json", key=lambda r: (r["data"], r["critic"], r["steps"], r["seed"]),
+                          markdown=markdown)
     for data in args.data:
         for seed in args.seeds:
-            for kind in ("certified", "wgan-gp"):
-                key = (data, kind, args.steps, seed)
-                if any((r["data"], r["critic"], r["steps"], r["seed"]) == key for r in rows):
-                    continue
-                rows.append(run(data, kind, args.steps, seed, args.out))
-                with lipapps.atomic_write(json_path) as tmp:
-                    tmp.write_text(json.dumps(rows, indent=1))
-    lines = ["# WGAN benchmark (CPU, 1 thread)", "",
-             "Same generator, seed, steps, batch (256), 3 critic steps per generator step, Adam (5e-4 generator, 2e-3 critic). "
-             "Final exact W1 between 5000 generated and 5000 real samples (ot.emd2).", "",
-             "| data | critic | steps | seed | final exact W1 | seconds |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['data']} | {r['critic']} | {r['steps']} | {r['seed']} | {r['final_exact_w1']:.4f} | {r['seconds']:.1f} |")
-    (args.out / "wgan_bench.md").write_text("\n".join(lines) + "\n")
+            for kind in KINDS:
+                if not results.has((data, kind, args.steps, seed)):
+                    results.add(run(data, kind, args.steps, seed, args.out))
+    results.write()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lipapps
-from critics import estimate_w1, exact_w1
+from critics import choose_training, estimate_w1, exact_w1
 from critics.envelope import cone_envelope
 from lipapps.errors import InputError
 
@@ -92,49 +92,12 @@ def test_bad_input(x, y, message):
         estimate_w1(x, y, **TINY)
 
 
-@pytest.fixture
-def train_options(monkeypatch) -> dict:
-    """The keyword arguments of estimate_w1's call to ``lipapps.train`` (which still runs)."""
-    seen = {}
-    real_train = lipapps.train
-
-    def spy(*args, **kwargs):
-        seen.update(kwargs)
-        return real_train(*args, **kwargs)
-
-    monkeypatch.setattr(lipapps, "train", spy)
-    return seen
-
-
-@pytest.mark.parametrize("n, expected", [(10, 16), (30, 8)])
-def test_default_batches_are_full_up_to_the_threshold_then_mini(monkeypatch, train_options, n, expected):
-    """The whole training set (n = 10: 8 + 8 points after the 20% hold-out) up to FULL_BATCH, MINI_BATCH beyond."""
-    import critics.estimate as estimate
-
-    monkeypatch.setattr(estimate, "FULL_BATCH", 20)
-    monkeypatch.setattr(estimate, "MINI_BATCH", 8)
-    rng = np.random.default_rng(0)
-    estimate_w1(rng.normal(size=(n, 2)), rng.normal(size=(n, 2)), epochs=1, width=8, depth=1, heldout_fraction=0.2)
-    assert train_options["batch_size"] == expected
-
-
-@pytest.mark.parametrize("n, d, small", [(100, 2, True), (100, 5, False), (3000, 2, False)])
-def test_defaults_follow_the_problem_size_and_dimension(n, d, small):
-    """Full-batch problems in d <= 3 get the deeper small-problem critic; others the default one."""
-    from critics.estimate import LARGE_PROBLEM, SMALL_PROBLEM
-
+@pytest.mark.parametrize("n, d, options", [(100, 2, {}), (100, 5, {"depth": 12}), (60, 2, {"batch_size": 16, "lr": 0.05})])
+def test_the_critic_trains_as_planned(n, d, options):
+    """The plan of choose_training is the one used: the critic's depth and the logged epochs."""
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d)) + 1
-    r = estimate_w1(x, y, epochs=1, width=8, exact="never", refine="never")
-    assert r.network.config()["depth"] == (SMALL_PROBLEM if small else LARGE_PROBLEM)[0]
-
-
-@pytest.mark.parametrize("depth, lr, expected", [(None, None, "default"), (4, None, "default"), (12, None, "deep"), (12, 0.05, 0.05)])
-def test_a_deeper_critic_than_the_default_gets_the_smaller_step(train_options, depth, lr, expected):
-    import critics.estimate as estimate
-
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(40, 5)), rng.normal(size=(40, 5)) + 1   # d = 5: the large-problem defaults
-    estimate_w1(x, y, epochs=1, width=8, depth=depth, lr=lr, exact="never", refine="never")
-    want = {"default": estimate.LARGE_PROBLEM[1], "deep": estimate.DEEP_CRITIC_LR}.get(expected, expected)
-    assert train_options["lr"] == want
+    r = estimate_w1(x, y, epochs=2, width=8, exact="never", refine="never", **options)
+    assert r.plan == choose_training(n, n, d, epochs=2, **options)
+    assert r.network.config()["depth"] == r.plan.depth and len(r.history) == 2
+    assert r.summary()["plan"]["depth"] == r.plan.depth

@@ -1,4 +1,4 @@
-"""WGANs on small images (MNIST-like): a convolutional certified critic, a generator, a sampler.
+"""A certified convolutional critic for small images (MNIST-like), for WGANs on images.
 
 Images travel flattened, shape ``(n, C * H * W)`` with values in ``[0, 1]``, so that
 :func:`critics.wgan.train_wgan` and exact W1 (POT, Euclidean distance between flattened images)
@@ -7,14 +7,11 @@ treat them like any other samples.
 
 from __future__ import annotations
 
-import os
-from typing import Callable
-
 import torch
 from torch import nn
 
 import lipapps
-from lipapps.errors import InputError
+from lipapps.models import MODEL_REGISTRY
 
 
 @lipapps.register_model
@@ -49,33 +46,6 @@ class ImageCritic(lipapps.CertifiedModel):
         return lipapps.certify(self.body, input_shape=self.image_shape).upper_bound
 
 
-def make_image_generator(latent_dim: int = 32, pixels: int = 784, width: int = 512) -> nn.Sequential:
-    """An MLP generator with a sigmoid output in ``[0, 1]`` (flattened images)."""
-    return nn.Sequential(
-        nn.Linear(latent_dim, width), nn.ReLU(),
-        nn.Linear(width, width), nn.ReLU(),
-        nn.Linear(width, pixels), nn.Sigmoid(),
-    )
-
-
-def mnist_sampler(root: str | os.PathLike, dataset: str = "mnist",
-                  digit: int | None = None) -> Callable[[int, int], torch.Tensor]:
-    """A function ``(n, seed) -> (n, 784)`` drawing training images (values in ``[0, 1]``).
-
-    Reads the IDX files under ``root`` with :func:`lipapps.datasets.load_mnist` (nothing is
-    downloaded); ``digit`` keeps one class.
-    """
-    from lipapps.datasets import load_mnist
-
-    images, labels = load_mnist(root, "train", dataset=dataset)
-    if digit is not None:
-        images = images[labels == digit]
-        if len(images) == 0:
-            raise InputError(f"no training image of class {digit} in {root}")
-    flat = images.reshape(len(images), -1).float() / 255.0
-
-    def draw(n: int, seed: int) -> torch.Tensor:
-        pick = torch.randint(0, len(flat), (n,), generator=torch.Generator().manual_seed(seed))
-        return flat[pick]
-
-    return draw
+#: Model files written while the class lived in ``critics/images.py`` name it by that module;
+#: ``lipapps.load`` imports the ``critics`` package (which imports this module) before it looks.
+MODEL_REGISTRY.setdefault("critics.images.ImageCritic", ImageCritic)

@@ -1,11 +1,16 @@
 """Image WGAN: the convolutional critic is certified (and the bound is not beaten by an
-adversarial search) after training, and the image outputs are written."""
+adversarial search) after training, the image outputs are written, and model files of the
+critic's former module still load."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 
 import lipapps
-from critics.images import ImageCritic, make_image_generator
-from critics.wgan import train_wgan, write_wgan_outputs
+from critics.image_critic import ImageCritic
+from critics.wgan import make_image_generator, train_wgan, write_wgan_outputs
 from lipapps.cli import main
 
 SHAPE = (1, 8, 8)
@@ -36,3 +41,21 @@ def test_image_wgan_keeps_the_critic_certified(tmp_path):
 def test_image_data_needs_a_folder(tmp_path, capsys):
     assert main(["wgan", "--data", "mnist", "--steps", "1", "--out", str(tmp_path / "o")]) == 2
     assert "--data-dir" in capsys.readouterr().err
+
+
+def test_files_naming_the_former_module_still_load(tmp_path):
+    """Files saved while ImageCritic lived in critics/images.py name it critics.images.ImageCritic."""
+    critic = ImageCritic(SHAPE, channels=2, hidden_channels=4, depth=1)
+    lipapps.save(critic, tmp_path / "new.pt")
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    assert payload["class"] == "critics.image_critic.ImageCritic"
+    torch.save({**payload, "class": "critics.images.ImageCritic"}, tmp_path / "old.pt")
+    loaded = lipapps.load(tmp_path / "old.pt")
+    assert isinstance(loaded, ImageCritic)
+    probe = bars(4, 1)
+    assert torch.equal(loaded(probe), critic.eval()(probe))
+    # in a fresh process that imported nothing of critics, the loader finds it as well
+    code = f"import lipapps; print(type(lipapps.load({str(tmp_path / 'old.pt')!r})).__qualname__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "ImageCritic"

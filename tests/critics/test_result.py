@@ -1,0 +1,41 @@
+"""W1Estimate.summary: every number of the result, JSON-able, so callers never rebuild it."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from torch import nn
+
+from critics.defaults import TrainingPlan
+from critics.result import W1Estimate
+
+MODULES_AND_LOGS = {"critic", "network", "history"}
+
+
+def estimate(**changes) -> W1Estimate:
+    fields = dict(
+        lower=1.0, upper=1.25, exact=1.1, heldout=1.05, heldout_ci95=(1.0, 1.1), critic=nn.Identity(),
+        network=nn.Identity(), network_lower=0.95, certificate=0.99, history=[{"loss": -1.0}], n_x=10, n_y=12,
+        dim=3, seconds=2.5, plan=TrainingPlan(depth=4, lr=0.03, epochs=5, batch_size=16, train_points=17),
+    )
+    return W1Estimate(**{**fields, **changes})
+
+
+def test_summary_holds_every_field_but_the_modules_and_the_width():
+    result = estimate()
+    summary = result.summary()
+    numbers = {f.name for f in dataclasses.fields(W1Estimate)} - MODULES_AND_LOGS
+    assert set(summary) == numbers | {"width"}
+    assert summary["width"] == pytest.approx(0.2)
+    assert summary["plan"] == {"depth": 4, "lr": 0.03, "epochs": 5, "batch_size": 16, "train_points": 17}
+    assert summary["heldout_ci95"] == [1.0, 1.1]
+    for name in numbers - {"plan", "heldout_ci95"}:
+        assert summary[name] == getattr(result, name)
+    assert json.loads(json.dumps(summary)) == summary
+
+
+def test_summary_without_optional_parts():
+    summary = estimate(exact=None, heldout=None, heldout_ci95=None, plan=None).summary()
+    assert summary["exact"] is None and summary["heldout_ci95"] is None and summary["plan"] is None
+    assert np.isfinite(summary["width"])
