@@ -25,7 +25,7 @@ import lipapps
 from lipapps import InputError
 from lipapps.training import epoch_seed
 
-from denoisers.images import read_image
+from denoisers.images import centre_crop, read_image
 from denoisers.model import AveragedDenoiser
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -82,12 +82,7 @@ def random_patches(images: list[torch.Tensor], patch_size: int, per_image: int, 
 
 def centre_crops(images: list[torch.Tensor], size: int) -> torch.Tensor:
     """The central ``size x size`` crop of each image: ``(N, 1, size, size)``."""
-    crops = []
-    for image in images:
-        h, w = image.shape
-        s = min(size, h, w)
-        i, j = (h - s) // 2, (w - s) // 2
-        crops.append(image[i : i + s, j : j + s])
+    crops = [centre_crop(image, size) for image in images]
     if len({c.shape for c in crops}) != 1:
         raise InputError(f"validation images must all be at least {size}x{size}")
     return torch.stack(crops)[:, None]
