@@ -213,6 +213,18 @@ def bench_bsd68_denoising(files: list[Path], sigmas: list[int], baseline_dir: Pa
     return rows
 
 
+def mean_denoising_psnr(model: Denoiser, files: list[Path], sigma: float, device: torch.device | str = "cpu") -> float:
+    """Mean PSNR of ``model`` (run on ``device``) denoising each image of ``files`` at ``sigma`` (0-255
+    scale), with the noise of :func:`bench_bsd68_denoising` (seed = the image's index)."""
+    values = []
+    with torch.no_grad():
+        for index, path in enumerate(files):
+            truth = read_image(path)
+            y = simulate("denoise", truth, sigma / 255, seed=index).y
+            values.append(psnr(model(y[None, None].to(device))[0, 0].clamp(0, 1).cpu(), truth))
+    return sum(values) / len(values)
+
+
 def _fraction(group: list[Record], key: str) -> str:
     flags = [r[key] for r in group if key in r]
     return f"{sum(flags)}/{len(flags)}" if flags else ""
