@@ -1,4 +1,4 @@
-"""Pick the regularisation factor ``k`` of ``denoisers.reconstruct.REGULARISATION`` (and the ADMM
+"""Pick the regularisation factor ``k`` of ``denoisers.parameters.REGULARISATION`` (and the ADMM
 level of ``ADMM_MIN_LEVEL``) on held-out images.
 
 ``choose_settings(problem, algorithm, regularisation=k)`` sets the denoiser level, strength and
