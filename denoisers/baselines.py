@@ -7,12 +7,17 @@
 * wavelet shrinkage (BayesShrink, ``denoise_wavelet``) and BM3D for Gaussian denoising, and
   :class:`BM3DDenoiser`, BM3D as a (non-certified) PnP prior;
 * filtered back-projection and SART (``iradon``, ``iradon_sart``) for CT;
+* the benchmark's tuning rules for them: :func:`best_tv_denoising`, :func:`best_tv_reconstruction`
+  and :func:`best_bm3d_prior_reconstruction`, each the best of a grid of weights against the truth
+  (the best the baseline can do, i.e. favoured);
 * :class:`DnCNN`: an unconstrained DnCNN-style network (Zhang et al. 2017), trained like the
   certified denoiser, to measure what the Lipschitz constraint costs and what it buys.
 """
 
 from __future__ import annotations
 
+import time
+import warnings
 
 import numpy as np
 import torch
@@ -23,7 +28,27 @@ from skimage.transform import iradon, iradon_sart
 import lipapps
 from lipapps.layers import conv_norm_bound
 
+from denoisers.metrics import psnr
+from denoisers.parameters import NOISE_FLOOR, REGULARISATION, admm_penalty
+from denoisers.pnp import ConvergenceWarning, PnPResult, pnp_admm
+from denoisers.problems import Problem
 from denoisers.radon import ParallelBeamCT
+
+#: Chambolle TV denoising weights for noise 25/255, scaled in proportion to other noise levels.
+TV_DENOISE_WEIGHTS = (0.03, 0.04, 0.06, 0.08, 0.1, 0.13)
+#: TV reconstruction ``min 1/2 ||A x - y||^2 + lam TV(x)``: ``lam / sigma_n^2`` on this grid (the
+#: MAP weight scales with the noise variance), each solved by ADMM with penalties
+#: ``c / ||A||^2`` for ``c`` in TV_PENALTIES (only the speed depends on it: CT needs large ``c``
+#: to converge within the budget), TV_ITERATIONS_FACTOR times the PnP iteration budget.
+TV_PRIOR_STRENGTHS = (5, 10, 20, 50, 100, 200, 400)
+TV_PENALTIES = (1, 10, 100)
+TV_ITERATIONS_FACTOR = 2
+#: BM3D as the PnP-ADMM prior: the levels tried (0-255 scale), each at the penalty rule of our
+#: PnP-ADMM, ``(level / (255 k sigma_n))^2``, with ``k`` the problem's factor (``REGULARISATION``)
+#: times each of BM3D_PRIOR_FACTORS, for BM3D_PRIOR_ITERATIONS iterations.
+BM3D_PRIOR_LEVELS = (15, 25, 40)
+BM3D_PRIOR_FACTORS = (0.5, 1.0, 2.0)
+BM3D_PRIOR_ITERATIONS = 60
 
 
 @lipapps.register_model
@@ -122,3 +147,61 @@ def sart(operator: ParallelBeamCT, sinogram: torch.Tensor, iterations: int = 3) 
     for _ in range(iterations):
         estimate = iradon_sart(data, theta=angles, image=estimate, clip=(0.0, 1.0))
     return torch.from_numpy(estimate).float()
+
+
+def best_tv_denoising(
+    noisy: torch.Tensor, truth: torch.Tensor, noise: float, weights: tuple[float, ...] = TV_DENOISE_WEIGHTS
+) -> tuple[torch.Tensor, float, float]:
+    """TV denoising of an ``H x W`` image at the best of ``weights`` scaled by ``noise / (25 / 255)``,
+    by PSNR against ``truth``: the estimate, the seconds that weight took, and the weight."""
+    scale = noise / (25 / 255)
+    runs = []
+    for w in weights:
+        start = time.perf_counter()
+        out = TVDenoiser(w * scale)(noisy[None, None])[0, 0]
+        runs.append((out, time.perf_counter() - start, w * scale))
+    return max(runs, key=lambda r: psnr(r[0], truth))
+
+
+def best_tv_reconstruction(
+    problem: Problem,
+    max_iter: int,
+    strengths: tuple[float, ...] = TV_PRIOR_STRENGTHS,
+    penalties: tuple[float, ...] = TV_PENALTIES,
+) -> tuple[PnPResult, float, float]:
+    """ADMM with the TV prox as prior (``min 1/2 ||A x - y||^2 + lam TV(x)``), the best of
+    ``lam / sigma_n^2`` in ``strengths`` x penalty ``c / ||A||^2`` for ``c`` in ``penalties`` by final
+    PSNR against the truth (``TV_ITERATIONS_FACTOR * max_iter`` iterations): the run, ``lam / sigma_n^2``, ``c``."""
+    lipschitz = problem.operator.norm_bound() ** 2
+    runs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the TV prox carries no certificate here
+        for strength in strengths:
+            for c in penalties:
+                # ADMM solves min (penalty / 2) ||A x - y||^2 + w TV(x): w = lam * penalty
+                penalty = c / lipschitz
+                weight = strength * max(problem.noise, NOISE_FLOOR) ** 2 * penalty
+                result = pnp_admm(problem.operator, problem.y, TVDenoiser(weight), penalty=penalty,
+                                  max_iter=TV_ITERATIONS_FACTOR * max_iter, tol=1e-4, truth=problem.truth)
+                runs.append((result, strength, c))
+    return max(runs, key=lambda r: r[0].trace.psnr[-1])
+
+
+def best_bm3d_prior_reconstruction(
+    problem: Problem,
+    levels: tuple[int, ...] = BM3D_PRIOR_LEVELS,
+    factors: tuple[float, ...] = BM3D_PRIOR_FACTORS,
+    max_iter: int = BM3D_PRIOR_ITERATIONS,
+) -> tuple[PnPResult, int, float]:
+    """PnP-ADMM with :class:`BM3DDenoiser` as prior (no guarantee), the best of ``levels`` x
+    ``factors`` (times the problem's ``k``) by final PSNR against the truth: the run, level, factor."""
+    runs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # BM3D carries no certificate
+        for level in levels:
+            for factor in factors:
+                penalty = admm_penalty(level, 1.0, factor * REGULARISATION["admm"][problem.name], problem.noise)
+                result = pnp_admm(problem.operator, problem.y, BM3DDenoiser(level / 255.0), penalty=penalty,
+                                  max_iter=max_iter, tol=1e-4, truth=problem.truth)
+                runs.append((result, level, factor))
+    return max(runs, key=lambda r: r[0].trace.psnr[-1])

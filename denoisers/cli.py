@@ -17,7 +17,8 @@ from denoisers.images import load_array, read_image, write_image
 from denoisers.metrics import psnr, ssim
 from denoisers.model import AveragedDenoiser
 from denoisers.problems import PROBLEMS, Problem, from_measurement, simulate
-from denoisers.reconstruct import ALGORITHMS, choose_settings, run_pnp
+from denoisers.parameters import ALGORITHMS, choose_settings
+from denoisers.reconstruct import run_pnp
 from denoisers.weights import FAMILIES
 
 

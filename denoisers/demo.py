@@ -20,7 +20,8 @@ from denoisers.figures import save_panel
 from denoisers.metrics import psnr
 from denoisers.pnp import ConvergenceWarning, pnp_admm
 from denoisers.problems import simulate
-from denoisers.reconstruct import choose_settings, run_pnp
+from denoisers.parameters import choose_settings
+from denoisers.reconstruct import run_pnp
 
 SIZE = 160
 TV_WEIGHTS = (0.005, 0.01, 0.02)

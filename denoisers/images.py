@@ -80,3 +80,12 @@ def write_image(path: str | os.PathLike, image: torch.Tensor | np.ndarray) -> Pa
     with atomic_write(path) as tmp:
         Image.fromarray(np.round(array * 255).astype(np.uint8)).save(tmp, format=image_format)
     return path
+
+
+def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
+    """The central ``s x s`` crop of an ``(H, W)`` image, ``s = min(size, H, W)`` (the top-left
+    corner at ``((H - s) // 2, (W - s) // 2)``)."""
+    h, w = image.shape[-2:]
+    s = min(size, h, w)
+    i, j = (h - s) // 2, (w - s) // 2
+    return image[..., i : i + s, j : j + s]

@@ -38,10 +38,11 @@ class ConvergenceWarning(UserWarning):
 
 @dataclass
 class PnPTrace:
-    """Per-iteration history: ``||w_{k+1} - w_k||``, the same relative to ``||w_{k+1}||``, and PSNR."""
+    """Per-iteration history: ``||w_{k+1} - w_k||``, the same relative to ``||w_{k+1}||``, ``||w_{k+1}||`` and PSNR."""
 
     fixed_point_residual: list[float] = field(default_factory=list)
     relative_residual: list[float] = field(default_factory=list)
+    iterate_norm: list[float] = field(default_factory=list)
     psnr: list[float] = field(default_factory=list)
 
 
@@ -125,10 +126,11 @@ def _iterate(
         for iterations in (k + 1 for k in bar):
             tw, estimate = step(w)
             w_next = w + relaxation * (tw - w)
-            change = float((w_next - w).norm())
-            relative = change / max(float(w_next.norm()), 1e-12)
+            change, norm = float((w_next - w).norm()), float(w_next.norm())
+            relative = change / max(norm, 1e-12)
             trace.fixed_point_residual.append(change)
             trace.relative_residual.append(relative)
+            trace.iterate_norm.append(norm)
             if truth is not None:
                 trace.psnr.append(psnr(estimate, truth))
             bar.set_postfix(residual=f"{relative:.2e}")
@@ -144,6 +146,25 @@ def _iterate(
         residual=trace.relative_residual[-1],
         seconds=time.perf_counter() - start,
         trace=trace,
+    )
+
+
+def residual_non_increasing(result: PnPResult) -> bool:
+    """Whether the fixed-point residual ``r_k = ||w_{k+1} - w_k||`` of a run never increased.
+
+    For an averaged iteration ``r_{k+1} <= r_k`` in exact arithmetic (Krasnoselskii-Mann, module
+    docstring). The iterates are stored in ``result.x.dtype``, each entry rounded by up to
+    ``eps / 2`` of its size (``eps`` that dtype's machine epsilon), so the iterates behind
+    ``r_k`` and ``r_{k+1}`` are known only to within ``eps / 2 ||w_{k+1}||`` and
+    ``eps / 2 ||w_{k+2}||``: an increase ``r_{k+1} - r_k <= eps (||w_{k+1}|| + ||w_{k+2}||)`` is
+    below what the dtype resolves and is not counted. Errors larger than that rounding (in the
+    evaluation of the denoiser, say) are counted.
+    """
+    eps = torch.finfo(result.x.dtype).eps
+    residuals, norms = result.trace.fixed_point_residual, result.trace.iterate_norm
+    return all(
+        later <= earlier + eps * (norms[k] + norms[k + 1])
+        for k, (earlier, later) in enumerate(zip(residuals, residuals[1:]))
     )
 
 

@@ -12,8 +12,10 @@ after each epoch the validation PSNR on fixed noisy crops is recorded.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import lipapps
 from lipapps import InputError
 from lipapps.training import epoch_seed
 
-from denoisers.images import read_image
+from denoisers.images import centre_crop, read_image
 from denoisers.model import AveragedDenoiser
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -82,12 +84,7 @@ def random_patches(images: list[torch.Tensor], patch_size: int, per_image: int, 
 
 def centre_crops(images: list[torch.Tensor], size: int) -> torch.Tensor:
     """The central ``size x size`` crop of each image: ``(N, 1, size, size)``."""
-    crops = []
-    for image in images:
-        h, w = image.shape
-        s = min(size, h, w)
-        i, j = (h - s) // 2, (w - s) // 2
-        crops.append(image[i : i + s, j : j + s])
+    crops = [centre_crop(image, size) for image in images]
     if len({c.shape for c in crops}) != 1:
         raise InputError(f"validation images must all be at least {size}x{size}")
     return torch.stack(crops)[:, None]
@@ -194,3 +191,30 @@ def train_denoiser(
         validation_psnr=batch_psnr(model, val_clean, val_noisy),
         seconds=seconds,
     )
+
+
+def seconds_per_step(model: nn.Module, sigma: float, patch_size: int, batch_size: int, device: torch.device, steps: int = 10) -> float:
+    """Wall time of one Adam step of :func:`noise_loss` training on a throwaway copy of ``model``
+    (its constraint included), on random batches of the training shape (the time does not depend
+    on the pixels): the mean of ``steps`` steps after as many warm-up steps."""
+    trial = copy.deepcopy(model).to(device)
+    optimizer = torch.optim.Adam(trial.parameters(), lr=1e-4)
+    loss = noise_loss(sigma)
+    gen = torch.Generator().manual_seed(0)
+    for step in range(2 * steps):
+        if step == steps:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+        batch = torch.rand(batch_size, 1, patch_size, patch_size, generator=gen).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss(trial, batch).mean().backward()
+        optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
+def epochs_for_budget(seconds: float, step_seconds: float, steps_per_epoch: int) -> int:
+    """The whole epochs of ``steps_per_epoch`` steps of ``step_seconds`` that fit in ``seconds`` (at least 1)."""
+    return max(1, int(seconds / (step_seconds * steps_per_epoch)))

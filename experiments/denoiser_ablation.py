@@ -18,8 +18,8 @@ hidden, depth 6, ``a = 1/2``, parametrization); each other row changes one thing
   pixel), and that with 128 hidden or 10 blocks, or with input injection
   (:class:`lipapps.InputInjection`: every block's output mixed with the lifted input).
 
-Rows of variants not run keep their stored values (``--variants`` re-runs some); the files are
-rewritten after every variant.
+Records of variants not run keep their stored values (``--variants`` re-runs some); the files
+(``lipapps.results``) are rewritten after every variant.
 
     python experiments/denoiser_ablation.py                 # -> experiments/results/denoiser_ablation.{json,md}
 """
@@ -27,18 +27,16 @@ rewritten after every variant.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
 import lipapps
+from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.model import AveragedDenoiser
 from denoisers.training import train_denoiser
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "images" / "train400"
-RESULTS = ROOT / "experiments" / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "denoiser_ablation.json"
 REFERENCE = {"channels": 8, "hidden_channels": 32, "depth": 6, "averaging": 0.5, "downsampling": 1, "constraint": "parametrization"}
 UNSHUFFLED = {"downsampling": 2, "channels": 16, "hidden_channels": 64}
 VARIANTS = {
@@ -57,51 +55,50 @@ VARIANTS = {
 }
 
 
-def markdown(rows: list[dict], epochs: int) -> str:
-    lines = [
-        f"# Denoiser ablation (sigma 25, {epochs} epochs each; validation PSNR on 40 held-out train400 crops; CPU, 1 thread)",
-        "",
-        "| variant | parameters | certificate of D | " + " | ".join(f"epoch {e + 1}" for e in range(epochs)) + " | seconds |",
-        "|---|---|---|" + "---|" * epochs + "---|",
+def markdown(records: list[dict]) -> str:
+    """The table, variants in the order of VARIANTS, one column per epoch of the longest run."""
+    records = sorted((r for r in records if r["variant"] in VARIANTS), key=lambda r: list(VARIANTS).index(r["variant"]))
+    epochs = max((len(r["validation_psnr"]) for r in records), default=0)
+    columns = [
+        ("variant", lambda r: r["variant"]),
+        ("parameters", lambda r: r["parameters"]),
+        ("certificate of D", lambda r: "none" if r["certificate"] is None else f"{r['certificate']:.4f}"),
+        *[(f"epoch {e + 1}", lambda r, e=e: f"{r['validation_psnr'][e]:.2f}" if e < len(r["validation_psnr"]) else "") for e in range(epochs)],
+        ("seconds", lambda r: f"{r['seconds']:.0f}"),
     ]
-    for r in rows:
-        cert = "none" if r["certificate"] is None else f"{r['certificate']:.4f}"
-        psnrs = " | ".join(f"{p:.2f}" for p in r["validation_psnr"])
-        lines.append(f"| {r['variant']} | {r['parameters']} | {cert} | {psnrs} | {r['seconds']:.0f} |")
-    return "\n".join(lines) + "\n"
+    title = f"# Denoiser ablation (sigma 25, {epochs} epochs each; validation PSNR on 40 held-out train400 crops; CPU, 1 thread)\n\n"
+    return title + markdown_table(records, columns)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=data_dir("images", "train400"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="results JSON (the markdown table goes beside it)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    stored = RESULTS / "denoiser_ablation.json"
-    done = {r["variant"]: r for r in json.loads(stored.read_text())["rows"]} if stored.exists() else {}
+    results = ResultsFile(args.results, key=lambda r: r["variant"], markdown=markdown)
     for name in args.variants:
         config = {**REFERENCE, **VARIANTS[name]}
         torch.manual_seed(args.seed)
         model = AveragedDenoiser(**config, sigma=25)
         run = train_denoiser(args.data, 25, model=model, epochs=args.epochs, patches_per_image=20, seed=args.seed, progress=False)
         certified = config["constraint"] != "none"
-        done[name] = {
+        results.add({
             "variant": name,
             "config": config,
             "parameters": sum(p.numel() for p in model.parameters()),
             "certificate": lipapps.certify(model).upper_bound if certified else None,
             "validation_psnr": [h["validation_psnr"] for h in run.history],
             "seconds": run.seconds,
-        }
-        rows = [done[v] for v in VARIANTS if v in done]
-        print(markdown(rows, args.epochs), flush=True)
-        meta = {"epochs": args.epochs, "sigma": 25, "device": "cpu", "threads": 1, "seed": args.seed}
-        with lipapps.atomic_write(stored) as tmp:
-            tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-        with lipapps.atomic_write(RESULTS / "denoiser_ablation.md") as tmp:
-            tmp.write_text(markdown(rows, args.epochs))
+            "epochs": args.epochs,
+            "sigma": 25,
+            "seed": args.seed,
+            "device": "cpu",
+        })
+        print(markdown(results.records), flush=True)
 
 
 if __name__ == "__main__":

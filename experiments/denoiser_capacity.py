@@ -9,10 +9,10 @@ the measured time of a few training steps. Then every variant, and the shipped w
 all of BSD68 at sigma = 25 with the noise of ``bench_pnp.py --bsd68-denoising`` (seed = image
 index), so the PSNRs compare with that table (shipped: 27.34 dB; BM3D 28.57 dB published).
 
-Rows go to ``--results`` (JSON, one row per variant, merged with the rows stored there) and the
-markdown table beside it; ``--weights-dir`` keeps each trained model (``lipapps.save`` format).
+Records go to ``--results`` (``lipapps.results``: one per variant, replacing the stored one of the
+same variant) and the markdown table beside it; ``--weights-dir`` keeps each trained model (``lipapps.save`` format).
 Variants can run as separate processes sharing one GPU, each with its own ``--results`` file;
-``--merge FILE ...`` then joins their rows into the default results.
+``--merge FILE ...`` then joins their records into the default results.
 
     python experiments/denoiser_capacity.py --device cuda --minutes 7 --variants "32 ch, 128 hidden, depth 8"
     python experiments/denoiser_capacity.py --merge a.json b.json
@@ -21,25 +21,19 @@ Variants can run as separate processes sharing one GPU, each with its own ``--re
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import math
-import time
 from pathlib import Path
 
 import torch
 
 import lipapps
-from denoisers.images import read_image
-from denoisers.metrics import psnr
+from lipapps.results import ResultsFile, data_dir, markdown_table, read_records
+from denoisers.benchmark import mean_denoising_psnr
 from denoisers.model import CONVEX_RIDGE, AveragedDenoiser
-from denoisers.problems import simulate
-from denoisers.training import image_files, noise_loss, split_files, train_denoiser
+from denoisers.training import epochs_for_budget, image_files, seconds_per_step, split_files, train_denoiser
 from denoisers.weights import load_denoiser
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "images"
-RESULTS = ROOT / "experiments" / "results" / "denoiser_capacity.json"
+RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "denoiser_capacity.json"
 SIGMA = 25
 SHIPPED = {"channels": 16, "hidden_channels": 64, "depth": 6, "patch_size": 40, "patches_per_image": 32}
 LARGER = {"patch_size": 64, "patches_per_image": 64}
@@ -52,55 +46,20 @@ VARIANTS = {
     # Goujon et al.'s convex-ridge gradient-step denoiser: one spline block on the image, a = 0.99
     "convex ridge (1 spline block, 32 hidden, 13 x 13, a = 0.99)": {**CONVEX_RIDGE, "patch_size": 40, "patches_per_image": 32},
 }
-#: Steps timed (after as many warm-up steps) to fit the number of epochs to the budget.
-TIMED_STEPS = 10
 #: Share of the budget planned for training; the rest covers validation and the timing itself.
 BUDGET_SHARE = 0.85
 
 
-def seconds_per_step(model: AveragedDenoiser, patch_size: int, batch_size: int, device: torch.device) -> float:
-    """Wall time of one Adam step on a throwaway copy of ``model`` (the constraint included),
-    on random batches of the training shape (the time does not depend on the pixels)."""
-    trial = copy.deepcopy(model).to(device)
-    optimizer = torch.optim.Adam(trial.parameters(), lr=1e-4)
-    loss = noise_loss(SIGMA)
-    gen = torch.Generator().manual_seed(0)
-    for step in range(2 * TIMED_STEPS):
-        if step == TIMED_STEPS:
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-        batch = torch.rand(batch_size, 1, patch_size, patch_size, generator=gen).to(device)
-        optimizer.zero_grad(set_to_none=True)
-        loss(trial, batch).mean().backward()
-        optimizer.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) / TIMED_STEPS
-
-
-def bsd68_psnr(model: torch.nn.Module, files: list[Path], device: torch.device) -> float:
-    """Mean PSNR of ``model`` on every BSD68 image at sigma 25 (noise seed = image index)."""
-    values = []
-    with torch.no_grad():
-        for index, path in enumerate(files):
-            truth = read_image(path)
-            y = simulate("denoise", truth, SIGMA / 255, seed=index).y
-            out = model(y[None, None].to(device))[0, 0].clamp(0, 1).cpu()
-            values.append(psnr(out, truth))
-    return sum(values) / len(values)
-
-
-def run_variant(name: str, args: argparse.Namespace, device: torch.device) -> dict:
+def run_variant(name: str, args: argparse.Namespace, device: torch.device, shipped_psnr: float) -> dict:
     spec = dict(VARIANTS[name])
     patch_size, per_image = spec.pop("patch_size"), spec.pop("patches_per_image")
     torch.manual_seed(args.seed)
     model = AveragedDenoiser(**spec, sigma=SIGMA)
     # the split train_denoiser makes (validation fraction 0.1, same seed): only its size is needed here
     train_files, _ = split_files(image_files(args.data / "train400"), 0.1, args.seed)
-    step = seconds_per_step(model, patch_size, args.batch_size, device)
+    step = seconds_per_step(model, SIGMA, patch_size, args.batch_size, device)
     steps_per_epoch = math.ceil(len(train_files) * per_image / args.batch_size)
-    epochs = max(1, int(BUDGET_SHARE * 60 * args.minutes / (step * steps_per_epoch)))
+    epochs = epochs_for_budget(BUDGET_SHARE * 60 * args.minutes, step, steps_per_epoch)
     print(f"{name}: {step * 1e3:.1f} ms per step, {steps_per_epoch} steps per epoch -> {epochs} epochs", flush=True)
     run = train_denoiser(args.data / "train400", SIGMA, model=model, epochs=epochs, patch_size=patch_size,
                          patches_per_image=per_image, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -119,43 +78,40 @@ def run_variant(name: str, args: argparse.Namespace, device: torch.device) -> di
         "seconds_per_step": step,
         "train_seconds": run.seconds,
         "validation_psnr": [h["validation_psnr"] for h in run.history],
-        "bsd68_psnr": bsd68_psnr(model.to(device), image_files(args.data / "bsd68"), device),
+        "bsd68_psnr": mean_denoising_psnr(model.to(device), image_files(args.data / "bsd68"), SIGMA, device),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "shipped_bsd68_psnr": shipped_psnr,
     }
 
 
-def markdown(rows: list[dict], meta: dict) -> str:
+def markdown(records: list[dict]) -> str:
+    """The table, variants in the order of VARIANTS (unknown ones last); the header from the first record."""
+    order = list(VARIANTS)
+    records = sorted(records, key=lambda r: order.index(r["variant"]) if r["variant"] in order else len(order))
+    first = records[0] if records else {}
     lines = [
-        f"# Denoiser capacity (sigma 25, certified, a = 1/2 unless the variant says; {meta.get('device', '?')})",
+        f"# Denoiser capacity (sigma 25, certified, a = 1/2 unless the variant says; {first.get('device', '?')})",
         "",
         "BSD68: all 68 images, the noise of `bench_pnp.py --bsd68-denoising`; the shipped weights (CPU, 10 epochs) score "
-        f"{meta.get('shipped_bsd68_psnr', float('nan')):.2f} dB there. Published BM3D: 28.57 dB. Epochs fitted to each "
+        f"{first.get('shipped_bsd68_psnr', float('nan')):.2f} dB there. Published BM3D: 28.57 dB. Epochs fitted to each "
         "row's budget from the timed steps (variants sharing the GPU time each other).",
         "",
-        "| variant | parameters | certificate of D | budget (min) | ms / step | epochs | best validation PSNR | BSD68 PSNR | note |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        best = f"{max(r['validation_psnr']):.2f}" if r.get("validation_psnr") else "-"
-        lines.append(f"| {r['variant']} | {r['parameters']} | {r['certificate']:.4f} | {r['minutes']:g} | {1e3 * r['seconds_per_step']:.0f} "
-                     f"| {r['epochs']} | {best} | {r['bsd68_psnr']:.2f} | {r.get('note', '')} |")
-    return "\n".join(lines) + "\n"
-
-
-def write(path: Path, rows: list[dict], meta: dict) -> None:
-    order = list(VARIANTS)
-    rows = sorted(rows, key=lambda r: order.index(r["variant"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with lipapps.atomic_write(path) as tmp:
-        tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    with lipapps.atomic_write(path.with_suffix(".md")) as tmp:
-        tmp.write_text(markdown(rows, meta))
-
-
-def stored_rows(path: Path) -> tuple[dict[str, dict], dict]:
-    if not path.exists():
-        return {}, {}
-    stored = json.loads(path.read_text())
-    return {r["variant"]: r for r in stored["rows"]}, stored["meta"]
+    columns = [
+        ("variant", lambda r: r["variant"]),
+        ("parameters", lambda r: r["parameters"]),
+        ("certificate of D", lambda r: f"{r['certificate']:.4f}"),
+        ("budget (min)", lambda r: f"{r['minutes']:g}"),
+        ("ms / step", lambda r: f"{1e3 * r['seconds_per_step']:.0f}"),
+        ("epochs", lambda r: r["epochs"]),
+        ("best validation PSNR", lambda r: f"{max(r['validation_psnr']):.2f}" if r.get("validation_psnr") else "-"),
+        ("BSD68 PSNR", lambda r: f"{r['bsd68_psnr']:.2f}"),
+        ("note", lambda r: r.get("note", "")),
+    ]
+    return "\n".join(lines) + "\n" + markdown_table(records, columns)
 
 
 def main() -> None:
@@ -166,32 +122,23 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, default=DATA, help="folder holding train400/ and bsd68/")
+    parser.add_argument("--data", type=Path, default=data_dir("images"), help="folder holding train400/ and bsd68/")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--weights-dir", type=Path, help="keep each trained model here")
     parser.add_argument("--merge", nargs="+", type=Path, help="only: join the rows of these results files into --results")
     args = parser.parse_args()
+    results = ResultsFile(args.results, key=lambda r: r["variant"], markdown=markdown)
     if args.merge:
-        rows, meta = stored_rows(args.results)
         for path in args.merge:
-            more, meta = stored_rows(path)
-            rows.update(more)
-        write(args.results, list(rows.values()), meta)
+            results.records = [r for r in results.records if r["variant"] not in {m["variant"] for m in read_records(path)}]
+            results.records += read_records(path)
+        results.write()
         return
     device = lipapps.resolve_device(args.device)
-    rows, _ = stored_rows(args.results)
-    meta = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "minutes": args.minutes,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "seed": args.seed,
-        "shipped_bsd68_psnr": bsd68_psnr(load_denoiser(SIGMA).to(device), image_files(args.data / "bsd68"), device),
-    }
+    shipped_psnr = mean_denoising_psnr(load_denoiser(SIGMA).to(device), image_files(args.data / "bsd68"), SIGMA, device)
     for name in args.variants:
-        rows[name] = run_variant(name, args, device)
-        write(args.results, list(rows.values()), meta)
-        print(markdown(list(rows.values()), meta), flush=True)
+        results.add(run_variant(name, args, device, shipped_psnr), device=device)
+        print(markdown(results.records), flush=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ the ridge family).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -36,33 +35,14 @@ import torch
 
 import lipapps
 from lipapps.layers import ACTIVATIONS
+from lipapps.results import ResultsFile, data_dir
 from denoisers.baselines import DnCNN
 from denoisers.model import CONVEX_RIDGE, AveragedDenoiser
+from denoisers.recipes import FROM_SCRATCH, INTERMEDIATE, RECIPES, Stage, training_stages
 from denoisers.training import train_denoiser
 from denoisers.weights import FAMILIES, weights_name
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "images" / "train400"
-WEIGHTS = ROOT / "denoisers" / "weights"
-RESULTS = ROOT / "experiments" / "results"
-CHECKPOINTS = ROOT / "experiments" / "checkpoints"
-BASELINE_WEIGHTS = ROOT / "experiments" / "weights"
-FROM_SCRATCH = 25
-#: Fine-tuning sigma 15 and 50 from the sigma 25 weights runs at lr / 4; a warm restart of
-#: sigma 25 from its own weights (a second cosine schedule, Loshchilov & Hutter 2017) at lr / 3.
-FINETUNE_LR_DIVISOR = 4.0
-RESTART_LR_DIVISOR = 3.0
-#: Each family's training recipe (the defaults of the options of the same names).
-RECIPES = {
-    "firm": {"activation": "relu", "epochs": 10, "restart_epochs": 0, "finetune_epochs": 2, "patches_per_image": 60, "batch_size": 32,
-             "lr": 2e-3, "fresh_patches": False},
-    "ridge": {"activation": "spline", "epochs": 50, "restart_epochs": 20, "finetune_epochs": 10, "patches_per_image": 32, "batch_size": 64,
-              "lr": 3e-3, "fresh_patches": True},
-}
-
-
-def weights_path(sigma: int, args: argparse.Namespace) -> Path:
-    return BASELINE_WEIGHTS / f"dncnn_sigma{sigma}.pt" if args.baseline else WEIGHTS / f"{weights_name(sigma, args.family)}.pt"
 
 
 def new_model(sigma: int, args: argparse.Namespace) -> torch.nn.Module:
@@ -74,51 +54,50 @@ def new_model(sigma: int, args: argparse.Namespace) -> torch.nn.Module:
     return AveragedDenoiser(sigma=sigma, activation=args.activation)
 
 
-def train_one(sigma: int, epochs: int, args: argparse.Namespace, weights: Path, init: Path | None = None, lr_divisor: float = 1.0) -> dict:
-    """Train ``epochs`` for ``sigma`` from scratch or from the weights ``init`` at ``lr / lr_divisor``; save to ``weights``."""
-    if init is not None:
+def where(path: Path) -> str:
+    """``path`` relative to the repository when inside it (as the records name it)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def weights_file(name: str, args: argparse.Namespace) -> Path:
+    """Where a stage's weights go: ``--weights-dir``, or ``--checkpoint-dir`` for an intermediate (``*_scratch``)."""
+    return (args.checkpoint_dir if name.endswith(INTERMEDIATE) else args.weights_dir) / f"{name}.pt"
+
+
+def train_stage(stage: Stage, args: argparse.Namespace) -> dict:
+    """Run ``stage``; save its weights (:func:`weights_file`) and its record to ``--results-dir/denoiser_training_<name>.json``."""
+    if stage.init is not None:
+        init = weights_file(stage.init, args)
         model = lipapps.load(init)
-        model.sigma = float(sigma)  # the level it is fine-tuned for, saved with it
-        start = str(init.relative_to(ROOT))
+        model.sigma = float(stage.sigma)  # the level it is fine-tuned for, saved with it
+        start = where(init)
     else:
-        model = new_model(sigma, args)
+        model = new_model(stage.sigma, args)
         start = "scratch"
-    name = weights.stem
     start_time = time.time()
-    run = train_denoiser(
-        args.data,
-        sigma,
-        model=model,
-        epochs=epochs,
-        patch_size=args.patch_size,
-        patches_per_image=args.patches_per_image,
-        batch_size=args.batch_size,
-        lr=args.lr / lr_divisor,
-        activation_lr_factor=args.activation_lr_factor,
-        fresh_patches=args.fresh_patches,
-        seed=args.seed,
-        checkpoint=CHECKPOINTS / f"denoiser_{name}.ckpt",
-        resume=True,
-    )
+    lr = args.lr / stage.lr_divisor
+    run = train_denoiser(args.data, stage.sigma, model=model, epochs=stage.epochs, patch_size=args.patch_size,
+                         patches_per_image=args.patches_per_image, batch_size=args.batch_size, lr=lr,
+                         activation_lr_factor=args.activation_lr_factor, fresh_patches=args.fresh_patches, seed=args.seed,
+                         checkpoint=args.checkpoint_dir / f"denoiser_{stage.name}.ckpt", resume=True)
     certificate = lipapps.certify(run.model)
     metadata = {
-        "sigma": sigma,
-        "epochs": epochs,
+        "sigma": stage.sigma,
+        "epochs": stage.epochs,
         "initialised_from": start,
         "validation_psnr": run.validation_psnr,
         "train_seconds": run.seconds,
         # the baseline's bound is true but far above 1: not a certificate of anything
         "lipschitz_bound" if args.baseline else "certificate": certificate.upper_bound,
     }
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    lipapps.save(run.model, weights, metadata=metadata)
+    out = weights_file(stage.name, args)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lipapps.save(run.model, out, metadata=metadata)
     recipe = {k: getattr(args, k) for k in ("activation", "patch_size", "patches_per_image", "batch_size", "activation_lr_factor", "fresh_patches")}
-    recipe["lr"] = args.lr / lr_divisor
-    record = {**metadata, "recipe": recipe, "config": run.model.config(), "history": run.history, "wall_seconds": time.time() - start_time,
-              "threads": torch.get_num_threads(), "device": "cpu"}
-    with lipapps.atomic_write(RESULTS / f"denoiser_training_{name}.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=2))
-    print(f"{name}: validation PSNR {run.validation_psnr:.2f} dB, Lipschitz bound of D {certificate.upper_bound:.6g}")
+    record = {"name": stage.name, **metadata, "recipe": {**recipe, "lr": lr}, "config": run.model.config(), "history": run.history,
+              "wall_seconds": time.time() - start_time, "device": "cpu"}
+    ResultsFile(args.results_dir / f"denoiser_training_{stage.name}.json", key=lambda r: r["name"]).add(record)
+    print(f"{stage.name}: validation PSNR {run.validation_psnr:.2f} dB, Lipschitz bound of D {certificate.upper_bound:.6g}")
     return record
 
 
@@ -131,7 +110,7 @@ def main() -> None:
     parser.add_argument("--restart-epochs", type=int,
                         help="sigma 25: epochs of a second schedule from the first run's weights, at lr / 3 (default: the recipe's)")
     parser.add_argument("--finetune-epochs", type=int, help="epochs when starting from sigma 25 (default: the recipe's)")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=data_dir("images", "train400"))
     parser.add_argument("--patch-size", type=int, default=40)
     parser.add_argument("--patches-per-image", type=int)
     parser.add_argument("--batch-size", type=int)
@@ -141,25 +120,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline", action="store_true", help="the unconstrained DnCNN-style baseline")
+    parser.add_argument("--weights-dir", type=Path, help="default: denoisers/weights, or experiments/weights with --baseline")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "experiments" / "results")
+    parser.add_argument("--checkpoint-dir", type=Path, default=ROOT / "experiments" / "checkpoints")
     args = parser.parse_args()
     for name, value in RECIPES[args.family].items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.weights_dir is None:
+        args.weights_dir = ROOT / "experiments" / "weights" if args.baseline else ROOT / "denoisers" / "weights"
     torch.set_num_threads(args.threads)
-    for sigma in args.sigma:
-        weights = weights_path(sigma, args)
-        if sigma != FROM_SCRATCH:
-            init = weights_path(FROM_SCRATCH, args)
-            if init.exists():
-                train_one(sigma, args.finetune_epochs, args, weights, init, FINETUNE_LR_DIVISOR)
-            else:
-                train_one(sigma, args.finetune_epochs, args, weights)
-        elif args.restart_epochs:
-            first = CHECKPOINTS / f"{weights.stem}_scratch.pt"  # an intermediate, not shipped
-            train_one(sigma, args.epochs, args, first)
-            train_one(sigma, args.restart_epochs, args, weights, first, RESTART_LR_DIVISOR)
-        else:
-            train_one(sigma, args.epochs, args, weights)
+    names = {s: f"dncnn_sigma{s}" if args.baseline else weights_name(s, args.family) for s in {*args.sigma, FROM_SCRATCH}}
+    stages = training_stages(args.sigma, names, args.epochs, args.restart_epochs, args.finetune_epochs,
+                             scratch_exists=(args.weights_dir / f"{names[FROM_SCRATCH]}.pt").exists())
+    for stage in stages:
+        train_stage(stage, args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Pick the regularisation factor ``k`` of ``denoisers.reconstruct.REGULARISATION`` (and the ADMM
+"""Pick the regularisation factor ``k`` of ``denoisers.parameters.REGULARISATION`` (and the ADMM
 level of ``ADMM_MIN_LEVEL``) on held-out images.
 
 ``choose_settings(problem, algorithm, regularisation=k)`` sets the denoiser level, strength and
@@ -9,8 +9,9 @@ the validation images of train400 (the split ``denoisers.training.split_files`` 
 0, which training never used: not the BSD68 test images of ``bench_pnp.py``), at each problem's
 default noise, and reports the mean PSNR per ``k``. The best ``k`` (and ADMM level) of each
 problem is what the library holds (copied by hand, so that a rerun cannot silently change it).
-Rows of problems not re-run are kept from the previous results when the images, crop, budget,
-factors and levels agree, so ``--problems ct`` adds CT to the stored table.
+Each (problem, row, ``k``) mean is one ``lipapps.results`` record, keyed with the images, crop and
+budget: a rerun skips the records it has, so ``--problems ct`` adds CT to the stored table and a
+stopped run resumes. The table shows the records of the run's images, crop and budget.
 Results: experiments/results/pnp_tuning.{json,md}. CPU, 1 thread.
 
     python experiments/tune_pnp.py --images 3 --size 128 --levels 15 25 50
@@ -19,25 +20,25 @@ Results: experiments/results/pnp_tuning.{json,md}. CPU, 1 thread.
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-import lipapps
+from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.images import read_image
 from denoisers.metrics import psnr
+from denoisers.parameters import ALGORITHMS, REGULARISATION, choose_settings
 from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
-from denoisers.reconstruct import ALGORITHMS, REGULARISATION, choose_settings, run_pnp
+from denoisers.reconstruct import run_pnp
 from denoisers.training import centre_crops, image_files, split_files
 
-ROOT = Path(__file__).resolve().parents[1]
-TRAIN400 = ROOT.parent / "shared" / "data" / "images" / "train400"
-RESULTS = ROOT / "experiments" / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "pnp_tuning.json"
 INVERSE_PROBLEMS = ("deblur", "inpaint", "superres", "ct")
+#: What makes two records the same run.
+KEY = ("problem", "row", "k", "images", "size", "max_iter")
 
 
 def label(k: float) -> str:
@@ -57,31 +58,25 @@ def in_use(problem: str) -> dict[str, str]:
     return {row_label(a, s.denoiser_sigma if a == "admm" else None): label(factors[a]) for a, s in settings.items()}
 
 
-def markdown(table: dict[str, dict[str, dict[str, float]]], factors: list[str], images: int, size: int) -> str:
-    """The table, with the ``k`` the library uses now in the last column of the row it uses."""
-    lines = [
-        f"# PnP regularisation factor k (mean PSNR in dB over {images} validation crops {size}x{size} of train400)",
-        "",
-        "| problem | algorithm | " + " | ".join(f"k = {k}" for k in factors) + " | best k | k in use |",
-        "|---|---|" + "---|" * len(factors) + "---|---|",
-    ]
-    for problem in sorted(table, key=INVERSE_PROBLEMS.index):
-        used = in_use(problem)
-        for row, scores in table[problem].items():
-            best = max(scores, key=scores.get)
-            cells = " | ".join(f"**{scores[k]:.2f}**" if k == best else f"{scores[k]:.2f}" for k in factors)
-            lines.append(f"| {problem} | {row} | {cells} | {best} | {used.get(row, '')} |")
-    return "\n".join(lines) + "\n"
+def markdown(records: list[dict], factors: list[str], images: list[str], size: int, max_iter: int) -> str:
+    """The table of the records of these images, crop and budget: one row per (problem, row), one
+    column per ``k``, the best in bold, and the ``k`` the library uses now in the row it uses."""
+    cells: dict[tuple[str, str], dict[str, float]] = {}
+    for r in records:
+        if (r["images"], r["size"], r["max_iter"]) == (images, size, max_iter) and r["problem"] in INVERSE_PROBLEMS:
+            cells.setdefault((r["problem"], r["row"]), {})[r["k"]] = r["psnr"]
+    rows = sorted(((p, row, scores) for (p, row), scores in cells.items() if all(k in scores for k in factors)),
+                  key=lambda t: INVERSE_PROBLEMS.index(t[0]))
+    used = {p: in_use(p) for p in {p for p, _, _ in rows}}
 
+    def best(t: tuple) -> str:
+        return max(factors, key=lambda k: t[2][k])
 
-def previous_rows(path: Path, record: dict) -> dict[str, dict[str, dict[str, float]]]:
-    """Rows of an earlier run with the same images, crop, budget and factors (kept for the
-    problems not re-run now), else nothing."""
-    if not path.exists():
-        return {}
-    old = json.loads(path.read_text())
-    same = all(old.get(key) == record[key] for key in ("images", "size", "max_iter", "factors", "levels"))
-    return old["psnr"] if same else {}
+    columns = [("problem", lambda t: t[0]), ("algorithm", lambda t: t[1])]
+    columns += [(f"k = {k}", lambda t, k=k: f"**{t[2][k]:.2f}**" if k == best(t) else f"{t[2][k]:.2f}") for k in factors]
+    columns += [("best k", best), ("k in use", lambda t: used[t[0]].get(t[1], ""))]
+    title = f"# PnP regularisation factor k (mean PSNR in dB over {len(images)} validation crops {size}x{size} of train400)\n\n"
+    return title + markdown_table(rows, columns)
 
 
 def main() -> None:
@@ -92,22 +87,24 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=[15, 25, 50], help="shipped levels ADMM is run with")
     parser.add_argument("--max-iter", type=int, default=150)
     parser.add_argument("--problems", nargs="+", default=list(INVERSE_PROBLEMS), choices=INVERSE_PROBLEMS)
-    parser.add_argument("--data", type=Path, default=TRAIN400)
+    parser.add_argument("--data", type=Path, default=data_dir("images", "train400"))
+    parser.add_argument("--results", type=Path, default=RESULTS, help="results JSON (the markdown table goes beside it)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     _, validation = split_files(image_files(args.data), 0.1, seed=0)
+    images = [p.name for p in validation[: args.images]]
     crops = centre_crops([read_image(p) for p in validation[: args.images]], args.size)[:, 0]
     factors = [label(k) for k in args.factors]
-    record = {"images": [p.name for p in validation[: args.images]], "size": args.size, "max_iter": args.max_iter,
-              "factors": factors, "levels": args.levels}
-    table = previous_rows(RESULTS / "pnp_tuning.json", record)
+    results = ResultsFile(args.results, key=lambda r: tuple(r[k] for k in KEY),
+                          markdown=lambda records: markdown(records, factors, images, args.size, args.max_iter))
     for problem_name in args.problems:
         problems = [simulate(problem_name, crop, None, seed) for seed, crop in enumerate(crops)]
-        runs = [("fbs", None)] + [("admm", level) for level in args.levels]
-        table[problem_name] = {}
-        for algorithm, level in runs:
-            scores = {}
+        for algorithm, level in [("fbs", None)] + [("admm", level) for level in args.levels]:
             for k in args.factors:
+                record = {"problem": problem_name, "row": row_label(algorithm, level), "k": label(k), "images": images,
+                          "size": args.size, "max_iter": args.max_iter}
+                if results.has(tuple(record[key] for key in KEY)):
+                    continue
                 values = []
                 for problem in problems:
                     with warnings.catch_warnings():
@@ -115,15 +112,9 @@ def main() -> None:
                         settings = choose_settings(problem, algorithm, regularisation=k, level=level)
                         result = run_pnp(problem, settings, max_iter=args.max_iter)
                     values.append(psnr(result.x, problem.truth))
-                scores[label(k)] = float(np.mean(values))
-            table[problem_name][row_label(algorithm, level)] = scores
-            print(problem_name, row_label(algorithm, level), {k: round(v, 2) for k, v in scores.items()}, flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with lipapps.atomic_write(RESULTS / "pnp_tuning.json") as tmp:
-        tmp.write_text(json.dumps({**record, "psnr": table}, indent=1))
-    with lipapps.atomic_write(RESULTS / "pnp_tuning.md") as tmp:
-        tmp.write_text(markdown(table, factors, args.images, args.size))
-    print(markdown(table, factors, args.images, args.size))
+                results.add({**record, "psnr": float(np.mean(values))})
+                print(problem_name, record["row"], record["k"], round(float(np.mean(values)), 2), flush=True)
+    print(results.markdown(results.records))
 
 
 if __name__ == "__main__":

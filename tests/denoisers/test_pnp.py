@@ -7,7 +7,7 @@ from lipapps import InputError
 
 from denoisers.metrics import psnr
 from denoisers.operators import Blur, Downsampling, Identity, Inpainting, gaussian_kernel
-from denoisers.pnp import ConvergenceWarning, RelaxedDenoiser, pnp_admm, pnp_fbs
+from denoisers.pnp import ConvergenceWarning, PnPResult, PnPTrace, RelaxedDenoiser, pnp_admm, pnp_fbs, residual_non_increasing
 from denoisers.radon import ParallelBeamCT, uniform_angles
 
 N = 24
@@ -26,11 +26,6 @@ def _problem(name: str, seed: int, make_image):
     return operator, truth, y
 
 
-def _non_increasing(values: list[float]) -> bool:
-    """Non-increasing up to float64 rounding."""
-    return all(b <= a + 1e-10 for a, b in zip(values, values[1:]))
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("name", ["blur", "inpaint", "superres", "ct"])
 def test_fbs_residual_is_non_increasing(name, seed, make_image, smoothing_denoiser):
@@ -39,7 +34,7 @@ def test_fbs_residual_is_non_increasing(name, seed, make_image, smoothing_denois
         warnings.simplefilter("error", ConvergenceWarning)
         result = pnp_fbs(operator, y, smoothing_denoiser((N, N), 0.7), max_iter=40, tol=0, relaxation=1.2, truth=truth)
     assert result.iterations == 40 and len(result.trace.psnr) == 40
-    assert _non_increasing(result.trace.fixed_point_residual)
+    assert residual_non_increasing(result)
     assert result.trace.fixed_point_residual[-1] < result.trace.fixed_point_residual[0]
 
 
@@ -49,7 +44,7 @@ def test_admm_residual_is_non_increasing(name, make_image, smoothing_denoiser):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         result = pnp_admm(operator, y, smoothing_denoiser((N, N), 0.5), penalty=2.0 / operator.norm_bound() ** 2, max_iter=30, tol=0)
-    assert _non_increasing(result.trace.fixed_point_residual)
+    assert residual_non_increasing(result)
 
 
 def test_pnp_beats_the_measurement_and_stops_on_tolerance(image, smoothing_denoiser):
@@ -95,3 +90,15 @@ def test_bad_arguments_raise_input_error(image, smoothing_denoiser):
         pnp_fbs(operator, image, denoiser, step_size=-1.0)
     with pytest.raises(InputError, match="strength"):
         RelaxedDenoiser(denoiser, 1.5)
+
+
+def test_residual_check_forgives_only_the_rounding_of_the_iterates():
+    def run(residuals: list[float], dtype: torch.dtype) -> PnPResult:
+        trace = PnPTrace(fixed_point_residual=residuals, iterate_norm=[10.0] * len(residuals))
+        return PnPResult(torch.zeros(2, 2, dtype=dtype), len(residuals), False, 0.0, 0.0, trace)
+
+    eps = torch.finfo(torch.float32).eps
+    assert residual_non_increasing(run([1.0, 0.5, 0.5], torch.float32))
+    assert residual_non_increasing(run([1e-3, 1e-3 + 19 * eps], torch.float32))  # within eps (10 + 10)
+    assert not residual_non_increasing(run([1e-3, 1e-3 + 21 * eps], torch.float32))
+    assert not residual_non_increasing(run([1e-3, 1e-3 + 1e-12], torch.float64))  # float64 resolves it

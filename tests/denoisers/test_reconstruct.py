@@ -7,7 +7,8 @@ from lipapps import InputError
 
 from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
-from denoisers.reconstruct import ADMM_MIN_LEVEL, REGULARISATION, choose_settings, run_pnp
+from denoisers.parameters import ADMM_MIN_LEVEL, REGULARISATION, choose_settings
+from denoisers.reconstruct import run_pnp
 from denoisers.weights import available_sigmas, load_denoiser
 
 IMAGE = torch.full((32, 32), 0.5)
@@ -31,7 +32,8 @@ def test_admm_penalty_balances_the_chosen_level_against_the_noise():
     for level in available_sigmas():
         settings = choose_settings(problem, "admm", level=level)
         assert settings.denoiser_sigma == level
-        assert settings.step == pytest.approx(settings.strength * (level / (255 * k * 0.02)) ** 2)
+        assert settings.penalty == pytest.approx(settings.strength * (level / (255 * k * 0.02)) ** 2)
+        assert settings.step is None
 
 
 def test_a_floor_never_lowers_the_level_of_a_noisy_problem():
@@ -50,13 +52,13 @@ def test_bad_level_requests_are_refused():
 
 @pytest.mark.parametrize("algorithm", ["admm", "fbs"])
 def test_one_reconstruction_loads_and_certifies_the_denoiser_once(monkeypatch, algorithm):
-    import denoisers.reconstruct as reconstruct
+    import denoisers.parameters as parameters
 
     loaded = []
-    monkeypatch.setattr(reconstruct, "load_denoiser", lambda level, family: loaded.append(level) or load_denoiser(level, family))
+    monkeypatch.setattr(parameters, "load_denoiser", lambda level, family: loaded.append(level) or load_denoiser(level, family))
     problem = simulate("deblur", IMAGE)
-    settings = reconstruct.choose_settings(problem, algorithm)
-    result = reconstruct.run_pnp(problem, settings, max_iter=3)
+    settings = parameters.choose_settings(problem, algorithm)
+    result = run_pnp(problem, settings, max_iter=3)
     assert loaded == [settings.denoiser_sigma]
     assert settings.denoiser.sigma == settings.denoiser_sigma
     assert result.x.shape == IMAGE.shape

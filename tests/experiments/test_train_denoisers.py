@@ -1,12 +1,12 @@
-"""experiments/train_denoisers.py: the stages of a family's recipe and where each one starts."""
+"""experiments/train_denoisers.py, run as a script: the ridge recipe's stages, where each starts, what each writes."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
@@ -14,37 +14,31 @@ import torch
 import lipapps
 from denoisers.images import write_image
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "train_denoisers.py"
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "experiments" / "train_denoisers.py"
 
 
-@pytest.fixture
-def script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("experiment_train_denoisers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for name in ("WEIGHTS", "RESULTS", "CHECKPOINTS", "BASELINE_WEIGHTS"):
-        monkeypatch.setattr(module, name, tmp_path / name.lower())
-    monkeypatch.setattr(module, "ROOT", tmp_path)
-    return module
-
-
-def test_ridge_recipe_restarts_sigma_25_and_fine_tunes_from_the_restart(script: ModuleType, tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ridge_recipe_restarts_sigma_25_and_fine_tunes_from_the_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    data.mkdir()
     gen = torch.Generator().manual_seed(0)
     for k in range(4):
         write_image(data / f"img{k}.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 100, 100, generator=gen), 3, 1, 1)[0, 0])
-    monkeypatch.setattr(sys, "argv", ["train_denoisers.py", "--family", "ridge", "--data", str(data), "--sigma", "25", "15",
-                                      "--epochs", "1", "--restart-epochs", "1", "--finetune-epochs", "1", "--patches-per-image", "2"])
-    script.main()
-    records = {name: json.loads((tmp_path / "results" / f"denoiser_training_{name}.json").read_text())
-               for name in ("ridge_sigma25_scratch", "ridge_sigma25", "ridge_sigma15")}
+    dirs = {name: tmp_path / name for name in ("weights", "results", "checkpoints")}
+    args = ["--family", "ridge", "--data", str(data), "--sigma", "25", "15", "--epochs", "1", "--restart-epochs", "1",
+            "--finetune-epochs", "1", "--patches-per-image", "2", "--weights-dir", str(dirs["weights"]),
+            "--results-dir", str(dirs["results"]), "--checkpoint-dir", str(dirs["checkpoints"])]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    records = {}
+    for name in ("ridge_sigma25_scratch", "ridge_sigma25", "ridge_sigma15"):
+        (records[name],) = json.loads((dirs["results"] / f"denoiser_training_{name}.json").read_text())
+        assert records[name]["provenance"]["command"].endswith(str(dirs["checkpoints"]))
     assert records["ridge_sigma25_scratch"]["initialised_from"] == "scratch"
-    assert records["ridge_sigma25"]["initialised_from"] == "checkpoints/ridge_sigma25_scratch.pt"
-    assert records["ridge_sigma15"]["initialised_from"] == "weights/ridge_sigma25.pt"
+    assert records["ridge_sigma25"]["initialised_from"] == str(dirs["checkpoints"] / "ridge_sigma25_scratch.pt")
+    assert records["ridge_sigma15"]["initialised_from"] == str(dirs["weights"] / "ridge_sigma25.pt")
     assert [records[n]["recipe"]["lr"] for n in records] == pytest.approx([3e-3, 1e-3, 7.5e-4])
-    assert not (tmp_path / "weights" / "ridge_sigma25_scratch.pt").exists()  # the first run is not shipped
+    assert not (dirs["weights"] / "ridge_sigma25_scratch.pt").exists()  # the first run is not shipped
     for name in ("ridge_sigma25", "ridge_sigma15"):
-        model = lipapps.load(tmp_path / "weights" / f"{name}.pt")
+        model = lipapps.load(dirs["weights"] / f"{name}.pt")
         assert model.certified_averagedness((1, 100, 100)) == pytest.approx(0.99)

@@ -1,0 +1,106 @@
+"""The PnP parameter rule: the shipped denoiser, its strength and the step or penalty, from the noise level.
+
+PnP with a denoiser ``D`` for noise ``sigma_d`` balances data and prior like the MAP problem
+``min_x g f(x) + sigma_d^2 phi(x)`` (``D ~ prox_{sigma_d^2 phi}``); matching
+``1 / (2 sigma_n^2) ||A x - y||^2 + phi(x)`` asks for ``g / sigma_d^2 = 1 / sigma_n^2``, scaled
+here by a per-problem factor ``REGULARISATION`` (chosen on a validation crop of train400):
+
+* FBS, ``g = 1 / L`` (inside the convergence range): the denoiser is weakened to the effective
+  level ``sigma_t = k sigma_n sqrt(g)`` by :class:`~denoisers.pnp.RelaxedDenoiser` with strength
+  ``(sigma_t / sigma_d)^2``, ``sigma_d`` the smallest shipped level ``>= sigma_t``.
+* ADMM: ``sigma_d`` the shipped level nearest ``k sigma_n``, but at least the problem's
+  :data:`ADMM_MIN_LEVEL` (missing pixels and lost frequencies want a stronger prior than the
+  measurement noise suggests), strength ``s = min(1, 1 / (2 a))``
+  for an ``a``-averaged denoiser, so that the relaxed denoiser is firmly non-expansive as ADMM
+  requires, and penalty ``s (sigma_d / (k sigma_n))^2`` (the relaxed denoiser acts like a prox
+  of ``s sigma_d^2 phi``; any penalty keeps the guarantee).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lipapps import InputError
+
+from denoisers.model import AveragedDenoiser
+from denoisers.problems import Problem
+from denoisers.weights import available_sigmas, load_denoiser
+
+ALGORITHMS = ("admm", "fbs")
+#: Factor ``k`` on the noise level per algorithm and problem (1 = the MAP balance), the best of
+#: ``k`` in {1/3, 1, 3, 10} on validation crops of train400, not the test images
+#: (``experiments/tune_pnp.py``, results in ``experiments/results/pnp_tuning.md``; ties keep 1).
+REGULARISATION = {
+    "admm": {"denoise": 1.0, "deblur": 1.0, "inpaint": 1.0, "superres": 1.0, "ct": 1.0 / 3.0},
+    "fbs": {"denoise": 1.0, "deblur": 1.0, "inpaint": 3.0, "superres": 1.0, "ct": 3.0},
+}
+#: The weakest shipped level PnP-ADMM uses per problem, chosen with ``k`` on the same validation
+#: crops over the levels 15, 25, 50 (``tune_pnp.py --levels``): the level nearest ``k sigma_n``
+#: (15 at the default noise 0.01) lost to a stronger prior with a larger penalty, inpainting
+#: 31.64 dB at 15 against 31.79 at 50, deblurring 29.14 against 29.21 at 25.
+ADMM_MIN_LEVEL = {"denoise": 0, "deblur": 25, "inpaint": 50, "superres": 0, "ct": 0}
+#: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
+NOISE_FLOOR = 1.0 / 255.0
+
+
+@dataclass(frozen=True)
+class PnPSettings:
+    """The settings of one PnP run: the denoiser level (0-255), its strength, and the solver's parameter.
+
+    ``step`` is PnP-FBS's gradient step ``g`` (``None``: ``1 / L``, ``L = ||A||^2``) and ``penalty``
+    PnP-ADMM's ``g`` in ``prox_{g f}``; each is ``None`` for the other algorithm. ``denoiser`` is
+    the shipped model of that level, loaded (and certified) once by :func:`choose_settings` and
+    used by :func:`denoisers.reconstruct.run_pnp`.
+    """
+
+    algorithm: str
+    denoiser_sigma: int
+    strength: float
+    step: float | None
+    penalty: float | None
+    denoiser: AveragedDenoiser = field(compare=False, repr=False)
+
+
+def choose_settings(
+    problem: Problem,
+    algorithm: str = "admm",
+    regularisation: float | None = None,
+    level: int | None = None,
+    family: str = "firm",
+) -> PnPSettings:
+    """Parameters for ``problem`` from its noise level (see the module docstring).
+
+    ``level``: the shipped denoiser level ADMM uses instead of the rule's (FBS derives its level
+    from the step, so it takes none). ``family``: which shipped weights (:data:`denoisers.weights.FAMILIES`);
+    the factors above were tuned for ``"firm"``, the better prior; for denoising, FBS with its
+    default step applies the denoiser once, where the ``"ridge"`` family is the better one.
+    """
+    if algorithm not in ALGORITHMS:
+        raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    sigmas = available_sigmas(family)
+    if not sigmas:
+        raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")
+    k = REGULARISATION[algorithm][problem.name] if regularisation is None else regularisation
+    if k <= 0:
+        raise InputError(f"regularisation must be positive, got {k}")
+    noise = max(problem.noise, NOISE_FLOOR)
+    if algorithm == "fbs":
+        if level is not None:
+            raise InputError("PnP-FBS sets the denoiser level from its step; level applies to ADMM only")
+        target = 255.0 * k * noise / problem.operator.norm_bound()
+        sigma = next((s for s in sigmas if s >= target), sigmas[-1])
+        return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, None, load_denoiser(sigma, family))
+    if level is None:
+        nearest = min(sigmas, key=lambda s: abs(s - 255.0 * k * noise))
+        level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
+    elif level not in sigmas:
+        raise InputError(f"no shipped denoiser for level {level}; available: {sigmas}")
+    model = load_denoiser(level, family)
+    strength = min(1.0, 0.5 / model.averaging)
+    return PnPSettings("admm", level, strength, None, admm_penalty(level, strength, k, problem.noise), model)
+
+
+def admm_penalty(level: float, strength: float, k: float, noise: float) -> float:
+    """PnP-ADMM's penalty ``s (sigma_d / (k sigma_n))^2`` for a denoiser of level ``sigma_d`` (0-255
+    scale) relaxed to strength ``s``, with ``sigma_n = max(noise, NOISE_FLOOR)`` (module docstring)."""
+    return strength * (level / (255.0 * k * max(noise, NOISE_FLOOR))) ** 2
