@@ -9,8 +9,8 @@ no first-order term, so quantisation errors cancel to first order.
 
 The cells come from Lloyd's algorithm (Lloyd 1982) fitted on a subsample drawn with probability
 ``a_i`` (at most ``FIT_POINTS_PER_CELL * k`` points), then every point is assigned to its nearest
-fitted centre and the centres are recomputed as the cell means in float64. Memory is linear in
-``n``: distances are computed ``CHUNK_ENTRIES`` at a time, never an ``n x k`` matrix.
+fitted centre (a k-d tree on the centres, memory linear in ``n + k``) and the centres are
+recomputed as the cell means in float64.
 """
 
 from __future__ import annotations
@@ -18,10 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-
-CHUNK_ENTRIES = 2**22
-"""Point-to-centre distances held in memory at once (32 MB of float64)."""
+from scipy.spatial import cKDTree
 
 FIT_POINTS_PER_CELL = 32
 """Lloyd iterations run on at most this many subsampled points per cell."""
@@ -46,22 +43,12 @@ class Quantization:
         return [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
-def nearest_center(points: np.ndarray, centers: np.ndarray, chunk_entries: int = CHUNK_ENTRIES) -> np.ndarray:
-    """Index of the nearest centre (squared Euclidean, ``|p|^2 - 2 p.c + |c|^2``) of each point.
+def nearest_center(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre (Euclidean) of each point, by a k-d tree on the centres.
 
-    Computed in float64 chunks of ``chunk_entries`` distances. Rounding may pick a centre whose
-    distance ties the nearest to about 1e-15 relative; no certificate relies on nearness.
+    Ties (to rounding) may go either way; no certificate relies on nearness.
     """
-    p = torch.as_tensor(points, dtype=torch.float64)
-    c = torch.as_tensor(centers, dtype=torch.float64)
-    c_norms = (c * c).sum(dim=1)
-    chunk = max(1, chunk_entries // len(c))
-    out = np.empty(len(p), dtype=np.int64)
-    for start in range(0, len(p), chunk):
-        block = p[start : start + chunk]
-        scores = c_norms[None, :] - 2.0 * block @ c.T
-        out[start : start + chunk] = scores.argmin(dim=1).numpy()
-    return out
+    return cKDTree(centers).query(points, workers=-1)[1].astype(np.int64)
 
 
 def cell_means(points: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> Quantization:
@@ -89,7 +76,6 @@ def quantize(
     *,
     iterations: int = 10,
     seed: int = 0,
-    chunk_entries: int = CHUNK_ENTRIES,
 ) -> Quantization:
     """Weighted k-means cells of ``(points, weights)``: at most ``cells`` non-empty cells.
 
@@ -112,6 +98,6 @@ def quantize(
     start = gen.choice(len(sample), size=min(cells, len(sample)), replace=False)
     centers = sample[start]
     for _ in range(iterations):
-        fitted = cell_means(sample, sample_weights, nearest_center(sample, centers, chunk_entries))
+        fitted = cell_means(sample, sample_weights, nearest_center(sample, centers))
         centers = fitted.centers
-    return cell_means(points, weights, nearest_center(points, centers, chunk_entries))
+    return cell_means(points, weights, nearest_center(points, centers))
