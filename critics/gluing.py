@@ -27,10 +27,9 @@ quantisation error cancels to first order wherever ``phi`` is smooth. The max-fo
 ``psi(z) = max_p (u_p - |z - c_p|)`` is equally valid; the better of the two is returned.
 Every point is evaluated against all ``k`` cones (``n x k`` distances, in chunks).
 
-Floating point. Distances in the lower bound come from ``|z|^2 + |c|^2 - 2 z.c`` in float64 and
-are rounded outward: the squared distance is widened by ``4 (d + 3) 2^-53 (|z|^2 + |c|^2)``, which
-bounds its rounding error for any summation order (Higham 2002, Sec. 3.1), and the square root by
-a relative ``4 * 2^-53``; ``phi`` is then bounded below on ``x`` and above on ``y``. A guard
+Floating point. Distances in the lower bound are computed from coordinate differences in float64
+and rounded outward by a relative ``2 (d + 3) 2^-53``, which covers their rounding error (Higham
+2002, Sec. 3.1); ``phi`` is then bounded below on ``x`` and above on ``y``. A guard
 ``2 (n + m + 8) 2^-53 (sum a|phi(x)| + sum b|phi(y)| + max|w|)`` for the additions and the two
 weighted sums is subtracted, so ``lower`` is a bound with no tolerance. The upper bound is the cost
 of a coupling whose marginals hold to float64 rounding (relative 1e-12), as in
@@ -169,18 +168,12 @@ def _certified_distances(points: torch.Tensor, centers: torch.Tensor, outward: f
     """Euclidean distances ``(len(points), len(centers))`` rounded down (``outward = -1``) or up
     (``+1``) so that the true distance lies on the stated side (see the module docstring).
 
-    One product of augmented vectors ``[p, s|p|^2, 1] . [-2c, 1, s|c|^2]`` with
-    ``s = 1 + outward * 4 (d + 3) 2^-53`` gives ``|p - c|^2`` widened by ``4 (d + 3) 2^-53
-    (|p|^2 + |c|^2)``, more than twice the rounding bound ``gamma_{d+2} (|p| + |c|)^2`` of that
-    product; the square root is then widened by a relative ``4 * 2^-53``.
+    Computed from the differences, ``sqrt(sum_k (p_k - c_k)^2)``: rounding is relative, at most
+    ``(d + 3) 2^-53`` to first order (Higham 2002, Sec. 3.1), so a relative widening by
+    ``2 (d + 3) 2^-53`` covers it and a zero distance stays zero.
     """
-    stretch = 1.0 + outward * 4.0 * (points.shape[1] + 3) * UNIT_ROUNDOFF
-    ones_p = torch.ones(len(points), 1, dtype=torch.float64)
-    ones_c = torch.ones(len(centers), 1, dtype=torch.float64)
-    left = torch.cat([points, stretch * (points * points).sum(dim=1, keepdim=True), ones_p], dim=1)
-    right = torch.cat([-2.0 * centers, ones_c, stretch * (centers * centers).sum(dim=1, keepdim=True)], dim=1)
-    distances = (left @ right.T).clamp_min_(0.0).sqrt_()
-    return distances.mul_(1.0 + outward * 4.0 * UNIT_ROUNDOFF)
+    distances = torch.cdist(points, centers, compute_mode="donot_use_mm_for_euclid_dist")
+    return distances.mul_(1.0 + outward * 2.0 * (points.shape[1] + 3) * UNIT_ROUNDOFF)
 
 
 def cone_values(
