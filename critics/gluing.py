@@ -27,11 +27,12 @@ quantisation error cancels to first order wherever ``phi`` is smooth. The max-fo
 ``psi(z) = max_p (u_p - |z - c_p|)`` is equally valid; the better of the two is returned.
 Every point is evaluated against all ``k`` cones (``n x k`` distances, in chunks).
 
-Floating point. Distances in the lower bound are computed from coordinate differences in float64
-and rounded outward by a relative ``2 (d + 3) 2^-53``, which covers their rounding error (Higham
-2002, Sec. 3.1); ``phi`` is then bounded below on ``x`` and above on ``y``. A guard
-``2 (n + m + 8) 2^-53 (sum a|phi(x)| + sum b|phi(y)| + max|w|)`` for the additions and the two
-weighted sums is subtracted, so ``lower`` is a bound with no tolerance. The upper bound is the cost
+Refinement. The better cone potential's values on ``x`` are then put through the double
+c-transform at the sample points, pruned by cells (:mod:`critics.local_envelope`); the larger of
+the two lower bounds is returned.
+
+Floating point. The lower bounds round every distance outward and subtract a guard for the sums
+(:mod:`critics.cones`, :mod:`critics.local_envelope`): no tolerance. The upper bound is the cost
 of a coupling whose marginals hold to float64 rounding (relative 1e-12), as in
 :mod:`critics.coupling`; an edge whose mass is at that level (1e-19 seen) may find one side's split
 empty and is left out.
@@ -44,14 +45,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import ot
-import torch
 
+from critics.cones import CHUNK_ENTRIES, cone_lower_bound, cone_values
 from critics.exact import euclidean_costs, optimal_coupling
+from critics.local_envelope import local_envelope_lower_bound
 from critics.quantize import Quantization, quantize
 
-UNIT_ROUNDOFF = 2.0**-53
-CHUNK_ENTRIES = 2**22
-"""Point-to-centre distances held in memory at once (32 MB of float64)."""
 DEFAULT_CELLS = 2000
 """Cells per side when none is given: a centroid problem ``ot.emd`` solves in about a second."""
 
@@ -161,66 +160,6 @@ def glued_coupling_cost(
     return float(total)
 
 
-def _certified_distances(points: torch.Tensor, centers: torch.Tensor, outward: float) -> torch.Tensor:
-    """Euclidean distances ``(len(points), len(centers))`` rounded down (``outward = -1``) or up
-    (``+1``) so that the true distance lies on the stated side (see the module docstring).
-
-    Computed from the differences, ``sqrt(sum_k (p_k - c_k)^2)``: rounding is relative, at most
-    ``(d + 3) 2^-53`` to first order (Higham 2002, Sec. 3.1), so a relative widening by
-    ``2 (d + 3) 2^-53`` covers it and a zero distance stays zero.
-    """
-    distances = torch.cdist(points, centers, compute_mode="donot_use_mm_for_euclid_dist")
-    return distances.mul_(1.0 + outward * 2.0 * (points.shape[1] + 3) * UNIT_ROUNDOFF)
-
-
-def cone_values(
-    points: np.ndarray,
-    centers: np.ndarray,
-    values: np.ndarray,
-    sign: float,
-    outward: float,
-    chunk_entries: int = CHUNK_ENTRIES,
-) -> np.ndarray:
-    """``min_q (|z - e_q| - w_q)`` (``sign = +1``) or ``max_p (w_p - |z - c_p|)`` (``sign = -1``)
-    at every point ``z``, bounded below (``outward = -1``) or above (``+1``) against rounding.
-
-    Both are 1-Lipschitz functions of ``z`` for any ``values``. ``chunk_entries`` distances are
-    held at once: memory linear in ``len(points)``.
-    """
-    c = torch.as_tensor(centers, dtype=torch.float64)
-    w = torch.as_tensor(values, dtype=torch.float64)[None, :]
-    p = torch.as_tensor(points, dtype=torch.float64)
-    chunk = max(1, chunk_entries // len(c))
-    out = np.empty(len(p))
-    for start in range(0, len(p), chunk):
-        cones = _certified_distances(p[start : start + chunk], c, sign * outward).sub_(w)
-        out[start : start + chunk] = sign * cones.amin(dim=1).numpy()
-    return out
-
-
-def cone_lower_bound(
-    x: np.ndarray,
-    y: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    centers: np.ndarray,
-    values: np.ndarray,
-    sign: float,
-    chunk_entries: int = CHUNK_ENTRIES,
-) -> float:
-    """Certified ``E_mu phi - E_nu phi <= W1(mu, nu)`` for the cone function ``phi`` of
-    :func:`cone_values` (``sign = +1``: ``min_q |z - e_q| - w_q``; ``-1``: ``max_p w_p - |z - c_p|``).
-
-    ``a``, ``b`` probability vectors. ``phi`` is bounded below on ``x`` and above on ``y``, and a
-    rounding guard for the additions and sums is subtracted (module docstring): no tolerance.
-    """
-    phi_x = cone_values(x, centers, values, sign, -1.0, chunk_entries)
-    phi_y = cone_values(y, centers, values, sign, +1.0, chunk_entries)
-    magnitude = float(a @ np.abs(phi_x) + b @ np.abs(phi_y) + np.max(np.abs(values)))
-    guard = 2.0 * (len(x) + len(y) + 8) * UNIT_ROUNDOFF * magnitude
-    return float(a @ phi_x - b @ phi_y) - guard
-
-
 def glued_bracket(
     x: np.ndarray,
     y: np.ndarray,
@@ -235,8 +174,10 @@ def glued_bracket(
 
     ``x`` (n, d), ``y`` (m, d) float64 arrays; ``a``, ``b`` probability vectors. ``upper`` is
     :func:`glued_coupling_cost` along the optimal centroid plan; ``lower`` the better of the two
-    cone potentials built from the centroid duals (:func:`cone_lower_bound`). Time: k-means and
-    ``(n + m) x cells`` distances for the lower bound, a ``cells x cells`` ``ot.emd`` and about
+    cone potentials built from the centroid duals (:func:`~critics.cones.cone_lower_bound`) and
+    of that potential's pruned double c-transform
+    (:func:`~critics.local_envelope.local_envelope_lower_bound`). Time: k-means,
+    ``(n + m) x cells`` distances and one block per cell for the lower bound, a ``cells x cells`` ``ot.emd`` and about
     ``4 cells`` small exact problems for the upper; memory linear in ``n + m`` (plus
     ``cells^2`` for the centroid problem).
     """
@@ -245,10 +186,12 @@ def glued_bracket(
     qy = quantize(y, b, cells, seed=seed + 1)
     transport = centroid_transport(qx, qy)
     upper = glued_coupling_cost(x, y, a, b, qx, qy, transport.plan)
-    lower = max(
+    cone_lower, phi_x = max(
         cone_lower_bound(x, y, a, b, qy.centers, transport.v, +1.0, chunk_entries),
         cone_lower_bound(x, y, a, b, qx.centers, transport.u, -1.0, chunk_entries),
+        key=lambda bound_and_values: bound_and_values[0],
     )
+    lower = max(cone_lower, local_envelope_lower_bound(x, y, a, b, qx, qy, transport.plan, phi_x))
     return GluedBracket(
         lower=lower,
         upper=upper,

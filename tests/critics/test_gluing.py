@@ -7,7 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from critics.exact import exact_w1
-from critics.gluing import cone_lower_bound, cone_values, glued_bracket, glued_coupling_cost
+from critics.cones import cone_lower_bound, cone_values
+from critics.envelope import cone_envelope
+from critics.gluing import centroid_transport, glued_bracket, glued_coupling_cost
+from critics.local_envelope import local_envelope_lower_bound
 from critics.quantize import cell_means, quantize
 
 
@@ -86,8 +89,9 @@ def test_cone_lower_bound_is_independent_of_chunking():
     x, y, a, b = _problem(7, 45, 33, 2)
     centers = np.random.default_rng(2).normal(size=(9, 2))
     values = np.random.default_rng(3).normal(size=9)
-    whole = cone_lower_bound(x, y, a, b, centers, values, 1.0)
-    chunked = cone_lower_bound(x, y, a, b, centers, values, 1.0, chunk_entries=10)
+    whole, phi = cone_lower_bound(x, y, a, b, centers, values, 1.0)
+    chunked, phi_chunked = cone_lower_bound(x, y, a, b, centers, values, 1.0, chunk_entries=10)
+    assert np.allclose(phi, phi_chunked, rtol=0, atol=1e-14)
     assert chunked == pytest.approx(whole, rel=1e-12)
     assert max(whole, chunked) <= exact_w1(x, y, a, b)
 
@@ -123,3 +127,30 @@ def test_quantize_cells_are_cell_means_and_deterministic(cells):
         assert len(members) > 0
         mean = a[members] @ x[members] / a[members].sum()
         assert np.allclose(first.centers[cell], mean, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 40),
+    m=st.integers(1, 40),
+    cells=st.integers(1, 8),
+    neighbours=st.integers(1, 3),
+)
+def test_local_envelope_is_a_lower_bound_for_any_values_and_links(seed, n, m, cells, neighbours):
+    x, y, a, b = _problem(seed, n, m, 2)
+    rng = np.random.default_rng(seed)
+    qx, qy = quantize(x, a, cells, seed=seed), quantize(y, b, cells, seed=seed + 1)
+    links = rng.random((len(qx.masses), len(qy.masses))) * (rng.random((len(qx.masses), len(qy.masses))) < 0.3)
+    f_x = rng.normal(size=n) * 3.0
+    assert local_envelope_lower_bound(x, y, a, b, qx, qy, links, f_x, neighbours) <= exact_w1(x, y, a, b)
+
+
+def test_local_envelope_with_every_cell_a_candidate_is_the_cone_envelope():
+    x, y, a, b = _problem(17, 60, 50, 2)
+    qx, qy = quantize(x, a, 6), quantize(y, b, 5, seed=1)
+    f_x = np.random.default_rng(4).normal(size=60) * 0.1 + x[:, 0]
+    _, g_x, g_y, _ = cone_envelope(x, y, f_x)
+    plan = centroid_transport(qx, qy).plan
+    bound = local_envelope_lower_bound(x, y, a, b, qx, qy, plan, f_x, neighbours=6)
+    assert bound == pytest.approx(a @ g_x - b @ g_y, rel=1e-12)
