@@ -191,7 +191,7 @@ def glued_bracket(
         cone_lower_bound(x, y, a, b, qx.centers, transport.u, -1.0, chunk_entries),
         key=lambda bound_and_values: bound_and_values[0],
     )
-    lower = max(cone_lower, local_envelope_lower_bound(x, y, a, b, qx, qy, transport.plan, phi_x))
+    lower = max(cone_lower, local_envelope_lower_bound(x, y, a, b, qx, qy, phi_x))
     return GluedBracket(
         lower=lower,
         upper=upper,

@@ -1,46 +1,35 @@
-"""The double c-transform of a potential at the sample points, pruned by cells: linear in ``n``.
+"""The double c-transform of a potential at the sample points, pruned by cells: memory linear in n.
 
 For ANY values ``h_j`` on the points ``y_j``, ``g(z) = min_j (h_j + |z - y_j|)`` is 1-Lipschitz on
 ``R^d`` (a minimum of 1-Lipschitz cones) and ``g(y_j) <= h_j``, so
 
     W1(mu, nu) >= E_mu g - E_nu g >= sum_i a_i LB_i - sum_j b_j h_j
 
-for any lower bounds ``LB_i <= g(x_i)`` (Kantorovich-Rubinstein, Villani 2009, Remark 6.5). The
-values ``h_j`` are the c-transform ``max_i (f_i - |x_i - y_j|)`` of given values ``f_i`` on the
-``x_i``, taken over the points of candidate cells only (any values are valid; these make ``g`` the
-cone envelope of :mod:`critics.envelope` when the candidates hold the maximiser). ``LB_i`` is the
-exact minimum over the points of candidate cells of ``y`` and, for every other cell ``T_q`` (centre
-``e_q``, radius ``R_q``), the bound ``min_{j in T_q} h_j + max(0, |c_p - e_q| - R_p - R_q)``, which
-holds for every ``x_i`` of the cell ``S_p`` (centre ``c_p``, radius ``R_p``) by the triangle
-inequality. Candidates of a cell: its ``neighbours`` nearest cells of the other side by centre and
-the cells the centroid plan connects it to (an optimal plan moves mass along those).
+for any lower bounds ``LB_i <= g(x_i)`` (Kantorovich-Rubinstein, Villani 2009, Remark 6.5). With
+``h_j = max_i (f_i - |x_i - y_j|)``, the c-transform of given values ``f_i`` on the ``x_i``, ``g``
+is the cone envelope of :mod:`critics.envelope` (``g(x_i) >= f_i``): never worse than ``f``.
 
-Cost: per cell, one exact block of its points against its candidates' points, plus a ``k x l``
-table of cell bounds; memory linear in ``n + m`` plus ``k x l``.
+Both transforms are minima ``min_j (w_j + |z - p_j|)`` over all ``n`` (or ``m``) points, computed by
+:func:`pruned_cone_minimum` without the ``n x m`` table: for a cell ``S`` of query points (centre
+``c``, radius ``R``) and a cell ``T`` of anchors (centre ``e``, radius ``R'``), the triangle inequality
+gives ``w_j + |z - p_j| >= min_T w + max(0, |c - e| - R - R')`` for every ``z`` in ``S`` and ``j`` in
+``T``. A cell pair is evaluated exactly when its bound is below the largest minimum found over the
+few cells of lowest bound (branch and bound); every other pair contributes its bound, so the result
+is a lower bound whatever the pruning does, and the exact minimum when the pruned cells cannot
+attain it.
 
-Floating point: distances in ``LB_i`` and the cell bounds are rounded down, radii up, by a relative
-``2 (d + 3) 2^-53`` (see :mod:`critics.cones`); a guard for the additions and weighted sums is
-subtracted. ``h`` needs no rounding care (it only has to be some value, and ``g(y_j) <= h_j`` is
-exact).
+Floating point: distances are rounded down and radii up by a relative ``2 (d + 3) 2^-53`` (see
+:mod:`critics.cones`); a guard for the additions and weighted sums is subtracted. The values
+``h`` need no care: any values are valid and ``g(y_j) <= h_j`` is exact.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
 
 from critics.cones import UNIT_ROUNDOFF, certified_distances
 from critics.quantize import Quantization
-
-
-def _candidates(
-    own: Quantization, other: Quantization, linked: list[np.ndarray], neighbours: int
-) -> list[np.ndarray]:
-    """Per cell of ``own``: its ``neighbours`` nearest cells of ``other`` and the ``linked`` ones."""
-    count = min(neighbours, len(other.centers))
-    nearest = cKDTree(other.centers).query(own.centers, k=count)[1].reshape(len(own.centers), count)
-    return [np.union1d(nearest[p], linked[p]) for p in range(len(own.centers))]
 
 
 def _radii(points: np.ndarray, quantization: Quantization) -> np.ndarray:
@@ -51,6 +40,41 @@ def _radii(points: np.ndarray, quantization: Quantization) -> np.ndarray:
     return radii * (1.0 + 2.0 * (points.shape[1] + 3) * UNIT_ROUNDOFF)
 
 
+def pruned_cone_minimum(
+    values: np.ndarray,
+    anchors: np.ndarray,
+    anchor_cells: Quantization,
+    points: np.ndarray,
+    point_cells: Quantization,
+    seeds: int = 4,
+) -> np.ndarray:
+    """Lower bounds ``LB_i <= min_j (values_j + |points_i - anchors_j|)``, exact up to rounding
+    where pruning holds (module docstring); ``anchor_cells`` / ``point_cells`` partition the two
+    sets. Each query cell is first evaluated on its ``seeds`` anchor cells of lowest bound.
+    """
+    lowest = np.full(len(anchor_cells.centers), np.inf)
+    np.minimum.at(lowest, anchor_cells.labels, values)
+    radius_a, radius_p = _radii(anchors, anchor_cells), _radii(points, point_cells)
+    members_a = anchor_cells.members()
+    centres_a = torch.as_tensor(anchor_cells.centers)
+    centres_p = torch.as_tensor(point_cells.centers)
+
+    def exact(members: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        pool = np.concatenate([members_a[q] for q in cells])
+        distances = certified_distances(torch.as_tensor(points[members]), torch.as_tensor(anchors[pool]), -1.0)
+        return np.min(values[pool][None, :] + distances.numpy(), axis=1)
+
+    out = np.empty(len(points))
+    for p, members in enumerate(point_cells.members()):
+        gap = certified_distances(centres_p[p : p + 1], centres_a, -1.0).numpy()[0]
+        bound = lowest + np.maximum(gap - radius_p[p] - radius_a, 0.0)
+        first = np.argsort(bound, kind="stable")[:seeds]
+        chosen = np.union1d(first, np.nonzero(bound < exact(members, first).max())[0])
+        bound[chosen] = np.inf
+        out[members] = np.minimum(exact(members, chosen), bound.min())
+    return out
+
+
 def local_envelope_lower_bound(
     x: np.ndarray,
     y: np.ndarray,
@@ -58,40 +82,18 @@ def local_envelope_lower_bound(
     b: np.ndarray,
     qx: Quantization,
     qy: Quantization,
-    plan: np.ndarray,
     f_x: np.ndarray,
-    neighbours: int = 8,
 ) -> float:
-    """Certified ``sum_i a_i LB_i - sum_j b_j h_j <= W1(mu, nu)`` (module docstring).
+    """Certified ``sum_i a_i LB_i - sum_j b_j h_j <= W1(mu, nu)`` for the double c-transform of the
+    values ``f_x`` (module docstring).
 
-    ``qx``, ``qy`` quantise ``x`` and ``y``; ``plan`` (k x l) links cells (any non-negative
-    matrix: only its support is used, to choose candidates); ``f_x`` any values on ``x`` (best: a
-    1-Lipschitz potential's, e.g. :func:`critics.cones.cone_values`). ``a``, ``b`` probability
-    vectors. Valid whatever the candidates; tight when they hold each point's c-transform maximiser
-    and minimiser.
+    ``qx``, ``qy`` partition ``x`` and ``y`` (any cells are valid; small ones prune well);
+    ``f_x`` any values on ``x`` (best: a near-optimal 1-Lipschitz potential's, e.g.
+    :func:`critics.cones.cone_values`). ``a``, ``b`` probability vectors.
     """
-    rows, cols = np.nonzero(plan > 0)
-    members_x, members_y = qx.members(), qy.members()
-    to_y = _candidates(qx, qy, [cols[rows == p] for p in range(len(qx.centers))], neighbours)
-    to_x = _candidates(qy, qx, [rows[cols == q] for q in range(len(qy.centers))], neighbours)
-    h = np.empty(len(y))
-    for q, members in enumerate(members_y):
-        pool = np.concatenate([members_x[p] for p in to_x[q]])
-        distances = torch.cdist(torch.as_tensor(y[members]), torch.as_tensor(x[pool])).numpy()
-        h[members] = np.max(f_x[pool][None, :] - distances, axis=1)
-    lowest_h = np.full(len(qy.centers), np.inf)
-    np.minimum.at(lowest_h, qy.labels, h)
-    radius_x, radius_y = _radii(x, qx), _radii(y, qy)
-    centres_y = torch.as_tensor(qy.centers)
-    bound = np.empty(len(x))
-    for p, members in enumerate(members_x):
-        pool = np.concatenate([members_y[q] for q in to_y[p]])
-        distances = certified_distances(torch.as_tensor(x[members]), torch.as_tensor(y[pool]), -1.0).numpy()
-        exact = np.min(h[pool][None, :] + distances, axis=1)
-        gap = certified_distances(torch.as_tensor(qx.centers[p : p + 1]), centres_y, -1.0).numpy()[0]
-        far = lowest_h + np.maximum(gap - radius_x[p] - radius_y, 0.0)
-        far[to_y[p]] = np.inf
-        bound[members] = np.minimum(exact, far.min())
-    scale = float(a @ np.abs(bound) + b @ np.abs(h) + np.max(np.abs(h)) + 2.0 * (radius_x.max() + radius_y.max()))
+    h = -pruned_cone_minimum(-f_x, x, qx, y, qy)
+    bound = pruned_cone_minimum(h, y, qy, x, qx)
+    radius = float(_radii(x, qx).max() + _radii(y, qy).max())
+    scale = float(a @ np.abs(bound) + b @ np.abs(h) + 2.0 * np.max(np.abs(h)) + 2.0 * radius)
     guard = 2.0 * (len(x) + len(y) + 8) * UNIT_ROUNDOFF * scale
     return float(a @ bound - b @ h) - guard
