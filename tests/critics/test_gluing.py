@@ -1,0 +1,154 @@
+"""The glued bracket: ``lower <= exact <= upper`` against ``ot.emd2`` on weighted problems, every
+cone function is certified on the stated side, and chunking changes nothing."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from critics.exact import exact_w1
+from critics.cones import cone_lower_bound, cone_values
+from critics.envelope import cone_envelope
+from critics.gluing import glued_bracket, glued_coupling_cost
+from critics.local_envelope import local_envelope_lower_bound
+from critics.quantize import cell_means, quantize
+
+
+def _problem(seed: int, n: int, m: int, d: int):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    y = rng.normal(size=(m, d)) * rng.uniform(0.5, 2.0) + rng.normal(size=d)
+    a = rng.random(n) + 0.1
+    b = rng.random(m) + 0.1
+    return x, y, a / a.sum(), b / b.sum()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 40),
+    m=st.integers(1, 40),
+    d=st.integers(1, 4),
+    cells=st.integers(1, 12),
+)
+def test_bracket_contains_exact_w1(seed, n, m, d, cells):
+    x, y, a, b = _problem(seed, n, m, d)
+    result = glued_bracket(x, y, a, b, cells, seed=seed)
+    exact = exact_w1(x, y, a, b)
+    assert result.lower <= exact <= result.upper + 1e-12 * exact
+    assert result.cells_x <= min(cells, n) and result.cells_y <= min(cells, m)
+
+
+def test_one_cell_per_point_is_exact():
+    x, y, a, b = _problem(3, 30, 20, 2)
+    result = glued_bracket(x, y, a, b, 100)
+    exact = exact_w1(x, y, a, b)
+    assert result.cells_x == 30 and result.cells_y == 20
+    assert abs(result.upper - exact) < 1e-12 and exact - result.lower < 1e-12
+
+
+def test_bracket_tightens_with_cells():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(600, 2))
+    y = rng.uniform(size=(600, 2)) * 0.8 + 0.3
+    a = b = np.full(600, 1 / 600)
+    exact = exact_w1(x, y, a, b)
+    coarse = glued_bracket(x, y, a, b, 10)
+    fine = glued_bracket(x, y, a, b, 150)
+    assert fine.upper - fine.lower < coarse.upper - coarse.lower
+    assert (fine.upper - fine.lower) / exact < 0.1
+
+
+def test_any_partition_and_plan_give_an_upper_bound():
+    x, y, a, b = _problem(5, 50, 35, 3)
+    rng = np.random.default_rng(1)
+    qx = cell_means(x, a, rng.integers(0, 6, size=50))
+    qy = cell_means(y, b, rng.integers(0, 4, size=35))
+    independent = np.outer(qx.masses, qy.masses)
+    assert glued_coupling_cost(x, y, a, b, qx, qy, independent) >= exact_w1(x, y, a, b) - 1e-12
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), d=st.integers(1, 5), sign=st.sampled_from([-1.0, 1.0]))
+def test_cone_values_are_certified_on_each_side(seed, d, sign):
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(60, d)) * 10.0 ** rng.uniform(-3, 3)
+    points[:5] = points[5:10] + 1e-9  # near-coincident pairs: the Gram formula's hard case
+    centers = np.concatenate([points[5:10], rng.normal(size=(7, d))])
+    values = rng.normal(size=12)
+    exact = sign * np.min(np.linalg.norm(points[:, None] - centers[None], axis=2) - values[None], axis=1)
+    below = cone_values(points, centers, values, sign, -1.0)
+    above = cone_values(points, centers, values, sign, +1.0)
+    scale = np.max(np.abs(exact)) + np.max(np.abs(points)) + 1.0
+    assert np.all(below <= above)
+    assert np.all(exact - below >= -1e-13 * scale) and np.all(above - exact >= -1e-13 * scale)
+    assert np.max(above - below) < 1e-6 * scale
+
+
+def test_cone_lower_bound_is_independent_of_chunking():
+    x, y, a, b = _problem(7, 45, 33, 2)
+    centers = np.random.default_rng(2).normal(size=(9, 2))
+    values = np.random.default_rng(3).normal(size=9)
+    whole, phi = cone_lower_bound(x, y, a, b, centers, values, 1.0)
+    chunked, phi_chunked = cone_lower_bound(x, y, a, b, centers, values, 1.0, chunk_entries=10)
+    assert np.allclose(phi, phi_chunked, rtol=0, atol=1e-14)
+    assert chunked == pytest.approx(whole, rel=1e-12)
+    assert max(whole, chunked) <= exact_w1(x, y, a, b)
+
+
+def test_identical_and_single_point_measures():
+    x, _, a, _ = _problem(9, 25, 1, 2)
+    same = glued_bracket(x, x.copy(), a, a.copy(), 5)
+    assert same.lower <= 0.0 <= same.upper
+    single = glued_bracket(x[:1], x[1:2], np.ones(1), np.ones(1), 3)
+    distance = float(np.linalg.norm(x[0] - x[1]))
+    assert single.lower <= distance <= single.upper
+    assert single.upper == pytest.approx(distance, rel=1e-12)
+    assert single.lower == pytest.approx(distance, rel=1e-12)
+
+
+def test_zero_weights_and_duplicate_points():
+    x, y, a, b = _problem(11, 30, 30, 2)
+    a[:10] = 0.0
+    a /= a.sum()
+    y[15:] = y[0]
+    result = glued_bracket(x, y, a, b, 6)
+    assert result.lower <= exact_w1(x, y, a, b) <= result.upper + 1e-12
+
+
+@pytest.mark.parametrize("cells", [3, 20])  # 3: Lloyd fitted on a subsample of 96 points
+def test_quantize_cells_are_cell_means_and_deterministic(cells):
+    x, _, a, _ = _problem(13, 200, 1, 3)
+    first = quantize(x, a, cells, seed=4)
+    second = quantize(x, a, cells, seed=4)
+    assert np.array_equal(first.labels, second.labels)
+    assert first.masses.sum() == pytest.approx(1.0)
+    for cell, members in enumerate(first.members()):
+        assert len(members) > 0
+        mean = a[members] @ x[members] / a[members].sum()
+        assert np.allclose(first.centers[cell], mean, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 40),
+    m=st.integers(1, 40),
+    cells=st.integers(1, 8),
+)
+def test_local_envelope_is_a_lower_bound_for_any_values(seed, n, m, cells):
+    x, y, a, b = _problem(seed, n, m, 2)
+    qx, qy = quantize(x, a, cells, seed=seed), quantize(y, b, cells, seed=seed + 1)
+    f_x = np.random.default_rng(seed).normal(size=n) * 3.0
+    assert local_envelope_lower_bound(x, y, a, b, qx, qy, f_x) <= exact_w1(x, y, a, b)
+
+
+@pytest.mark.parametrize("cells", [1, 7, 40])
+def test_pruned_transforms_are_the_cone_envelope(cells):
+    x, y, a, b = _problem(17, 300, 250, 2)
+    qx, qy = quantize(x, a, cells), quantize(y, b, cells, seed=1)
+    f_x = np.random.default_rng(4).normal(size=300) * 0.01 + x[:, 0]
+    _, g_x, g_y, _ = cone_envelope(x, y, f_x)
+    bound = local_envelope_lower_bound(x, y, a, b, qx, qy, f_x)
+    assert bound <= a @ g_x - b @ g_y
+    assert bound == pytest.approx(a @ g_x - b @ g_y, rel=1e-11)  # the rounding guard
