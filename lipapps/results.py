@@ -11,6 +11,7 @@ hand.
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import json
 import os
@@ -261,3 +262,91 @@ def backfill_provenance(json_path: str | os.PathLike) -> int:
         with atomic_write(path) as tmp:
             tmp.write_text(json.dumps(data, indent=1) + "\n")
     return changed
+
+
+def json_line_spans(text: str) -> dict[tuple[str | int, ...], tuple[int, int]]:
+    """The first and last line (0-based) of every value of a JSON text, by its path of keys and indices.
+
+    The whole document is ``()``; ``("rows", 3)`` is the fourth element of its ``rows`` list. Any
+    layout is read (one value per line or many), so the lines a value occupied can be looked up in
+    ``git blame`` whatever indentation wrote the file.
+    """
+    json.loads(text)  # refuse invalid JSON before walking it
+    decoder = json.JSONDecoder()
+    line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+    spans: dict[tuple[str | int, ...], tuple[int, int]] = {}
+
+    def line(offset: int) -> int:
+        return bisect.bisect_right(line_starts, offset) - 1
+
+    def skip(i: int) -> int:
+        while text[i] in " \t\r\n":
+            i += 1
+        return i
+
+    def value(i: int, path: tuple[str | int, ...]) -> int:
+        start = i = skip(i)
+        if text[i] in "{[":
+            close, index = "}" if text[i] == "{" else "]", 0
+            i = skip(i + 1)
+            while text[i] != close:
+                if close == "}":
+                    key, i = json.decoder.scanstring(text, i + 1)
+                    i = value(skip(i) + 1, (*path, key))  # past the colon
+                else:
+                    i = value(i, (*path, index))
+                    index += 1
+                i = skip(i)
+                if text[i] == ",":
+                    i = skip(i + 1)
+            end, i = i, i + 1
+        else:
+            _, i = decoder.raw_decode(text, i)
+            end = i - 1
+        spans[path] = (line(start), line(end))
+        return i
+
+    value(0, ())
+    return spans
+
+
+class FileHistory:
+    """Which commit last changed each value of a committed JSON file, for records that lack a provenance.
+
+    ``git blame`` of the file as it is now (every line must be committed) and the line spans of its
+    values (:func:`json_line_spans`): :meth:`provenance` gives a record made from the values at
+    some paths the provenance of :func:`backfilled_provenance`, dated by the newest commit among
+    those values' lines. Read it before a file is rewritten in another layout.
+    """
+
+    def __init__(self, json_path: str | os.PathLike) -> None:
+        self.path = Path(json_path)
+        text = self.path.read_text()
+        self.data = json.loads(text)
+        self.spans = json_line_spans(text)
+        self.blame = _blame(self.path)
+        if any(commit.strip("0") == "" for commit, _ in self.blame):
+            raise InputError(f"{self.path}: has uncommitted changes, so its history cannot be read")
+
+    def last_change(self, *paths: tuple[str | int, ...]) -> tuple[str, str]:
+        """``(commit, ISO date)`` of the newest commit among the lines of the values at ``paths``."""
+        lines = [c for p in paths for c in self.blame[self.spans[p][0] : self.spans[p][1] + 1]]
+        return max(lines, key=lambda c: c[1])
+
+    def provenance(self, *paths: tuple[str | int, ...], note: str = "", **known: Any) -> dict[str, Any]:
+        """The backfilled provenance of a record made from the values at ``paths``.
+
+        ``known`` sets the fields the file stated (e.g. ``threads``, ``gpu``, ``versions``);
+        ``note`` is appended to the ``backfilled`` text.
+        """
+        commit, date = self.last_change(*paths)
+        record = backfilled_provenance(commit, date, {}, self.path)
+        unknown = set(known) - set(record)
+        if unknown:
+            raise ValueError(f"not provenance fields: {sorted(unknown)}")
+        record.update(known)
+        record["backfilled"] = (
+            f"from git blame of {self.path.name}: the last commit that changed the lines this record came from "
+            "(in the file's layout then); the command was not recorded" + (f"; {note}" if note else "")
+        )
+        return record

@@ -74,3 +74,42 @@ def test_backfill_reads_each_record_from_git_history(tmp_path) -> None:
     assert [r["provenance"]["commit"] for r in records] == [first, "x", second]
     assert records[0]["provenance"]["command"] is None and "git blame" in records[0]["provenance"]["backfilled"]
     assert backfill_provenance(path) == 0
+
+
+def test_json_line_spans_read_any_layout() -> None:
+    from lipapps.results import json_line_spans
+
+    spans = json_line_spans('{"rows": [{"a": 1},\n  {"a": [2,\n 3]}],\n "meta": "x"}\n')
+    assert spans[("rows", 0)] == (0, 0) and spans[("rows", 1)] == (1, 2) and spans[("rows", 1, "a", 1)] == (2, 2)
+    assert spans[("meta",)] == (3, 3) and spans[()] == (0, 3)
+
+
+def test_file_history_dates_values_by_their_last_commit(tmp_path) -> None:
+    import subprocess
+
+    from lipapps.results import FileHistory
+
+    def git(*args: str, date: str = "2026-01-01T00:00:00Z") -> str:
+        env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+               "GIT_COMMITTER_DATE": date, "PATH": "/usr/bin:/bin"}
+        return subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"meta": {"threads": 2}, "rows": [{"v": 1}, {"v": 2}]}, indent=2) + "\n")
+    git("add", "r.json")
+    git("commit", "-qm", "first")
+    first = git("rev-parse", "HEAD")
+    path.write_text(json.dumps({"meta": {"threads": 2}, "rows": [{"v": 1}, {"v": 3}]}, indent=2) + "\n")
+    git("commit", "-qam", "second", date="2026-01-02T00:00:00Z")
+    second = git("rev-parse", "HEAD")
+    history = FileHistory(path)
+    assert history.last_change(("rows", 0)) == (first, "2026-01-01T00:00:00Z")
+    assert history.last_change(("rows", 0), ("rows", 1))[0] == second and history.last_change(())[0] == second
+    made = history.provenance(("rows", 0), note="meta then", threads=2)
+    assert made["commit"] == first and made["threads"] == 2 and made["backfilled"].endswith("; meta then")
+    with pytest.raises(ValueError, match="not provenance fields"):
+        history.provenance(("rows", 0), speed=1)
+    path.write_text(path.read_text().replace('"v": 1', '"v": 4'))
+    with pytest.raises(InputError, match="uncommitted"):
+        FileHistory(path)
