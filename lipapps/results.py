@@ -186,82 +186,26 @@ def _blame(path: Path) -> list[tuple[str, str]]:
     return lines
 
 
-def _record_spans(text: str, indent: int) -> list[tuple[int, int]]:
-    """Line spans ``[start, end]`` of the objects at ``indent`` spaces in an ``indent=1`` JSON dump."""
-    spans, start = [], None
-    for number, line in enumerate(text.splitlines()):
-        if line == " " * indent + "{":
-            start = number
-        elif start is not None and line.rstrip(",") == " " * indent + "}":
-            spans.append((start, number))
-            start = None
-    return spans
-
-
-def backfilled_provenance(commit: str, date: str, record: dict[str, Any], path: Path) -> dict[str, Any]:
+def backfilled_provenance(commit: str, date: str, path: Path) -> dict[str, Any]:
     """The provenance of a record written before records carried one, read from git history.
 
     The commit and date are those of the last commit that changed the record's lines; the command
-    and machine were not recorded then, so they are ``None`` unless the record itself names its
-    device or threads. ``backfilled`` says so.
+    and machine were not recorded then, so they are ``None`` (callers fill in what the file
+    stated); ``backfilled`` says so.
     """
     return {
         "command": None,
         "commit": commit,
         "dirty": None,
         "date": date,
-        "cpu": record.get("machine") if isinstance(record.get("machine"), str) else None,
+        "cpu": None,
         "cpu_count": None,
-        "threads": record.get("threads"),
-        "gpu": record.get("device") if isinstance(record.get("device"), str) and "cuda" in record["device"] else None,
+        "threads": None,
+        "gpu": None,
         "python": None,
-        "versions": {"torch": record.get("torch")} if isinstance(record.get("torch"), str) else {},
+        "versions": {},
         "backfilled": f"from git blame of {path.name}: the last commit that changed this record; the command and machine were not recorded",
     }
-
-
-def backfill_provenance(json_path: str | os.PathLike) -> int:
-    """Give every record of a committed results file that lacks ``provenance`` one from git history.
-
-    A file is a list of records, an object with a ``rows`` list (each row a record, and the object
-    itself for its ``meta``), or one object (one record). Records that already carry a provenance
-    are left alone. Returns the number of records changed; rewrites the file atomically.
-    """
-    path = Path(json_path)
-    text = path.read_text()
-    data = json.loads(text)
-    blame = _blame(path)
-    newest = lambda span: max(blame[span[0] : span[1] + 1], key=lambda c: c[1])  # noqa: E731
-    changed = 0
-
-    def stamp(record: dict[str, Any], span: tuple[int, int]) -> None:
-        nonlocal changed
-        if "provenance" not in record:
-            record["provenance"] = backfilled_provenance(*newest(span), record, path)
-            changed += 1
-
-    whole = (0, len(blame) - 1)
-    if isinstance(data, list):
-        spans = _record_spans(text, 1)
-        if len(spans) != len(data):
-            raise InputError(f"{path}: records are not laid out one object per indent-1 block")
-        for record, span in zip(data, spans):
-            stamp(record, span)
-    elif isinstance(data, dict) and isinstance(data.get("rows"), list):
-        spans = _record_spans(text, 2)
-        if len(spans) != len(data["rows"]):
-            raise InputError(f"{path}: rows are not laid out one object per indent-2 block")
-        for record, span in zip(data["rows"], spans):
-            stamp(record, span)
-        stamp(data, whole)
-    elif isinstance(data, dict):
-        stamp(data, whole)
-    else:
-        raise InputError(f"{path}: not a results file (a list of records or an object)")
-    if changed:
-        with atomic_write(path) as tmp:
-            tmp.write_text(json.dumps(data, indent=1) + "\n")
-    return changed
 
 
 def json_line_spans(text: str) -> dict[tuple[str | int, ...], tuple[int, int]]:
@@ -340,7 +284,7 @@ class FileHistory:
         ``note`` is appended to the ``backfilled`` text.
         """
         commit, date = self.last_change(*paths)
-        record = backfilled_provenance(commit, date, {}, self.path)
+        record = backfilled_provenance(commit, date, self.path)
         unknown = set(known) - set(record)
         if unknown:
             raise ValueError(f"not provenance fields: {sorted(unknown)}")

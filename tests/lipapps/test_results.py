@@ -51,31 +51,6 @@ def test_data_dir_follows_the_environment(monkeypatch, tmp_path) -> None:
     assert data_dir().parts[-2:] == ("shared", "data")
 
 
-def test_backfill_reads_each_record_from_git_history(tmp_path) -> None:
-    import subprocess
-
-    from lipapps.results import backfill_provenance
-
-    def git(*args: str) -> str:
-        env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
-        return subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-    git("init", "-q")
-    path = tmp_path / "r.json"
-    path.write_text(json.dumps([{"case": "a"}], indent=1) + "\n")
-    git("add", "r.json")
-    git("commit", "-qm", "first")
-    first = git("rev-parse", "HEAD")
-    path.write_text(json.dumps([{"case": "a"}, {"case": "b", "provenance": {"commit": "x"}}, {"case": "c"}], indent=1) + "\n")
-    git("commit", "-qam", "second")
-    second = git("rev-parse", "HEAD")
-    assert backfill_provenance(path) == 2
-    records = json.loads(path.read_text())
-    assert [r["provenance"]["commit"] for r in records] == [first, "x", second]
-    assert records[0]["provenance"]["command"] is None and "git blame" in records[0]["provenance"]["backfilled"]
-    assert backfill_provenance(path) == 0
-
-
 def test_json_line_spans_read_any_layout() -> None:
     from lipapps.results import json_line_spans
 
