@@ -85,11 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also compute exact W1 with POT (auto: when n*m <= 25 million)")
     p.add_argument("--refine", choices=("auto", "always", "never"), default="auto",
                    help="tighten the critic by its c-transform on the samples (auto: when n*m <= 25 million)")
-    p.add_argument("--epochs", type=int, default=None, help="critic training epochs (default: 2000 full-batch steps for up to 4096 training points in d <= 3, else about 1000 steps)")
+    p.add_argument("--epochs", type=int, default=None, help="critic training epochs (None: 2000 full-batch steps for up to 4096 training points in d <= 3, else about 1000 steps)")
     p.add_argument("--depth", type=int, default=None,
-                   help="critic blocks (default: 8 for up to 4096 training points in d <= 3, else 4); a radial "
+                   help="critic blocks (None: 8 for up to 4096 training points in d <= 3, else 4); a radial "
                         "critic in high dimension wants about 24 in d = 16 and 32 in d = 64 (docs/critics.md)")
-    p.add_argument("--lr", type=float, default=None, help="Adam step size (default: 0.01 for up to 4096 training "
+    p.add_argument("--lr", type=float, default=None, help="Adam step size (None: 0.01 for up to 4096 training "
                                                           "points in d <= 3 or a deeper critic than the default, "
                                                           "else 0.03)")
     p.add_argument("--seed", type=int, default=0, help="seeds the held-out split, the critic's initialisation and its batches")
