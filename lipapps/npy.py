@@ -24,7 +24,7 @@ def load_npy(path: str | os.PathLike, what: str = "array") -> np.ndarray:
         raise FileNotFoundError(f"{what} file not found: {path}")
     with open(path, "rb") as handle:
         if handle.read(len(NPY_MAGIC)) != NPY_MAGIC:
-            raise InputError(f"{what} {path} is not a .npy file (no NumPy header); save arrays with numpy.save")
+            raise InputError(f"cannot read {what} {path}: not a .npy file (no NumPy header); save arrays with numpy.save")
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
