@@ -8,8 +8,9 @@ from critics.estimate import estimate_w1
 from critics.exact import exact_w1
 from critics.image_critic import ImageCritic
 from critics.result import W1Estimate
-from critics.samples import as_samples, load_samples
+from critics.samples import as_samples, as_weights, check_pair, load_samples
 from critics.toy import TOY_DATASETS, sample_toy
+from critics.wgan import WGANResult, train_wgan, write_wgan_outputs
 
 __all__ = [
     "ConeEnvelope",
@@ -18,12 +19,17 @@ __all__ = [
     "TrainingPlan",
     "W1Critic",
     "W1Estimate",
+    "WGANResult",
     "as_samples",
+    "as_weights",
     "block_coupling_cost",
+    "check_pair",
     "choose_training",
     "cone_envelope",
     "estimate_w1",
     "exact_w1",
     "load_samples",
     "sample_toy",
+    "train_wgan",
+    "write_wgan_outputs",
 ]

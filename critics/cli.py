@@ -10,25 +10,47 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from lipapps.errors import InputError
 
 IMAGE_DATASETS = ("mnist", "fashion-mnist")
 IMAGE_LATENT = 32
 
 
+def _weights(path: str | None, n: int, option: str) -> np.ndarray | None:
+    """Sample weights from a file (one number per sample, any format of :func:`load_samples`), checked."""
+    from critics.samples import as_weights, load_samples
+
+    if path is None:
+        return None
+    values = load_samples(path)
+    if values.shape[1] != 1:
+        raise InputError(f"{option} {path}: weights must be one number per sample, got shape {values.shape}")
+    return as_weights(values[:, 0], n, name=f"{option} {path}")
+
+
 def _w1_command(args: argparse.Namespace) -> int:
     import lipapps
     from critics.estimate import estimate_w1
     from critics.samples import check_pair, load_samples
+    from lipapps.cli import output_path
 
+    if args.save_critic is not None:
+        output_path(args.save_critic, "--save-critic")
     x = load_samples(args.x)
     y = load_samples(args.y)
     check_pair(x, y, names=(args.x, args.y))
+    weights_x = _weights(args.weights_x, len(x), "--weights-x")
+    weights_y = _weights(args.weights_y, len(y), "--weights-y")
     device = lipapps.resolve_device(args.device)
     result = estimate_w1(
-        x, y, exact=args.exact, refine=args.refine, epochs=args.epochs, depth=args.depth, lr=args.lr,
-        seed=args.seed, device=device, progress=not args.json,
+        x, y, weights_x=weights_x, weights_y=weights_y, exact=args.exact, refine=args.refine, epochs=args.epochs,
+        depth=args.depth, lr=args.lr, seed=args.seed, device=device, progress=not args.json,
     )
+    if args.save_critic is not None:
+        metadata = {"certificate": result.certificate, "network_lower": result.network_lower, "x": args.x, "y": args.y}
+        lipapps.save(result.network, args.save_critic, metadata=metadata)
     if args.json:
         print(json.dumps(result.summary()))
         return 0
@@ -43,6 +65,8 @@ def _w1_command(args: argparse.Namespace) -> int:
         lo, hi = result.heldout_ci95
         rows.append(("held-out estimate", f"{result.heldout:.6f}  (95% CI {lo:.6f} .. {hi:.6f})"))
     rows.append(("seconds", f"{result.seconds:.1f}"))
+    if args.save_critic is not None:
+        rows.append(("critic written to", str(args.save_critic)))
     for name, value in rows:
         print(f"{name:<20} {value}")
     return 0
@@ -53,6 +77,11 @@ def _wgan_command(args: argparse.Namespace) -> int:
     from critics.image_data import mnist_sampler
     from critics.wgan import make_image_generator, train_wgan, write_wgan_outputs
 
+    from lipapps.cli import check_positive
+
+    check_positive(args.steps, "--steps")
+    check_positive(args.batch_size, "--batch-size", minimum=2)
+    check_positive(args.log_every, "--log-every")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
@@ -85,27 +114,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also compute exact W1 with POT (auto: when n*m <= 25 million)")
     p.add_argument("--refine", choices=("auto", "always", "never"), default="auto",
                    help="tighten the critic by its c-transform on the samples (auto: when n*m <= 25 million)")
-    p.add_argument("--epochs", type=int, default=None, help="critic training epochs (default: 2000 full-batch steps for up to 4096 training points in d <= 3, else about 1000 steps)")
+    p.add_argument("--epochs", type=int, default=None, help="critic training epochs (None: 2000 full-batch steps for up to 4096 training points in d <= 3, else about 1000 steps)")
     p.add_argument("--depth", type=int, default=None,
-                   help="critic blocks (default: 8 for up to 4096 training points in d <= 3, else 4); a radial "
+                   help="critic blocks (None: 8 for up to 4096 training points in d <= 3, else 4); a radial "
                         "critic in high dimension wants about 24 in d = 16 and 32 in d = 64 (docs/critics.md)")
-    p.add_argument("--lr", type=float, default=None, help="Adam step size (default: 0.01 for up to 4096 training "
+    p.add_argument("--lr", type=float, default=None, help="Adam step size (None: 0.01 for up to 4096 training "
                                                           "points in d <= 3 or a deeper critic than the default, "
                                                           "else 0.03)")
     p.add_argument("--seed", type=int, default=0, help="seeds the held-out split, the critic's initialisation and its batches")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--weights-x", help="weights of the first set: one non-negative number per sample (.npy, .npz, "
+                                       ".csv or .pt), normalised to sum 1 (None: uniform)")
+    p.add_argument("--weights-y", help="weights of the second set, likewise")
+    p.add_argument("--save-critic", help="write the trained critic network f (lipapps.save format; its certificate L "
+                                         "and the bound of f / L in the metadata): read by lipapps.load and lipapps certify")
     p.set_defaults(func=_w1_command)
 
     from critics.toy import TOY_DATASETS
 
     p = subparsers.add_parser("wgan", help="train a WGAN with a certified 1-Lipschitz critic (2-D toy data or MNIST-like images)")
-    p.add_argument("--data", choices=sorted(TOY_DATASETS) + list(IMAGE_DATASETS), default="8gaussians")
+    p.add_argument("--data", choices=sorted(TOY_DATASETS) + list(IMAGE_DATASETS), default="8gaussians",
+                   help="real data: a 2-D toy distribution or an image data set")
     p.add_argument("--data-dir", help="folder with the MNIST / Fashion-MNIST IDX files (image data only)")
     p.add_argument("--digit", type=int, default=None, help="train on one class of the image data")
     p.add_argument("--steps", type=int, default=2000, help="generator steps")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, help="samples per step")
     p.add_argument("--log-every", type=int, default=100, help="log critic estimate and exact W1 every k steps")
     p.add_argument("--out", required=True, help="folder for figures, checkpoint.pt and metrics.json")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds data, initialisation and latent noise")
     p.set_defaults(func=_wgan_command)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from lipapps.errors import InputError
+from lipapps.npy import load_npy
 
 SAMPLE_SUFFIXES = (".npy", ".npz", ".csv", ".pt")
 
@@ -73,7 +74,7 @@ def load_samples(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{path}: unknown sample file type {suffix!r}; use one of {', '.join(SAMPLE_SUFFIXES)}")
     try:
         if suffix == ".npy":
-            values = np.load(path, allow_pickle=False)
+            values = load_npy(path, "samples")
         elif suffix == ".npz":
             values = _read_npz(path)
         elif suffix == ".pt":

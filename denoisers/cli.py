@@ -11,15 +11,20 @@ import torch
 
 import lipapps
 from lipapps import InputError
+from lipapps.cli import check_positive, output_path
 from lipapps.layers import ACTIVATIONS
 
 from denoisers.images import load_array, read_image, write_image
 from denoisers.metrics import psnr, ssim
 from denoisers.model import AveragedDenoiser
+from denoisers.on_device import DenoiserOnDevice
 from denoisers.problems import PROBLEMS, Problem, from_measurement, simulate
 from denoisers.parameters import ALGORITHMS, choose_settings
 from denoisers.reconstruct import run_pnp
 from denoisers.weights import FAMILIES
+
+#: Formats ``reconstruct --out`` writes (8-bit images, or the float array as ``.npy``).
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,17 +35,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, type=Path, help="folder of grayscale training images")
     p.add_argument("--sigma", required=True, type=float, help="noise standard deviation on the 0-255 scale")
     p.add_argument("--out", required=True, type=Path, help="model file to write (lipapps.save format)")
-    p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--patch-size", type=int, default=40)
-    p.add_argument("--patches-per-image", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--epochs", type=int, default=6, help="training epochs")
+    p.add_argument("--patch-size", type=int, default=40, help="side of the square training patches")
+    p.add_argument("--patches-per-image", type=int, default=20, help="random crops per training image")
+    p.add_argument("--batch-size", type=int, default=32, help="patches per step")
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     p.add_argument("--activation-lr-factor", type=float, default=10.0,
-                   help="learning rate of spline activations over --lr (default: 10; relu has none)")
+                   help="learning rate of spline activations over --lr (relu has none)")
     p.add_argument("--fresh-patches", action="store_true", help="draw new random crops every epoch")
-    p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--hidden-channels", type=int, default=64)
-    p.add_argument("--depth", type=int, default=6)
+    p.add_argument("--channels", type=int, default=16, help="channels of the blocks' state")
+    p.add_argument("--hidden-channels", type=int, default=64, help="channels inside each block")
+    p.add_argument("--depth", type=int, default=6, help="gradient-flow blocks")
     p.add_argument("--kernel-size", type=int, default=3, help="odd size of every convolution")
     p.add_argument("--no-lifting", dest="lifting", action="store_false",
                    help="no lifting/readout convolutions (needs --channels equal to --downsampling squared)")
@@ -50,33 +55,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--averaging", type=float, default=0.5, help="a in D = (1 - a) I + a N, in (0, 1)")
     p.add_argument("--injection", type=float, default=0.0, help="mix each block's output with the lifted input by this weight, in [0, 1]")
     p.add_argument("--init", type=Path, help="start from these weights (fine-tuning)")
-    p.add_argument("--checkpoint", type=Path, help="training checkpoint (default: OUT with suffix .ckpt)")
+    p.add_argument("--checkpoint", type=Path, help="training checkpoint (None: OUT with suffix .ckpt)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    p.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda (default: cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seeds initialisation, crops and noise")
+    p.add_argument("--threads", type=int, help="torch threads (None: torch's choice)")
+    p.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
     p.set_defaults(func=train_command)
 
-    p = subparsers.add_parser("reconstruct", help="plug-and-play reconstruction with the shipped certified denoiser")
-    p.add_argument("--problem", required=True, choices=PROBLEMS)
+    p = subparsers.add_parser("reconstruct", help="plug-and-play reconstruction with a certified denoiser")
+    p.add_argument("--problem", required=True, choices=PROBLEMS, help="the forward model")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--image", type=Path, help="ground truth: simulate the measurement from it")
+    source.add_argument("--image", type=Path, help="grayscale ground truth: simulate the measurement from it")
     source.add_argument("--measurement", type=Path, help="a given measurement y (.npy)")
-    p.add_argument("--noise", type=float, help="noise standard deviation on the [0, 1] intensity scale")
-    p.add_argument("--algorithm", choices=ALGORITHMS, default="admm", help="PnP-ADMM (default) or forward-backward")
+    noise = p.add_mutually_exclusive_group()
+    noise.add_argument("--sigma", type=float, help="noise standard deviation on the 0-255 scale (None: the "
+                                                   "problem's default, e.g. 25 for denoise)")
+    noise.add_argument("--noise", type=float, help="the same on the [0, 1] intensity scale (sigma / 255)")
+    p.add_argument("--algorithm", choices=ALGORITHMS, default="admm", help="PnP-ADMM or forward-backward")
     p.add_argument("--kernel", type=Path, help="blur kernel (.npy), centred in its array, periodic boundary")
     p.add_argument("--mask", type=Path, help="inpainting mask (.npy), 1 = observed")
     p.add_argument("--angles", type=int, help="number of CT angles on [0, 180)")
     p.add_argument("--truth", type=Path, help="ground truth to score a reconstruction of --measurement")
     p.add_argument("--regularisation", type=float, help="factor on the noise level that sets the prior's weight")
-    p.add_argument("--level", type=int, help="shipped denoiser level (0-255 scale) for ADMM; default from problem and noise")
+    p.add_argument("--level", type=int, help="shipped denoiser level (0-255 scale) for ADMM (None: from problem and noise)")
     p.add_argument("--family", choices=FAMILIES, default="firm",
-                   help="shipped weights: firm (default, the PnP prior) or ridge (the better denoiser applied once: "
+                   help="shipped weights: firm (the PnP prior) or ridge (the better denoiser applied once: "
                         "--problem denoise --algorithm fbs)")
-    p.add_argument("--max-iter", type=int, default=300)
+    p.add_argument("--model", type=Path, help="an averaged denoiser file (lipapps denoiser train --out) instead of the "
+                                              "shipped weights; its sigma is its level")
+    p.add_argument("--device", default="cpu", help="torch device the denoiser runs on, e.g. cuda")
+    p.add_argument("--max-iter", type=int, default=300, help="iteration limit")
     p.add_argument("--tol", type=float, default=1e-4, help="stop when ||x+ - x|| / ||x+|| <= tol")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, help="reconstruction image to write; a panel goes to OUT_panel.png")
+    p.add_argument("--seed", type=int, default=0, help="seeds the simulated noise (and inpainting mask)")
+    p.add_argument("--out", type=Path, help=f"reconstruction image to write ({', '.join(OUTPUT_SUFFIXES)}); a panel goes "
+                                            "to OUT_panel.png")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=reconstruct_command)
 
@@ -85,6 +97,10 @@ def train_command(args: argparse.Namespace) -> int:
     """Train, then save the model (rank 0 under torchrun) with its training record as metadata."""
     from denoisers.training import train_denoiser
 
+    output_path(args.out, "--out")
+    if not args.sigma > 0:
+        raise InputError(f"--sigma must be a positive noise level on the 0-255 scale, got {args.sigma}")
+    device = lipapps.resolve_device(args.device)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.init is not None:
@@ -115,7 +131,7 @@ def train_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         checkpoint=args.checkpoint or args.out.with_suffix(".ckpt"),
         resume=args.resume,
-        device=lipapps.resolve_device(args.device),
+        device=device,
     )
     if int(os.environ.get("RANK", "0")) == 0:
         metadata = {"sigma": args.sigma, "epochs": args.epochs, "validation_psnr": run.validation_psnr}
@@ -124,27 +140,53 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _problem(args: argparse.Namespace) -> Problem:
+def _noise(args: argparse.Namespace) -> float | None:
+    """The noise standard deviation on the [0, 1] scale, from ``--sigma`` (0-255) or ``--noise``."""
+    if args.sigma is not None:
+        if not args.sigma >= 0:
+            raise InputError(f"--sigma must be a non-negative standard deviation, got {args.sigma}")
+        return args.sigma / 255.0
     if args.noise is not None and not args.noise >= 0:
         raise InputError(f"--noise must be a non-negative standard deviation, got {args.noise}")
+    return args.noise
+
+
+def _problem(args: argparse.Namespace) -> Problem:
+    noise = _noise(args)
     if args.angles is not None and args.angles < 1:
         raise InputError(f"--angles must be >= 1, got {args.angles}")
     kernel = load_array(args.kernel, "kernel") if args.kernel else None
     mask = load_array(args.mask, "mask") if args.mask else None
     if args.image is not None:
-        return simulate(args.problem, read_image(args.image), args.noise, args.seed, kernel, mask, args.angles)
-    truth = read_image(args.truth) if args.truth else None
+        return simulate(args.problem, read_image(args.image, colour="refuse"), noise, args.seed, kernel, mask, args.angles)
+    truth = read_image(args.truth, colour="refuse") if args.truth else None
     y = load_array(args.measurement, "measurement")
-    return from_measurement(args.problem, y, args.noise, kernel, mask, args.angles, truth)
+    return from_measurement(args.problem, y, noise, kernel, mask, args.angles, truth)
+
+
+def _denoiser(path: Path) -> AveragedDenoiser:
+    """The averaged denoiser in ``path``, certified on load by :func:`lipapps.load`."""
+    model = lipapps.load(path)
+    if not isinstance(model, AveragedDenoiser):
+        raise InputError(f"{path} does not hold an AveragedDenoiser (train one with lipapps denoiser train)")
+    if not model.sigma > 0:
+        raise InputError(f"{path}: the denoiser records no positive noise level (sigma {model.sigma})")
+    return model
 
 
 def reconstruct_command(args: argparse.Namespace) -> int:
-    """Simulate or read the measurement, run PnP, report quality, write image and panel."""
+    """Check every option, simulate or read the measurement, run PnP, report quality, write image and panel."""
+    check_positive(args.max_iter, "--max-iter")
+    if not args.tol >= 0:
+        raise InputError(f"--tol must be >= 0, got {args.tol}")
+    if args.out is not None:
+        output_path(args.out, "--out", OUTPUT_SUFFIXES)
+    device = lipapps.resolve_device(args.device)
+    model = _denoiser(args.model) if args.model is not None else None
     problem = _problem(args)
-    if args.max_iter < 1 or args.tol < 0:
-        raise InputError("--max-iter must be >= 1 and --tol >= 0")
-    settings = choose_settings(problem, args.algorithm, args.regularisation, args.level, args.family)
-    result = run_pnp(problem, settings, max_iter=args.max_iter, tol=args.tol, progress=not args.json)
+    settings = choose_settings(problem, args.algorithm, args.regularisation, args.level, args.family, denoiser=model)
+    denoiser = DenoiserOnDevice(settings.denoiser, device) if device.type != "cpu" else None
+    result = run_pnp(problem, settings, denoiser, max_iter=args.max_iter, tol=args.tol, progress=not args.json)
     scores = {"psnr": None, "ssim": None}
     if problem.truth is not None:
         scores = {"psnr": psnr(result.x, problem.truth), "ssim": ssim(result.x, problem.truth)}
@@ -159,12 +201,12 @@ def reconstruct_command(args: argparse.Namespace) -> int:
         from denoisers.figures import save_panel
 
         write_image(args.out, result.x)
-        title = f"{problem.name}, PnP-{settings.algorithm.upper()}, {args.family} denoiser sigma {settings.denoiser_sigma}"
+        title = f"{problem.name}, PnP-{settings.algorithm.upper()}, {_prior_name(args, settings.denoiser_sigma)}"
         save_panel(args.out.with_name(args.out.stem + "_panel.png"), problem.truth, problem.y, result, title, problem.name != "ct")
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"PnP-{settings.algorithm.upper()} with the shipped {args.family} sigma {settings.denoiser_sigma} denoiser")
+        print(f"PnP-{settings.algorithm.upper()} with the {_prior_name(args, settings.denoiser_sigma)}")
         if scores["psnr"] is not None:
             print(f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f}")
         state = "converged" if result.converged else "stopped at max-iter"
@@ -172,3 +214,9 @@ def reconstruct_command(args: argparse.Namespace) -> int:
         if args.out is not None:
             print(f"wrote {args.out}")
     return 0
+
+
+def _prior_name(args: argparse.Namespace, sigma: float) -> str:
+    if args.model is not None:
+        return f"denoiser {args.model} (sigma {sigma:g})"
+    return f"shipped {args.family} sigma {sigma:g} denoiser"

@@ -18,6 +18,7 @@ from skimage import io as skio
 from skimage.color import rgb2gray, rgba2rgb
 
 from lipapps import InputError, atomic_write
+from lipapps.npy import load_npy
 
 
 def load_array(path: str | os.PathLike, what: str) -> np.ndarray:
@@ -25,10 +26,7 @@ def load_array(path: str | os.PathLike, what: str) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} file not found: {path}")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"cannot read {what} {path} as a .npy array ({exc})") from None
+    array = load_npy(path, what)
     if array.ndim != 2 or array.size == 0:
         raise InputError(f"{what} {path} must be a non-empty 2-D array, got shape {array.shape}")
     if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
@@ -39,8 +37,15 @@ def load_array(path: str | os.PathLike, what: str) -> np.ndarray:
     return array
 
 
-def read_image(path: str | os.PathLike) -> torch.Tensor:
-    """A grayscale image in ``[0, 1]`` as a float32 tensor ``(H, W)``."""
+def read_image(path: str | os.PathLike, colour: str = "convert") -> torch.Tensor:
+    """A grayscale image in ``[0, 1]`` as a float32 tensor ``(H, W)``.
+
+    ``colour``: what to do with an RGB(A) image whose channels differ: ``"convert"`` it to gray
+    (luminance), or ``"refuse"`` it with :class:`lipapps.InputError` (an RGB file of a gray image,
+    equal channels, is read either way).
+    """
+    if colour not in ("convert", "refuse"):
+        raise ValueError(f"colour must be 'convert' or 'refuse', got {colour!r}")
     path = Path(path)
     if path.suffix.lower() == ".npy":
         return torch.from_numpy(load_array(path, "image"))
@@ -54,6 +59,8 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
     if image.ndim == 3 and image.shape[-1] == 4:
         image = rgba2rgb(image)
     if image.ndim == 3 and image.shape[-1] == 3:
+        if colour == "refuse" and not np.allclose(image, image[..., :1]):
+            raise InputError(f"image {path} is in colour; give a grayscale image (the denoisers are grayscale)")
         image = rgb2gray(image)
     elif np.issubdtype(image.dtype, np.integer):
         image = image / float(np.iinfo(image.dtype).max)

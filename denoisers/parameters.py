@@ -67,6 +67,7 @@ def choose_settings(
     regularisation: float | None = None,
     level: int | None = None,
     family: str = "firm",
+    denoiser: AveragedDenoiser | None = None,
 ) -> PnPSettings:
     """Parameters for ``problem`` from its noise level (see the module docstring).
 
@@ -74,10 +75,14 @@ def choose_settings(
     from the step, so it takes none). ``family``: which shipped weights (:data:`denoisers.weights.FAMILIES`);
     the factors above were tuned for ``"firm"``, the better prior; for denoising, FBS with its
     default step applies the denoiser once, where the ``"ridge"`` family is the better one.
+    ``denoiser``: a model of one's own (e.g. from ``lipapps denoiser train``) used instead of the
+    shipped ones, as the only level, its ``sigma`` (the same rule; ``level`` must then be ``None``).
     """
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    sigmas = available_sigmas(family)
+    if denoiser is not None and level is not None:
+        raise InputError("a given denoiser has its own level (its sigma); level picks among the shipped ones")
+    sigmas = [denoiser.sigma] if denoiser is not None else available_sigmas(family)
     if not sigmas:
         raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")
     k = REGULARISATION[algorithm][problem.name] if regularisation is None else regularisation
@@ -89,13 +94,14 @@ def choose_settings(
             raise InputError("PnP-FBS sets the denoiser level from its step; level applies to ADMM only")
         target = 255.0 * k * noise / problem.operator.norm_bound()
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
-        return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, None, load_denoiser(sigma, family))
+        model = denoiser if denoiser is not None else load_denoiser(sigma, family)
+        return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, None, model)
     if level is None:
         nearest = min(sigmas, key=lambda s: abs(s - 255.0 * k * noise))
         level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
     elif level not in sigmas:
         raise InputError(f"no shipped denoiser for level {level}; available: {sigmas}")
-    model = load_denoiser(level, family)
+    model = denoiser if denoiser is not None else load_denoiser(level, family)
     strength = min(1.0, 0.5 / model.averaging)
     return PnPSettings("admm", level, strength, None, admm_penalty(level, strength, k, problem.noise), model)
 

@@ -83,3 +83,54 @@ def test_wgan_out_must_be_a_folder(tmp_path, capsys):
     target.write_text("")
     assert main(["wgan", "--steps", "1", "--out", str(target)]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_w1_weights_and_saved_critic_connect_to_certify(sets, capsys):
+    import lipapps
+
+    tmp_path, x, y = sets
+    weights = np.zeros(30)
+    weights[:10] = 1.0
+    np.save(tmp_path / "wx.npy", weights)
+    critic = tmp_path / "critic.pt"
+    assert main(["w1", str(x), str(y), "--json", "--epochs", "2", "--weights-x", str(tmp_path / "wx.npy"),
+                 "--save-critic", str(critic)]) == 0
+    weighted = json.loads(capsys.readouterr().out)
+    from critics.exact import exact_w1
+
+    values_x, values_y = np.load(x), np.loadtxt(y, delimiter=",")
+    assert weighted["exact"] == pytest.approx(exact_w1(values_x[:10], values_y), rel=1e-12)  # zero weight drops a sample
+    assert lipapps.load(critic).config()["in_features"] == 2
+    assert main(["certify", str(critic), "--json", "--steps", "2", "--points", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["upper_bound"] == pytest.approx(weighted["certificate"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--weights-x", "{short}"], "expected shape (30,)"),
+        (["--weights-y", "{negative}"], "non-negative"),
+        (["--weights-x", "{text}"], "not a .npy file"),
+        (["--save-critic", "{tmp}"], "is a folder"),
+    ],
+)
+def test_w1_bad_weights_or_critic_path_exit_2(sets, capsys, extra, message):
+    tmp_path, x, y = sets
+    np.save(tmp_path / "short.npy", np.ones(29))
+    np.save(tmp_path / "negative.npy", -np.ones(20))
+    (tmp_path / "text.npy").write_text("1\n2\n")
+    paths = {"short": tmp_path / "short.npy", "negative": tmp_path / "negative.npy", "text": tmp_path / "text.npy",
+             "tmp": tmp_path}
+    assert main(["w1", str(x), str(y), "--json", "--epochs", "1", *[a.format(**paths) for a in extra]]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lipapps: error:") and message in lines[0], captured.err
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("option, value", [("--steps", "0"), ("--batch-size", "1"), ("--log-every", "0")])
+def test_wgan_checks_numbers_before_creating_out(tmp_path, capsys, option, value):
+    out = tmp_path / "run"
+    assert main(["wgan", "--out", str(out), option, value]) == 2
+    assert f"{option} must be at least" in capsys.readouterr().err
+    assert not out.exists()

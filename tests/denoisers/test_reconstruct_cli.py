@@ -12,6 +12,16 @@ from denoisers.images import read_image, write_image
 from denoisers.metrics import psnr
 from denoisers.operators import Blur, gaussian_kernel
 from denoisers.radon import ParallelBeamCT, uniform_angles
+from denoisers.weights import _weights_dir
+
+SHIPPED = _weights_dir() / "sigma25.pt"
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lipapps: error:"), err
+    assert "Traceback" not in err
+    return lines[0]
 
 
 @pytest.fixture
@@ -174,3 +184,96 @@ def test_train_command_refuses_a_bad_architecture(tmp_path, capsys, extra, messa
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--input-shape", "16", "16"], "three positive numbers C H W"),
+        (["--input-shape", "2", "16", "16"], "does not fit the model"),
+        (["--points", "0"], "--points must be at least 1"),
+        (["--steps", "-1"], "--steps must be at least 0"),
+    ],
+)
+def test_certify_bad_shape_or_points_on_an_image_model(capsys, extra, message):
+    shape = [] if "--input-shape" in extra else ["--input-shape", "1", "8", "8"]
+    assert main(["certify", str(SHIPPED), *shape, *extra]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--image", "{rgb}"], "is in colour"),
+        (["--image", "{truth}", "--out", "{tmp}/out.xyz"], "unknown output format '.xyz'"),
+        (["--image", "{truth}", "--out", "{tmp}"], "is a folder"),
+        (["--image", "{truth}", "--max-iter", "0"], "--max-iter must be at least 1"),
+        (["--image", "{truth}", "--sigma", "-3"], "--sigma must be a non-negative"),
+        (["--image", "{truth}", "--model", "{classifier}"], "does not hold an AveragedDenoiser"),
+        (["--image", "{truth}", "--device", "gpu0"], "not a torch device"),
+        (["--measurement", "{text}"], "not a .npy file"),
+    ],
+)
+def test_reconstruct_checks_options_before_the_solve(tmp_path, truth_png, capsys, extra, message):
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)).save(tmp_path / "rgb.png")
+    (tmp_path / "text.npy").write_text("1, 2, 3\n")
+    classifier = lipapps.save(lipapps.LipschitzResNet(2, 1, width=4, depth=1), tmp_path / "c.pt")
+    paths = {"rgb": tmp_path / "rgb.png", "truth": truth_png, "tmp": tmp_path, "classifier": classifier,
+             "text": tmp_path / "text.npy"}
+    noise = [] if "--sigma" in extra else ["--noise", "0.1"]
+    assert main(["reconstruct", "--problem", "denoise", *noise, *[a.format(**paths) for a in extra]]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out.xyz").exists()
+
+
+def test_gray_image_stored_as_rgb_is_accepted(tmp_path, truth_png, capsys):
+    from PIL import Image
+
+    gray = np.asarray(Image.open(truth_png))
+    Image.fromarray(np.stack([gray] * 3, axis=-1)).save(tmp_path / "rgb_gray.png")
+    first = _run_json(capsys, ["reconstruct", "--problem", "denoise", "--image", str(truth_png), "--max-iter", "3"])
+    second = _run_json(capsys, ["reconstruct", "--problem", "denoise", "--image", str(tmp_path / "rgb_gray.png"), "--max-iter", "3"])
+    assert first["psnr"] == pytest.approx(second["psnr"], abs=1e-3)
+
+
+def test_sigma_and_noise_are_one_scale(truth_png, capsys):
+    common = ["reconstruct", "--problem", "denoise", "--image", str(truth_png), "--max-iter", "3"]
+    assert _run_json(capsys, common + ["--sigma", "25.5"]) | {"seconds": 0} == _run_json(capsys, common + ["--noise", "0.1"]) | {"seconds": 0}
+    with pytest.raises(SystemExit) as exit_info:
+        main(common + ["--sigma", "25", "--noise", "0.1"])
+    assert exit_info.value.code == 2
+
+
+def test_trained_model_reconstructs_with_model_option(tmp_path, truth_png, capsys):
+    folder = tmp_path / "images"
+    gen = torch.Generator().manual_seed(0)
+    for i in range(2):
+        write_image(folder / f"{i}.png", torch.rand(20, 20, generator=gen))
+    model = tmp_path / "m.pt"
+    assert main(["denoiser", "train", "--data", str(folder), "--sigma", "25", "--out", str(model), "--epochs", "1",
+                 "--patch-size", "12", "--patches-per-image", "2", "--batch-size", "2", "--channels", "2",
+                 "--hidden-channels", "4", "--depth", "1"]) == 0
+    capsys.readouterr()
+    target = tmp_path / "rec.npy"
+    assert main(["reconstruct", "--problem", "deblur", "--image", str(truth_png), "--model", str(model), "--device", "cpu",
+                 "--max-iter", "4", "--out", str(target)]) == 0
+    assert f"with the denoiser {model} (sigma 25)" in capsys.readouterr().out
+    assert np.load(target).shape == (32, 32)
+    assert main(["reconstruct", "--problem", "deblur", "--image", str(truth_png), "--model", str(model), "--level", "25"]) == 2
+    assert "own level" in _one_error_line(capsys.readouterr().err)
+
+
+def test_train_refuses_a_folder_as_out_before_training(tmp_path, capsys):
+    assert main(["denoiser", "train", "--data", str(tmp_path), "--sigma", "25", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in _one_error_line(capsys.readouterr().err)
+
+
+def test_documented_names_are_importable():
+    import denoisers
+    from denoisers.model import AveragedDenoiser
+    from denoisers.pnp import pnp_admm
+
+    assert denoisers.AveragedDenoiser is AveragedDenoiser and denoisers.pnp_admm is pnp_admm
+    assert all(hasattr(denoisers, name) for name in denoisers.__all__)
