@@ -24,6 +24,7 @@ from lipapps.layers import (
     LipschitzLinear,
     SortPair,
 )
+from lipapps.multiscale import MultiScaleConv2d, MultiScaleGradientFlowBlock
 from lipapps.models import LiftedLipschitzResNet, LipschitzResNet, register_model
 from lipapps.training import TrainResult, parameter_groups, train
 
@@ -46,6 +47,8 @@ __all__ = [
     "LipschitzModule",
     "LipschitzResNet",
     "MonotoneSpline",
+    "MultiScaleConv2d",
+    "MultiScaleGradientFlowBlock",
     "SortPair",
     "TrainResult",
     "atomic_write",

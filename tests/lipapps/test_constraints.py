@@ -3,7 +3,7 @@
 After many aggressive optimiser steps (large learning rate, a loss that pushes the gain up), the
 certificate must stay <= 1 (+ float rounding) and an adversarial search must not find a ratio
 above the certificate. Both constraint modes. Every :class:`lipapps.LipschitzModule` of
-:mod:`lipapps.layers` must appear in the registry of stacks below.
+:mod:`lipapps.layers` and :mod:`lipapps.multiscale` must appear in the registry of stacks below.
 """
 
 import inspect
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lipapps
-from lipapps import layers, spectral
+from lipapps import layers, multiscale, spectral
 
 TOL = 1e-5
 CONSTRAINTS = ["parametrization", "projection"]
@@ -73,9 +73,20 @@ def injected_flow(cfg, constraint):
     return model, (cfg["in"],)
 
 
+def multiscale_flow(cfg, constraint):
+    """A multi-scale gradient-flow block (lipapps.multiscale) between two 3 x 3 convolutions."""
+    channels = 1 + cfg["in"] % 2
+    model = nn.Sequential(
+        lipapps.LipschitzConv2d(channels, 2, constraint=constraint),
+        lipapps.MultiScaleGradientFlowBlock(2, 1 + cfg["hidden"] % 3, dilations=((1,), (1, 2)), constraint=constraint),
+        lipapps.LipschitzConv2d(2, channels, constraint=constraint),
+    )
+    return model, (channels, 6, 6)
+
+
 LAYER_REGISTRY = {
     "resnet": dense_resnet, "fixed_width_resnet": fixed_width_resnet, "wide_resnet": wide_resnet, "conv": conv_stack,
-    "injected": injected_flow, "spline_conv": spline_conv_stack,
+    "injected": injected_flow, "spline_conv": spline_conv_stack, "multiscale": multiscale_flow,
 }
 
 
@@ -116,7 +127,7 @@ def test_certified_after_aggressive_training(kind, constraint, cfg):
     torch.manual_seed(cfg["seed"])
     model, shape = LAYER_REGISTRY[kind](cfg, constraint)
     hammer(model, shape, steps=15, lr=cfg["lr"], seed=cfg["seed"])
-    bound = lipapps.certify(model, input_shape=shape if kind in ("conv", "spline_conv") else None).upper_bound
+    bound = lipapps.certify(model, input_shape=shape if kind in ("conv", "spline_conv", "multiscale") else None).upper_bound
     assert bound <= 1 + TOL
     x = 3 * torch.randn((8, *shape), generator=torch.Generator().manual_seed(cfg["seed"]))
     found = lipapps.empirical_lipschitz(model, x, steps=30, power_iterations=5)
@@ -128,7 +139,7 @@ def test_every_layer_class_is_in_the_registry():
     # a parametrized module's type is a subclass torch creates of the declared class: take the MRO
     used = {c for build in LAYER_REGISTRY.values() for m in build(cfg, "parametrization")[0].modules() for c in type(m).__mro__}
     declared = {
-        cls for _, cls in inspect.getmembers(layers, inspect.isclass)
-        if issubclass(cls, lipapps.LipschitzModule) and cls.__module__ == layers.__name__
+        cls for module in (layers, multiscale) for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, lipapps.LipschitzModule) and cls.__module__ == module.__name__
     }
     assert declared and declared <= used, f"not exercised: {declared - used}"
