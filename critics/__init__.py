@@ -7,6 +7,7 @@ from critics.envelope import ConeEnvelope, cone_envelope
 from critics.estimate import estimate_w1
 from critics.exact import exact_w1
 from critics.image_critic import ImageCritic
+from critics.image_generator import DCGANGenerator
 from critics.result import W1Estimate
 from critics.samples import as_samples, as_weights, check_pair, load_samples
 from critics.toy import TOY_DATASETS, sample_toy
@@ -14,6 +15,7 @@ from critics.wgan import WGANResult, train_wgan, write_wgan_outputs
 
 __all__ = [
     "ConeEnvelope",
+    "DCGANGenerator",
     "ImageCritic",
     "TOY_DATASETS",
     "TrainingPlan",

@@ -1,6 +1,7 @@
 """Uncertified critics to compare ours with: WGAN-GP and spectral-norm/GroupSort networks.
 
-- WGAN-GP (Gulrajani et al. 2017): an unconstrained ReLU MLP, penalised by
+- WGAN-GP (Gulrajani et al. 2017): an unconstrained ReLU MLP (or, on images, the strided
+  convolutional critic of :func:`dcgan_critic`), penalised by
   ``E (|grad f(u)| - 1)^2`` at random points between the two sets (:func:`gradient_penalty`).
   Nothing bounds its Lipschitz constant, so its gap is an estimate, not a bound.
 - Spectral-norm/GroupSort (Anil et al. 2019): linear layers divided by a power-iteration estimate
@@ -43,15 +44,30 @@ def gp_critic(d: int, width: int = 256, hidden_layers: int = 4) -> nn.Sequential
     return nn.Sequential(*layers, nn.Linear(width, 1))
 
 
+def dcgan_critic(image_shape: tuple[int, int, int] = (1, 28, 28), width: int = 32) -> nn.Sequential:
+    """WGAN-GP's convolutional critic for flattened images (DCGAN-like, Radford et al. 2016): two
+    ``4 x 4`` stride-2 convolutions to ``width`` then ``2 width`` maps (LeakyReLU 0.2, no
+    normalisation, as WGAN-GP asks), a linear readout. Unconstrained; the side must be divisible by 4."""
+    c, h, w = image_shape
+    if h % 4 or w % 4:
+        raise ValueError(f"the image height and width must be divisible by 4, got {h} x {w}")
+    return nn.Sequential(
+        nn.Unflatten(1, tuple(image_shape)),
+        nn.Conv2d(c, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Flatten(), nn.Linear(2 * width * (h // 4) * (w // 4), 1),
+    )
+
+
 def gradient_penalty(
     critic: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """WGAN-GP's ``E (|grad f(u)| - 1)^2`` at ``u = t x + (1 - t) y``, ``t ~ U[0, 1]`` per pair.
 
     ``x`` and ``y`` pair row by row (same length); ``t`` is drawn from ``generator`` (torch's
-    global generator when ``None``).
+    global generator when ``None``; a CPU generator, then moved to the batches' device).
     """
-    t = torch.rand(x.shape[0], 1, generator=generator)
+    t = torch.rand(x.shape[0], 1, generator=generator).to(x.device)
     u = (t * x + (1 - t) * y).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(u).sum(), u, create_graph=True)
     return ((grad.norm(dim=1) - 1) ** 2).mean()

@@ -68,21 +68,34 @@ def plot_samples(real: np.ndarray, fake: np.ndarray, path: Path, title: str) -> 
     plt.close(fig)
 
 
+def _tile(images: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The first 64 flattened grayscale images as one 8 x 8 mosaic (missing tiles black)."""
+    tiles = np.zeros((64, height, width))
+    tiles[: min(len(images), 64)] = images[:64].reshape(-1, height, width)
+    return tiles.reshape(8, 8, height, width).transpose(0, 2, 1, 3).reshape(8 * height, 8 * width)
+
+
 def plot_image_grids(real: np.ndarray, fake: np.ndarray, image_shape: tuple[int, int, int], path: Path, title: str) -> None:
     """Two 8 x 8 grids (real, generated) of flattened grayscale images."""
     _, h, w = image_shape
-
-    def grid(images: np.ndarray) -> np.ndarray:
-        tiles = np.zeros((64, h, w))
-        tiles[: len(images)] = images[:64].reshape(-1, h, w)
-        return tiles.reshape(8, 8, h, w).transpose(0, 2, 1, 3).reshape(8 * h, 8 * w)
-
     fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
     for ax, images, name in ((axes[0], real, "real"), (axes[1], fake, "generated")):
-        ax.imshow(grid(images), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(_tile(images, h, w), cmap="gray", vmin=0, vmax=1)
         ax.set_title(name)
         ax.axis("off")
     fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_image_grid(images: np.ndarray, image_shape: tuple[int, int, int], path: Path, title: str) -> None:
+    """One 8 x 8 grid of flattened grayscale images."""
+    _, h, w = image_shape
+    fig, ax = plt.subplots(figsize=(4, 4.3))
+    ax.imshow(_tile(images, h, w), cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

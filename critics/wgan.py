@@ -77,11 +77,17 @@ def make_critic(dim: int = 2, width: int = 64, depth: int = 4) -> W1Critic:
     return W1Critic(dim, width=width, depth=depth)
 
 
+def _device(module: nn.Module) -> torch.device:
+    """The device of ``module``'s first parameter (CPU for a module without parameters)."""
+    return next(module.parameters(), torch.empty(0)).device
+
+
 @torch.no_grad()
 def sample_generator(generator: nn.Module, n: int, latent_dim: int, seed: int) -> torch.Tensor:
-    """``n`` generated samples from seeded Gaussian noise."""
+    """``n`` generated samples (on the CPU) from seeded Gaussian noise drawn on the CPU, so the
+    same seed gives the same samples on every device."""
     z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
-    return generator(z)
+    return generator(z.to(_device(generator))).cpu()
 
 
 @dataclass
@@ -96,11 +102,14 @@ class WGANState:
     noise: torch.Generator
 
     def save(self, path: Path, step: int, history: list[dict]) -> None:
-        """Write the state after ``step`` atomically."""
+        """Write the state after ``step`` atomically, with every buffer of both networks: also those
+        a ``state_dict`` leaves out (the warm starts of the convolution bounds, which decide the
+        next bound to the last bit), so that a resumed run is the uninterrupted one."""
         state = {
             "format": STATE_FORMAT, "step": step, "generator": self.generator.state_dict(),
             "critic": self.critic.state_dict(), "opt_g": self.opt_g.state_dict(), "opt_c": self.opt_c.state_dict(),
             "noise": self.noise.get_state(), "history": history,
+            "buffers": {name: b for net in ("generator", "critic") for name, b in _buffers(getattr(self, net), net)},
         }
         with lipapps.atomic_write(path) as tmp:
             torch.save(state, tmp)
@@ -118,8 +127,17 @@ class WGANState:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_c.load_state_dict(state["opt_c"])
         self.noise.set_state(state["noise"])
+        for net in ("generator", "critic"):
+            for name, buffer in _buffers(getattr(self, net), net):
+                if name in state.get("buffers", {}):
+                    buffer.copy_(state["buffers"][name])
         lipapps.project_(self.critic)
         return int(state["step"]), list(state["history"])
+
+
+def _buffers(module: nn.Module, prefix: str):
+    """``(name, buffer)`` of every buffer of ``module``, persistent or not, names under ``prefix``."""
+    return ((f"{prefix}.{name}", b) for name, b in module.named_buffers())
 
 
 def _sampler(data: str | Callable[[int, int], torch.Tensor]) -> Callable[[int, int], torch.Tensor]:
@@ -132,9 +150,12 @@ def _sampler(data: str | Callable[[int, int], torch.Tensor]) -> Callable[[int, i
 
 def critic_step(run: WGANState, real: torch.Tensor, batch_size: int, latent_dim: int, gp_weight: float) -> None:
     """One Adam step of the critic on ``E_fake f - E_real f`` (+ ``gp_weight`` times the gradient
-    penalty) against a fresh generated batch, then :func:`lipapps.project_`."""
+    penalty) against a fresh generated batch, then :func:`lipapps.project_`. The noise is drawn
+    on the CPU from ``run.noise`` and moved to the networks' device, like ``real``."""
+    device = _device(run.critic)
+    real = real.to(device)
     with torch.no_grad():
-        fake = run.generator(torch.randn(batch_size, latent_dim, generator=run.noise))
+        fake = run.generator(torch.randn(batch_size, latent_dim, generator=run.noise).to(device))
     with parametrize.cached():  # one constrained weight per step, shared by all forwards
         loss = kantorovich_gap(run.critic, fake, real)
         if gp_weight > 0:
@@ -148,7 +169,8 @@ def critic_step(run: WGANState, real: torch.Tensor, batch_size: int, latent_dim:
 def generator_step(run: WGANState, batch_size: int, latent_dim: int) -> None:
     """One Adam step of the generator on ``-E f(G(z))`` (``E_real f`` does not depend on ``G``)."""
     with parametrize.cached():
-        g_loss = -run.critic(run.generator(torch.randn(batch_size, latent_dim, generator=run.noise))).mean()
+        z = torch.randn(batch_size, latent_dim, generator=run.noise).to(_device(run.generator))
+        g_loss = -run.critic(run.generator(z)).mean()
         run.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
     run.opt_g.step()
@@ -172,6 +194,10 @@ def train_wgan(
     seed: int = 0,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
+    checkpoint_every: int | None = None,
+    grid_dir: str | os.PathLike | None = None,
+    image_shape: tuple[int, int, int] | None = None,
+    device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> WGANResult:
     """Train a WGAN on ``data``: a toy name of :data:`critics.toy.TOY_DATASETS`, or a function
@@ -182,16 +208,26 @@ def train_wgan(
     :func:`lipapps.project_` (:func:`critic_step`), then one generator step on ``-E f(G(z))``
     (:func:`generator_step`). Every ``log_every`` steps the history records the critic's gap on
     fresh batches of ``log_samples`` (divided by its certificate when ``gp_weight == 0``, a lower
-    bound on their W1) and their exact W1. With ``checkpoint`` the state is written atomically at
-    each log point; ``resume`` continues.
+    bound on their W1; then also its ``certificate``) and their exact W1. With ``checkpoint`` the
+    state is written atomically every ``checkpoint_every`` steps (default ``log_every``) and at the
+    end; ``resume`` continues from it, and gives the run an uninterrupted one would have: the
+    state holds both networks, both optimisers and the noise generator, and the real batches are
+    a function of the seed and the step. ``grid_dir`` (images, with ``image_shape``): a grid of
+    64 samples from fixed noise, ``grid_dir/step_<step>.png``, at each checkpoint step.
+    ``device``: where both networks train (noise and data are drawn on the CPU, then moved).
     """
     draw = _sampler(data)
-    if steps < 1 or batch_size < 2 or critic_steps < 1 or log_every < 1:
-        raise InputError("steps, critic_steps and log_every must be at least 1 and batch_size at least 2")
+    checkpoint_every = log_every if checkpoint_every is None else checkpoint_every
+    if steps < 1 or batch_size < 2 or critic_steps < 1 or log_every < 1 or checkpoint_every < 1:
+        raise InputError("steps, critic_steps, log_every and checkpoint_every must be at least 1 and batch_size at least 2")
+    if grid_dir is not None and image_shape is None:
+        raise InputError("sample grids (grid_dir) need the image_shape of the samples")
     torch.manual_seed(seed)
     dim = draw(2, seed).shape[1]
     generator = make_generator(latent_dim, dim) if generator is None else generator
     critic = make_critic(dim) if critic is None else critic
+    generator.to(device)
+    critic.to(device)
     run = WGANState(
         generator, critic, torch.optim.Adam(generator.parameters(), lr=lr_generator, betas=(0.5, 0.9)),
         torch.optim.Adam(critic.parameters(), lr=lr_critic, betas=(0.5, 0.9)), torch.Generator().manual_seed(seed + 1),
@@ -214,24 +250,40 @@ def train_wgan(
         generator_step(run, batch_size, latent_dim)
         if step % log_every == 0 or step == steps:
             history.append(log(step) | {"seconds": time.perf_counter() - t0})
+        if step % checkpoint_every == 0 or step == steps:
             if ckpt is not None:
                 run.save(ckpt, step, history)
+            if grid_dir is not None:
+                _write_grid(generator, Path(grid_dir) / f"step_{step:06d}.png", image_shape, latent_dim, seed, step)
     seconds = time.perf_counter() - t0
     real = draw(eval_samples, seed + 7).double().numpy()
     fake = sample_generator(generator, eval_samples, latent_dim, seed + 8).double().numpy()
     return WGANResult(generator, critic, history, exact_w1(real, fake), eval_samples, seconds)
 
 
+def _write_grid(generator: nn.Module, path: Path, image_shape: tuple[int, int, int], latent_dim: int, seed: int,
+                step: int) -> None:
+    """An 8 x 8 grid of samples from the same noise at every step (so grids show progress)."""
+    from critics.plots import plot_image_grid
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fake = sample_generator(generator, 64, latent_dim, seed + 13).numpy()
+    plot_image_grid(fake, image_shape, path, f"step {step}")
+
+
 @torch.no_grad()
 def _log_point(generator, critic, draw, step: int, latent_dim: int, n: int, seed: int, certified: bool) -> dict:
-    """Critic gap (certified: divided by ``lipapps.certify``) and exact W1 on fresh batches."""
+    """Critic gap (certified: divided by ``lipapps.certify``, also logged) and exact W1 on fresh batches."""
     real = draw(n, seed + 3 * step + 1)
     fake = sample_generator(generator, n, latent_dim, seed + 3 * step + 2)
-    gap = float(kantorovich_gap(critic, real, fake))
+    device = _device(critic)
+    gap = float(kantorovich_gap(critic, real.to(device), fake.to(device)))
+    point = {"step": step}
     if certified:
-        gap /= lipapps.certify(critic).upper_bound
+        point["certificate"] = lipapps.certify(critic).upper_bound
+        gap /= point["certificate"]
     exact = exact_w1(real.double().numpy(), fake.double().numpy())
-    return {"step": step, "critic_estimate": gap, "exact_w1": exact}
+    return point | {"critic_estimate": gap, "exact_w1": exact}
 
 
 def write_wgan_outputs(
