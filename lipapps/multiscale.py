@@ -43,6 +43,7 @@ import torch.nn.utils.parametrize as parametrize
 from lipapps import spectral
 from lipapps.activations import MonotoneSpline
 from lipapps.constraints import check_constraint, constrain_
+from lipapps.contract import LipschitzModule
 from lipapps.layers import ACTIVATIONS, _check_step_size, _orthogonal_centre_, _random_filters_, block_bound, conv_norm_bound
 from lipapps.rounding import round_up, sqrt_up
 
@@ -245,7 +246,7 @@ class MultiScaleConv2d(nn.Module):
         )
 
 
-class MultiScaleGradientFlowBlock(nn.Module):
+class MultiScaleGradientFlowBlock(LipschitzModule):
     """``x -> x - tau K^T s(K x + b)`` with the multi-scale ``K`` of :class:`MultiScaleConv2d`.
 
     The gradient step ``x - tau grad phi(x)`` on the convex ``phi(x) = sum_i r_i((K x + b)_i)``,
