@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import lipapps
-from lipapps.models import MODEL_REGISTRY
+from lipapps.models import register_moved_model
 
 
 @lipapps.register_model
@@ -47,5 +47,5 @@ class ImageCritic(lipapps.CertifiedModel):
 
 
 #: Model files written while the class lived in ``critics/images.py`` name it by that module;
-#: ``lipapps.load`` imports the ``critics`` package (which imports this module) before it looks.
-MODEL_REGISTRY.setdefault("critics.images.ImageCritic", ImageCritic)
+#: ``lipapps.load`` imports the modules of the ``lipapps.models`` entry points before it looks.
+register_moved_model("critics.images.ImageCritic", ImageCritic)

@@ -79,7 +79,18 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
+def _model_modules() -> None:
+    """Import the modules named under :data:`MODELS_GROUP` (their classes register themselves)."""
+    for entry in entry_points(group=MODELS_GROUP):
+        try:
+            entry.load()
+        except ImportError:
+            pass
+
+
 def _model_class(name: str, path: Path) -> type[CertifiedModel]:
+    if name not in MODEL_REGISTRY and name not in MOVED_MODELS:
+        _model_modules()  # a moved class is known only once its new module is imported
     name = MOVED_MODELS.get(name, name)
     module_name = name.rpartition(".")[0]
     if module_name.split(".")[0] not in trusted_packages():

@@ -18,8 +18,9 @@ from lipapps.contract import CertifiedModel
 from lipapps.layers import FixedWidthBlock, GradientFlowBlock, LipschitzLinear
 
 MODEL_REGISTRY: dict[str, type[CertifiedModel]] = {}
-#: Registry names of classes that moved, as older files store them, and their names now.
-MOVED_MODELS = {"lipapps.classification.LiftedLipschitzResNet": "lipapps.models.LiftedLipschitzResNet"}
+#: Registry names of classes that moved, as older files store them, and their names now
+#: (:func:`register_moved_model`).
+MOVED_MODELS: dict[str, str] = {}
 
 M = TypeVar("M", bound=type[CertifiedModel])
 
@@ -66,6 +67,15 @@ def register_model(cls: M) -> M:
     cls.__init__ = __init__  # type: ignore[method-assign]
     MODEL_REGISTRY[f"{cls.__module__}.{cls.__qualname__}"] = cls
     return cls
+
+
+def register_moved_model(old_name: str, cls: type[CertifiedModel]) -> None:
+    """Let :func:`lipapps.load` read files that store ``cls`` under ``old_name`` (``module.Class``).
+
+    A package whose registered class moves to another module calls this beside the class, so
+    that files written before the move still load.
+    """
+    MOVED_MODELS[old_name] = f"{cls.__module__}.{cls.__qualname__}"
 
 
 @register_model
@@ -174,3 +184,6 @@ class LiftedLipschitzResNet(CertifiedModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x.flatten(1))
+
+
+register_moved_model("lipapps.classification.LiftedLipschitzResNet", LiftedLipschitzResNet)
