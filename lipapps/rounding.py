@@ -49,10 +49,13 @@ def sum_up(*values: float) -> float:
     return round_up(sum(map(Fraction, values), Fraction(0)))
 
 
-def sqrt_up(value: float) -> float:
-    """The smallest float64 ``>= sqrt(value)`` (``math.sqrt`` is correctly rounded to nearest)."""
-    root = math.sqrt(value)
-    return root if Fraction(root) ** 2 >= Fraction(value) else math.nextafter(root, math.inf)
+def sqrt_up(value: Fraction | float) -> float:
+    """A float64 ``>= sqrt(value)``, within two ulps of it, for an exact rational or float ``value``."""
+    exact = Fraction(value)
+    root = math.sqrt(float(exact))
+    while Fraction(root) ** 2 < exact:
+        root = math.nextafter(root, math.inf)
+    return root
 
 
 def down(value: float) -> float:

@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import torch
 import torch.nn.functional as F
 from scipy.linalg import lapack
 
-from lipapps.rounding import solver_error, sum_up
+from lipapps.rounding import solver_error, sqrt_up, sum_up
 
 #: Relative slacks tried, in order, on a Lanczos estimate before it is checked by
 #: Cholesky; the first that passes is used (larger slacks only when the estimate is poor).
@@ -36,11 +37,26 @@ def matrix_norm(weight: torch.Tensor) -> float:
     The largest singular value of the float64 copy of ``W`` (float32 and float64 weights convert
     exactly) by LAPACK, plus :func:`lipapps.rounding.solver_error` (its backward error moves every
     singular value by at most ``p(m, n) u ||W||_F``), the sum rounded up: a true upper bound, to be
-    compared with 1 without tolerance (``docs/math.md``, "Floating point").
+    compared with 1 without tolerance (``docs/math.md``, "Floating point"). Two bounds free of
+    solver error replace it where smaller, both evaluated exactly in rational arithmetic: for a
+    single row or column ``||W||_2 = ||W||_F``; otherwise ``||W||_2^2 <= ||W||_1 ||W||_inf``
+    (Hölder; exact for the identity, permutations and diagonal maps, e.g. the explicit
+    constructions of :mod:`lipapps.constructions`), tried when a float64 estimate of it is no larger.
     """
     w = weight.detach().to(torch.float64).reshape(weight.shape[0], -1).cpu()
     sigma = float(torch.linalg.svdvals(w)[0])
-    return sum_up(sigma, solver_error(w.shape[0], w.shape[1], float(torch.linalg.matrix_norm(w))))
+    bound = sum_up(sigma, solver_error(w.shape[0], w.shape[1], float(torch.linalg.matrix_norm(w))))
+    if min(w.shape) == 1:
+        return min(bound, sqrt_up(sum(Fraction(x) ** 2 for x in w.flatten().tolist())))
+    magnitudes = w.abs()
+    if float(magnitudes.sum(0).max() * magnitudes.sum(1).max()) <= bound * bound:
+        return min(bound, sqrt_up(_max_abs_sum(magnitudes) * _max_abs_sum(magnitudes.T)))
+    return bound
+
+
+def _max_abs_sum(magnitudes: torch.Tensor) -> Fraction:
+    """``max_i sum_j |W_ij|``, exactly (float64 entries are rationals)."""
+    return max(sum(map(Fraction, row), Fraction(0)) for row in magnitudes.tolist())
 
 
 _WORKSPACES: dict[tuple, torch.Tensor] = {}
