@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from skimage.transform import iradon, iradon_sart
 
 import lipapps
 from lipapps.layers import conv_norm_bound
+from lipapps.rounding import round_up
 
 from denoisers.metrics import psnr
 from denoisers.parameters import NOISE_FLOOR, REGULARISATION, admm_penalty
@@ -82,12 +84,13 @@ class DnCNN(lipapps.AveragedModel):
         return y - self.residual(y)
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
-        """``1 + prod ||C_i||`` (triangle inequality, ReLU 1-Lipschitz, provable conv bounds)."""
-        product = 1.0
+        """``1 + prod ||C_i||`` (triangle inequality, ReLU 1-Lipschitz, provable conv bounds), in
+        exact rational arithmetic, rounded up."""
+        product = Fraction(1)
         for layer in self.residual:
             if isinstance(layer, nn.Conv2d):
-                product *= conv_norm_bound(layer.weight, input_shape)
-        return 1.0 + product
+                product *= Fraction(conv_norm_bound(layer.weight, input_shape))
+        return round_up(1 + product)
 
     def certified_averagedness(self, input_shape: tuple[int, ...] | None = None) -> None:
         """``None``: nothing makes this network averaged."""

@@ -20,6 +20,7 @@ and for ``a <= 1/2`` the one PnP-ADMM needs.
 
 from __future__ import annotations
 
+from fractions import Fraction
 
 import torch
 import torch.nn as nn
@@ -27,9 +28,8 @@ import torch.nn.functional as F
 
 import lipapps
 from lipapps import CheckpointError, ConvGradientFlowBlock, InputInjection, LipschitzConv2d
+from lipapps.rounding import round_up
 
-#: Float slack when a certificate is compared with 1 (as :func:`lipapps.load` does).
-TOLERANCE = 1e-5
 #: The convex-ridge denoiser (the ``ridge`` family of shipped weights): one spline block of 32
 #: filters 13 x 13 on the image itself, ``a = 0.99`` (Goujon et al. 2023); ``AveragedDenoiser(**CONVEX_RIDGE)``.
 CONVEX_RIDGE = {"channels": 1, "hidden_channels": 32, "depth": 1, "kernel_size": 13, "averaging": 0.99, "downsampling": 1,
@@ -138,20 +138,23 @@ class AveragedDenoiser(lipapps.AveragedModel):
         return lipapps.certify(self.network, input_shape=input_shape).upper_bound
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
-        """``(1 - a) + a Lip(N)``: the triangle inequality on ``D = (1 - a) I + a N``."""
-        return (1.0 - self.averaging) + self.averaging * self.network_bound(input_shape)
+        """``(1 - a) + a Lip(N)``: the triangle inequality on ``D = (1 - a) I + a N`` (exact
+        rational arithmetic, rounded up: a true upper bound)."""
+        a = Fraction(self.averaging)
+        return round_up((1 - a) + a * Fraction(self.network_bound(input_shape)))
 
     def certified_averagedness(self, input_shape: tuple[int, ...] | None = None) -> float | None:
-        """``a`` when ``N`` is certified non-expansive (then ``D`` is ``a``-averaged), else ``None``."""
-        if self.constraint == "none" or self.network_bound(input_shape) > 1.0 + TOLERANCE:
+        """``a`` when ``N`` is certified non-expansive (its certificate ``<= 1``, compared exactly: then
+        ``D`` is ``a``-averaged), else ``None``."""
+        if self.constraint == "none" or not self.network_bound(input_shape) <= 1.0:
             return None
         return self.averaging
 
     def check_constraint(self) -> None:
-        """Raise :class:`lipapps.CheckpointError` unless ``N`` is certified 1-Lipschitz (used on load)."""
+        """Raise :class:`lipapps.CheckpointError` unless ``N``'s certificate is ``<= 1`` (no tolerance; used on load)."""
         if self.constraint == "none":
             return
         bound = self.network_bound()
-        if not bound <= 1.0 + TOLERANCE:
-            raise CheckpointError(f"denoiser network certificate {bound:.6g} exceeds 1: the model is not averaged")
+        if not bound <= 1.0:
+            raise CheckpointError(f"denoiser network certificate {bound!r} exceeds 1: the model is not averaged")
 

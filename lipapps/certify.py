@@ -1,15 +1,17 @@
 """Certificates: a provable upper bound and an adversarial lower bound of the Lipschitz constant.
 
 ``certify`` multiplies per-layer bounds (Lipschitz constants of a composition multiply, MATH.md):
-each constrained layer reports a bound from exact float64 singular values (dense maps) or a
-provable convolution bound. ``empirical_lipschitz`` searches for input pairs with a large ratio
-``||f(x) - f(y)|| / ||x - y||``; every ratio it reports is attained, so it is a lower bound.
+each constrained layer reports a bound from float64 singular values rounded outward (dense maps)
+or a provable convolution bound, and the product is rounded up. ``empirical_lipschitz`` searches
+for input pairs with a large ratio ``||f(x) - f(y)|| / ||x - y||``; every ratio it reports is
+attained, so it is a lower bound.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from fractions import Fraction
 from dataclasses import dataclass, field
 
 import torch
@@ -17,6 +19,7 @@ import torch.nn as nn
 
 from lipapps.contract import CertifiedModel, LipschitzModule
 from lipapps.errors import CertificationError
+from lipapps.rounding import round_up
 
 #: Parameter-free maps that are 1-Lipschitz in l2 (applied coordinate-wise, or permutations of
 #: the coordinates such as the pixel (un)shuffles). Matched by exact type: a subclass may change
@@ -81,10 +84,12 @@ def _factors(module: nn.Module, name: str, input_shape: tuple[int, ...] | None) 
 def certify(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> Certificate:
     """A provable upper bound on the l2 Lipschitz constant of ``model``.
 
-    Dense maps contribute their exact spectral norm (float64 SVD); gradient-flow blocks
+    Dense maps contribute their spectral norm (float64 SVD, rounded outward); gradient-flow blocks
     ``max(1, tau ||W||^2 - 1)``; convolutions the bound of :func:`lipapps.layers.conv_norm_bound`
-    (size-independent Gram bound, and with ``input_shape = (C, H, W)`` also the exact circular
-    norm on the padded grid, whichever is smaller). The factors multiply.
+    (size-independent Gram bound, and with ``input_shape = (C, H, W)`` also the circular norm on
+    the padded grid, whichever is smaller). The factors multiply, exactly in rational arithmetic,
+    and the product is rounded up: the result is a true upper bound, to be compared with 1
+    without tolerance (``docs/math.md``, "Floating point").
 
     A module is bounded only through what it declares (:mod:`lipapps.contract`): a
     :class:`~lipapps.contract.CertifiedModel` with a ``composition`` is the product of that
@@ -95,7 +100,7 @@ def certify(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> Cer
     :class:`~lipapps.errors.CertificationError` for any other module instead of assuming a bound.
     """
     factors = _factors(unwrap(model), "", input_shape)
-    return Certificate(upper_bound=math.prod(b for _, b in factors), per_layer=factors)
+    return Certificate(upper_bound=round_up(math.prod((Fraction(b) for _, b in factors), start=Fraction(1))), per_layer=factors)
 
 
 def _per_sample_norm(t: torch.Tensor) -> torch.Tensor:

@@ -109,9 +109,9 @@ def load(path: str | os.PathLike, check: bool = True) -> CertifiedModel:
     """Rebuild a model saved by :func:`save`, in eval mode, and check its constraint.
 
     With ``check``, the model's :meth:`~lipapps.contract.CertifiedModel.check_constraint` must
-    pass: by default the provable bound of :func:`lipapps.certify` is at most 1 within float
-    rounding, unless the model was built with unconstrained maps (``"none"``); an averaged
-    denoiser checks its network.
+    pass: by default the provable bound of :func:`lipapps.certify` (rounded outward) is at most 1,
+    compared exactly, without tolerance, unless the model was built with unconstrained maps
+    (``"none"``); an averaged denoiser checks its network.
     Raises :class:`FileNotFoundError` or :class:`~lipapps.errors.CheckpointError`.
     """
     path = Path(path)

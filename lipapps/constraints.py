@@ -9,14 +9,17 @@ Every constrained map of the suite calls :func:`constrain_` on its weight once, 
   optimiser step) maps it back into the ball: the paper's projected gradient descent.
 * ``"none"``: unconstrained; only for the baselines of benchmarks (never certified).
 
-Dense maps are divided by ``max(1, c)`` with ``c >= ||W||_2`` a bound proved by a Cholesky check of
-a warm-started estimate (:func:`lipapps.spectral.certified_matrix_bounds`); convolutions with ``k > 1``
-by ``max(1, b)`` with ``b`` the smaller of two size-independent bounds, the Gram bound of
+Dense maps are divided by ``max(1, (1 + m) c)`` with ``c >= ||W||_2`` a bound proved by a Cholesky
+check of a warm-started estimate (:func:`lipapps.spectral.certified_matrix_bounds`); convolutions
+with ``k > 1`` by ``max(1, (1 + m) b)`` with ``b`` the smaller of two size-independent bounds, the Gram bound of
 :func:`lipapps.spectral.conv_gram_bound` and the frequency-grid bound of
 :func:`lipapps.spectral.conv_grid_bound` (within 2% of the exact norm for ``3 x 3`` kernels), the
 latter proved each step by a warm-started power step and a Cholesky check at every frequency
 (:func:`lipapps.spectral.proved_grid_bound`, at most ``1e-4`` above it).
-A ``1 x 1`` convolution is a dense map per pixel.
+A ``1 x 1`` convolution is a dense map per pixel. The margin ``m =``
+:data:`lipapps.rounding.TRAINING_MARGIN` keeps the float32 weight's norm at most ``1 / (1 + m)``,
+far enough below 1 that its float32 rounding and that of the per-step bound cannot lift the
+float64 certificate of :func:`lipapps.certify` above 1 (:func:`lipapps.rounding.training_divisor`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 
 from lipapps import spectral
+from lipapps.rounding import training_divisor
 
 CONSTRAINTS = ("parametrization", "projection", "none")
 #: Lanczos steps that initialise a weight's singular vector estimate.
@@ -62,27 +66,30 @@ class _UnitBall(nn.Module):
             self.register_buffer("grid_vectors", spectral.grid_vectors(tuple(weight.shape)), persistent=False)
 
     def scale(self, weight: torch.Tensor, update: bool, bound: float | None = None) -> torch.Tensor:
-        """A divisor ``s >= max(1, ||W||)`` (a tensor, differentiable in ``weight``).
+        """A divisor ``s >= max(1, (1 + m) ||W||)`` (:func:`lipapps.rounding.training_divisor`; a
+        tensor, differentiable in ``weight``).
 
         ``bound`` is a checked bound on ``||W||`` already computed for this very ``weight`` (by
         :func:`prepare_parametrizations_`, batched); without it one is computed here.
         """
         if not self.dense:
-            return spectral.conv_training_bound(weight, self.q, update, self.grid_vectors).clamp_min(1.0)
+            return training_divisor(spectral.conv_training_bound(weight, self.q, update, self.grid_vectors))
         w = weight.reshape(weight.shape[0], -1)
         v = self.v if update else self.v.clone()
         if bound is None:
             bound = float(spectral.certified_matrix_bounds(w.detach()[None], v[None])[0])
-        if bound <= 1.0:
+        divisor = training_divisor(bound)
+        if divisor == 1.0:
             return weight.new_ones(())
         # sigma(W) ~ ||W v|| (or ||W^T v||): gradients see the normalisation, as in torch's
         # spectral_norm; the value is the certified bound.
         estimate = torch.linalg.vector_norm(w @ v if v.shape[0] == w.shape[1] else w.mT @ v)
-        return estimate * (bound / estimate.detach().clamp_min(1e-12))
+        return estimate * (divisor / estimate.detach().clamp_min(1e-12))
 
 
 class UnitNormParametrization(_UnitBall):
-    """``W -> W / max(1, c(W))`` with ``c(W) >= ||W||_op`` provable: the image has norm <= 1."""
+    """``W -> W / max(1, (1 + m) c(W))`` with ``c(W) >= ||W||_op`` provable: the image has norm
+    ``<= 1 / (1 + m)``, ``m =`` :data:`lipapps.rounding.TRAINING_MARGIN`."""
 
     def __init__(self, weight: torch.Tensor) -> None:
         super().__init__(weight)
@@ -100,7 +107,7 @@ class UnitNormParametrization(_UnitBall):
 
 
 class UnitNormProjection(_UnitBall):
-    """In-place ``W <- W / max(1, c(W))`` after an optimiser step (see :func:`project_`)."""
+    """In-place ``W <- W / max(1, (1 + m) c(W))`` after an optimiser step (see :func:`project_`)."""
 
     @torch.no_grad()
     def project_(self, weight: torch.Tensor) -> None:
@@ -129,7 +136,7 @@ def _projected_weights(model: nn.Module):
 
 
 def projected_weight_norms(model: nn.Module) -> dict[str, float]:
-    """Provable norm bounds of every projection-constrained weight (exact SVD for dense maps)."""
+    """Provable norm bounds of every projection-constrained weight (float64 SVD rounded outward for dense maps)."""
     with torch.no_grad():
         return {
             name: spectral.matrix_norm(w) if proj.dense else spectral.conv_norm_certificate(w)
@@ -181,7 +188,7 @@ def prepare_parametrizations_(model: nn.Module) -> None:
 
 @torch.no_grad()
 def project_(model: nn.Module) -> nn.Module:
-    """Project every projection-constrained weight of ``model`` back into the unit ball.
+    """Project every projection-constrained weight of ``model`` into the ball of radius ``1 / (1 + m)``.
 
     Call it after each ``optimizer.step()``. Parametrized and unconstrained maps are left as
     they are, so it is safe (a no-op) on any module of the suite. Works through
@@ -194,5 +201,5 @@ def project_(model: nn.Module) -> nn.Module:
             projector.project_(weight)
     for members in _group_dense(pairs).values():
         for (_, weight), bound in zip(members, _batched_bounds_(members)):
-            weight.div_(max(1.0, bound))
+            weight.div_(training_divisor(bound))
     return model

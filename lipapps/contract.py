@@ -23,11 +23,6 @@ import torch.nn as nn
 
 from lipapps.errors import CheckpointError
 
-#: Float slack when a constrained model's certificate is compared with 1 (rounding of float32
-#: weights normalised to norm 1; :func:`lipapps.load` applies the same check).
-TOLERANCE = 1e-5
-
-
 class LipschitzModule(nn.Module, metaclass=ABCMeta):
     """A module that knows a provable upper bound on its l2 -> l2 Lipschitz constant."""
 
@@ -80,16 +75,17 @@ class CertifiedModel(LipschitzModule):
     def check_constraint(self) -> None:
         """Raise :class:`~lipapps.errors.CheckpointError` when a constrained model's certificate exceeds 1.
 
-        The certificate is :func:`lipapps.certify` for every input size; a model built with
-        unconstrained maps (``"none"``) has nothing to check.
+        The certificate is :func:`lipapps.certify` for every input size, a true upper bound (float
+        rounding is accounted for outward), compared with 1 exactly, without tolerance; a model
+        built with unconstrained maps (``"none"``) has nothing to check.
         """
         from lipapps.certify import certify
 
         if not self.is_constrained():
             return
         bound = certify(self).upper_bound
-        if not bound <= 1.0 + TOLERANCE:
-            raise CheckpointError(f"Lipschitz certificate {bound:.6g} exceeds 1: the constraint does not hold")
+        if not bound <= 1.0:
+            raise CheckpointError(f"Lipschitz certificate {bound!r} exceeds 1: the constraint does not hold")
 
 
 class AveragedModel(CertifiedModel):

@@ -1,7 +1,8 @@
 """The suite's 1-Lipschitz layers.
 
 Each layer knows a provable bound on its own Lipschitz constant (``lipschitz_bound``), computed
-from exact float64 singular values for dense maps and from a provable bound for convolutions;
+from float64 singular values rounded outward for dense maps and from a provable bound for
+convolutions (:mod:`lipapps.spectral`, :mod:`lipapps.rounding`);
 :func:`lipapps.certify` multiplies them along the network.
 
 References: Murari, Furuya, Schönlieb, "Approximation theory for 1-Lipschitz ResNets" (NeurIPS
@@ -9,6 +10,8 @@ References: Murari, Furuya, Schönlieb, "Approximation theory for 1-Lipschitz Re
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import torch
 import torch.nn as nn
@@ -19,6 +22,7 @@ from lipapps.activations import MonotoneSpline
 from lipapps.certify import certify
 from lipapps.constraints import check_constraint, constrain_
 from lipapps.contract import LipschitzModule
+from lipapps.rounding import round_up
 
 
 #: Activations of :class:`ConvGradientFlowBlock`: both non-decreasing with slopes in ``[0, 1]``.
@@ -29,6 +33,16 @@ def _check_step_size(step_size: float) -> float:
     if not 0.0 <= step_size <= 2.0:
         raise ValueError(f"step_size must lie in [0, 2] (tau ||W||^2 <= 2 with ||W|| <= 1), got {step_size}")
     return float(step_size)
+
+
+def block_bound(step_size: float, squared_norm: Fraction | float) -> float:
+    """``max(1, tau L - 1)`` for a gradient-flow block with ``L >= ||K||^2``, rounded up.
+
+    The largest ``|eigenvalue|`` of the block's Jacobian ``I - tau K^T D K`` (eigenvalues in
+    ``[1 - tau ||K||^2, 1]``); evaluated exactly in rational arithmetic and rounded up once
+    (:func:`lipapps.rounding.round_up`), so a true upper bound.
+    """
+    return max(1.0, round_up(Fraction(step_size) * Fraction(squared_norm) - 1))
 
 
 def conv_norm_bound(kernel: torch.Tensor, input_shape: tuple[int, ...] | None) -> float:
@@ -166,7 +180,7 @@ class GradientFlowBlock(LipschitzModule):
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
         """``max(1, tau ||W||^2 - 1)``: the largest |eigenvalue| of ``I - tau W^T D W``."""
-        return max(1.0, self.step_size * spectral.matrix_norm(self.weight) ** 2 - 1.0)
+        return block_bound(self.step_size, Fraction(spectral.matrix_norm(self.weight)) ** 2)
 
     def extra_repr(self) -> str:
         return f"features={self.features}, hidden={self.hidden}, step_size={self.step_size}, constraint={self.constraint!r}"
@@ -228,8 +242,7 @@ class ConvGradientFlowBlock(LipschitzModule):
         return x - self.step_size * F.conv_transpose2d(z, k, padding=self.padding)
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
-        norm = conv_norm_bound(self.weight, input_shape)
-        return max(1.0, self.step_size * norm**2 - 1.0)
+        return block_bound(self.step_size, Fraction(conv_norm_bound(self.weight, input_shape)) ** 2)
 
     def extra_repr(self) -> str:
         return (
@@ -304,10 +317,12 @@ class InputInjection(LipschitzModule):
         return z
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
-        bound = 1.0
+        """The recursion of the class docstring, in exact rational arithmetic, rounded up once."""
+        alpha = Fraction(self.injection)
+        bound = Fraction(1)
         for step in self.steps:
-            bound = (1.0 - self.injection) * certify(step, input_shape).upper_bound * bound + self.injection
-        return bound
+            bound = (1 - alpha) * Fraction(certify(step, input_shape).upper_bound) * bound + alpha
+        return round_up(bound)
 
     def extra_repr(self) -> str:
         return f"injection={self.injection}"

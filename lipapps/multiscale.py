@@ -14,25 +14,26 @@ operator-norm ball by :func:`lipapps.constraints.constrain_`, and branch weights
 
     ``||K||^2 <= sum_s w_s^2 prod_j ||C_{s,j}||^2 ||P||^(2 s) <= sum_s w_s^2``,
 
-and the weights are ``w = (1 - WEIGHT_MARGIN) sqrt(softmax(theta))`` (``theta`` learned), so
-``sum_s w_s^2 < 1`` by construction. The adjoint ``K^T`` is exact: transposed convolutions and
+and the weights are ``w = sqrt(softmax(theta))`` (``theta`` learned), so ``sum_s w_s^2 = 1`` by
+construction. The adjoint ``K^T`` is exact: transposed convolutions and
 the adjoint of each downsampling. Branch ``s`` sees a window of ``(2 r_s + 1) 2^s`` pixels with
 ``r_s = sum_j d_j (k - 1) / 2``, so a few convolutions at coarse scales give the potential a
 receptive field of 100+ pixels at the cost of a few full-resolution convolutions.
 
 Float rounding: a certificate is a true upper bound, compared with 1 without tolerance. The
-factors ``||C_{s,j}||`` are the suite's float64 bounds (:func:`lipapps.layers.conv_norm_bound`)
-raised by the relative error bound :data:`FLOAT64_SLACK` of the LAPACK eigen/singular value
-solvers behind them; the weights are read exactly from their float32 values; and every float64
-operation combining them is rounded upwards (``math.nextafter``). The ``1 - WEIGHT_MARGIN``
-factor leaves room for the float32 rounding of the normalised convolutions, so that trained
-operators certify ``||K|| <= 1`` itself (MATH.md's advice for weights trained to a bound of 1).
+factors ``||C_{s,j}||`` are the suite's float64 bounds, rounded outward
+(:func:`lipapps.layers.conv_norm_bound`); the weights are read exactly from their float32
+values; and the formula combining them is evaluated in exact rational arithmetic and rounded up
+once (:mod:`lipapps.rounding`). Training keeps every convolution's norm at most
+``1 / (1 + TRAINING_MARGIN)`` (:func:`lipapps.rounding.training_divisor`), which leaves room for
+the float32 rounding of the weights ``w_s`` (``sum_s w_s^2 <= 1 + 4 S 2^-24``), so that trained
+operators certify ``||K|| <= 1`` itself (``docs/math.md``, "Floating point").
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 import torch
 import torch.nn as nn
@@ -43,23 +44,11 @@ from lipapps import spectral
 from lipapps.activations import MonotoneSpline
 from lipapps.constraints import check_constraint, constrain_
 from lipapps.contract import LipschitzModule
-from lipapps.layers import ACTIVATIONS, _check_step_size, _orthogonal_centre_, _random_filters_, conv_norm_bound
+from lipapps.layers import ACTIVATIONS, _check_step_size, _orthogonal_centre_, _random_filters_, block_bound, conv_norm_bound
+from lipapps.rounding import round_up, sqrt_up
 
 #: Downsamplings ``P`` by 2, both of norm ``<= 1`` (see :func:`downsample`).
 DOWNSAMPLINGS = ("haar", "unshuffle")
-#: Relative error bound added to each float64 convolution norm (eigen/singular values from LAPACK
-#: have error ``p(n) eps ||A||`` with ``p`` a modest polynomial; this covers ``p(n) <= 4.5e5``).
-FLOAT64_SLACK = 1e-10
-#: The branch weights' squares sum to ``(1 - WEIGHT_MARGIN)^2``: room for float32 rounding.
-WEIGHT_MARGIN = 1e-5
-
-
-def _up(value: float) -> float:
-    """The next float64 above ``value``: an upper bound on the exact result of the operation
-    that produced ``value`` (rounded to nearest, so within half an ulp of it)."""
-    return math.nextafter(value, math.inf)
-
-
 def _halved(size: int) -> int:
     return (size + 1) // 2
 
@@ -133,8 +122,8 @@ class MultiScaleConv2d(nn.Module):
     maps the scale's channels (``in_channels``, times ``4^s`` for ``"unshuffle"``) to
     ``out_channels``, the others ``out_channels`` to ``out_channels``. Each convolution is kept
     in the unit ball for every image size (``constraint``, see :mod:`lipapps.constraints`), and
-    the branch weights ``w_s = (1 - WEIGHT_MARGIN) sqrt(softmax(theta)_s)`` give
-    ``||K||^2 <= sum_s w_s^2 < 1`` (module docstring). :meth:`norm_bound` certifies the bound
+    the branch weights ``w_s = sqrt(softmax(theta)_s)`` give ``||K||^2 <= sum_s w_s^2 prod_j
+    ||C_{s,j}||^2 < 1`` (module docstring). :meth:`norm_bound` certifies the bound
     from the weights as they are (so it also catches ``constraint="none"``).
 
     ``forward`` returns the list of the scales' feature maps (scale ``s`` is
@@ -180,8 +169,8 @@ class MultiScaleConv2d(nn.Module):
         return len(self.dilations)
 
     def branch_weights(self) -> torch.Tensor:
-        """``w = (1 - WEIGHT_MARGIN) sqrt(softmax(theta))``: ``sum_s w_s^2 = (1 - WEIGHT_MARGIN)^2``."""
-        return (1.0 - WEIGHT_MARGIN) * torch.softmax(self.scale_logits, dim=0).sqrt()
+        """``w = sqrt(softmax(theta))``: ``sum_s w_s^2 = 1``."""
+        return torch.softmax(self.scale_logits, dim=0).sqrt()
 
     def sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
         """Spatial size of every scale's feature maps for ``size = (H, W)`` images."""
@@ -225,24 +214,24 @@ class MultiScaleConv2d(nn.Module):
         """A provable bound on ``||K||^2``: ``sum_s w_s^2 prod_j ||C_{s,j}||^2`` (``||P|| <= 1``).
 
         Each ``||C_{s,j}||`` is :func:`dilated_conv_norm_bound` (on the scale's image size when
-        ``input_shape = (C, H, W)`` is given, else for every size) times ``1 + FLOAT64_SLACK``;
-        ``w_s`` are the float32 weights, exact in float64; each operation rounds upwards.
+        ``input_shape = (C, H, W)`` is given, else for every size), rounded outward; ``w_s`` are the
+        float32 weights, exact in float64; the sum of products is exact (rational arithmetic) and
+        rounded up once.
         """
         weights = self.branch_weights().detach().to(torch.float64).cpu().tolist()
         sizes = None if input_shape is None else self.sizes(tuple(input_shape[-2:]))
-        total = 0.0
+        total = Fraction(0)
         for s, convs in enumerate(self.branches):
-            term = _up(weights[s] * weights[s])
+            term = Fraction(weights[s]) ** 2
             for conv in convs:
                 shape = None if sizes is None else (conv.in_channels, *sizes[s])
-                norm = _up(dilated_conv_norm_bound(conv.weight, conv.dilation[0], shape) * (1.0 + FLOAT64_SLACK))
-                term = _up(term * _up(norm * norm))
-            total = _up(total + term)
-        return total
+                term *= Fraction(dilated_conv_norm_bound(conv.weight, conv.dilation[0], shape)) ** 2
+            total += term
+        return round_up(total)
 
     def norm_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
         """A provable bound on ``||K||`` (``sqrt`` of :meth:`squared_norm_bound`, rounded up)."""
-        return _up(math.sqrt(self.squared_norm_bound(input_shape)))
+        return sqrt_up(self.squared_norm_bound(input_shape))
 
     def receptive_field(self) -> int:
         """Side, in input pixels, of the largest window one output of ``K`` depends on:
@@ -311,12 +300,12 @@ class MultiScaleGradientFlowBlock(LipschitzModule):
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
         """``max(1, tau L - 1)``, ``L`` the certified bound on ``||K||^2``, rounded upwards."""
-        return max(1.0, _up(_up(self.step_size * self.operator.squared_norm_bound(input_shape)) - 1.0))
+        return block_bound(self.step_size, self.operator.squared_norm_bound(input_shape))
 
     def certified_averagedness(self, input_shape: tuple[int, ...] | None = None) -> float | None:
         """``a = tau L / 2`` (rounded up) when ``a < 1``: the block is then ``a``-averaged, firmly
         non-expansive when ``a <= 1/2``; ``None`` when the certificate gives no ``a < 1``."""
-        a = _up(_up(self.step_size * self.operator.squared_norm_bound(input_shape)) / 2.0)
+        a = round_up(Fraction(self.step_size) * Fraction(self.operator.squared_norm_bound(input_shape)) / 2)
         return a if a < 1.0 else None
 
     def extra_repr(self) -> str:

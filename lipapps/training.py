@@ -284,7 +284,7 @@ def _load_state(path: Path, model: nn.Module, optimizer, scheduler, result: Trai
         raise CheckpointError(f"{path}: its optimiser state does not fit this model's parameter groups ({err})") from None
     scheduler.load_state_dict(state["scheduler"])
     result.history = list(state["history"])
-    broken = {k: v for k, v in projected_weight_norms(model).items() if v > 1.0 + 1e-5}
+    broken = {k: v for k, v in projected_weight_norms(model).items() if not v <= 1.0}
     if broken:
         raise CheckpointError(f"{path}: weights outside the unit ball (norms {broken}): not a state this trainer wrote")
     return int(state["epoch"])

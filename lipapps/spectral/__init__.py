@@ -1,10 +1,11 @@
-"""Operator norms: exact values for certificates, provable bounds for training.
+"""Operator norms: float64 values rounded outward for certificates, provable bounds for training.
 
 Three kinds of quantity live here, and they are never confused (dense maps in
 :mod:`lipapps.spectral.dense`, convolutions in :mod:`lipapps.spectral.conv`):
 
-* exact norms (:func:`matrix_norm`, :func:`circular_conv_norm`) computed by singular value
-  decompositions in float64: what :func:`lipapps.certify` reports;
+* norms exact up to float64 rounding (:func:`matrix_norm`, :func:`circular_conv_norm`,
+  :func:`conv_norm_certificate`), each raised by a stated bound on its rounding error
+  (:mod:`lipapps.rounding`), so a true upper bound: what :func:`lipapps.certify` reports;
 * provable upper bounds cheap enough for every training step (:func:`certified_matrix_bounds`,
   :func:`conv_gram_bound`, :func:`conv_grid_bound`): used to keep the constraint;
 * Krylov (Lanczos) estimates, which are *lower* bounds: only ever used as a starting guess that a

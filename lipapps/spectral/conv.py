@@ -1,6 +1,7 @@
-"""Convolutions: exact circular norms for certificates, provable size-independent bounds for training.
+"""Convolutions: circular norms for certificates, provable size-independent bounds for training.
 
-* :func:`circular_conv_norm`: the exact norm of the circular convolution on a given grid (largest
+* :func:`circular_conv_norm`: the norm of the circular convolution on a given grid, exact up to
+  float64 rounding and rounded outward (largest
   singular value of the transfer matrices over the DFT frequencies; Sedghi, Gupta, Long 2019);
   zero padding on a smaller image is a compression of it, so it bounds that too;
 * :func:`conv_gram_bound`, :func:`conv_grid_bound`, :func:`proved_grid_bound`: bounds valid for
@@ -13,10 +14,12 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import torch
 import torch.nn.functional as F
 
+from lipapps.rounding import UNIT_ROUNDOFF, down, fft_error, round_up, solver_error, sqrt_up, sum_error, sum_up
 from lipapps.spectral.dense import gram_bound_holds
 
 #: Relative slack on the grid bound's power estimate before the Cholesky proof.
@@ -69,18 +72,42 @@ def _collatz_bound(a: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:
 
 
 def conv_perron_bound(kernel: torch.Tensor) -> float:
-    """``sqrt(rho(A))`` for the matrix ``A`` of :func:`conv_gram_bound`, computed exactly (float64).
+    """``sqrt(rho(A))`` for the matrix ``A`` of :func:`conv_gram_bound`, in float64, rounded outward.
 
     ``A`` is symmetric and non-negative, so its Perron root is its largest eigenvalue. It is the
     tightest value of the bound of :func:`conv_gram_bound` (no ``q`` does better), so it never
     exceeds what training enforced: the certificate for convolutions when no image size is given.
+    The float64 value is raised by :func:`_perron_root`'s error bound: a true upper bound.
     """
-    return math.sqrt(_perron_root(conv_gram_kernel(kernel.detach().to(torch.float64).cpu())))
+    k64 = kernel.detach().to(torch.float64).cpu()
+    return sqrt_up(_perron_root(k64, conv_gram_kernel(k64)))
 
 
-def _perron_root(gram_kernel: torch.Tensor) -> float:
-    """``rho(A)``, ``A[i, j] = sum_d |C[i, j, d]|``: the largest eigenvalue of a symmetric matrix."""
-    return float(torch.linalg.eigvalsh(_abs_gram_matrix(gram_kernel))[-1].clamp_min(0.0))
+def _gram_kernel_error(kernel: torch.Tensor) -> float:
+    """Bound on ``sum_d ||fl(C_d) - C_d||_F`` for the float64 Gram kernel of :func:`conv_gram_kernel`.
+
+    Each entry ``C[i, j, d]`` is a sum of ``c_out T`` products (``T`` taps) whose absolute values sum
+    to at most ``||K[:, i]|| ||K[:, j]||`` (Cauchy-Schwarz), so its error is at most
+    ``sum_error(c_out T, ||K[:, i]|| ||K[:, j]||)``; summed over the ``D = (2k_h - 1)(2k_w - 1)``
+    shifts and taken in Frobenius norm over ``(i, j)``: ``D sum_error(c_out T, ||K||_F^2)``. It
+    bounds both the error of ``A = sum_d |C_d|`` and that of every ``G(w) = sum_d C_d e^{i w d}``.
+    """
+    taps = kernel.shape[-2] * kernel.shape[-1]
+    shifts = (2 * kernel.shape[-2] - 1) * (2 * kernel.shape[-1] - 1)
+    return round_up(shifts * Fraction(sum_error(kernel.shape[0] * taps, float(kernel.square().sum()))))
+
+
+def _perron_root(kernel: torch.Tensor, gram_kernel: torch.Tensor) -> float:
+    """An upper bound on ``rho(A)``, ``A[i, j] = sum_d |C[i, j, d]|`` (``C`` the Gram kernel of the
+    float64 ``kernel``): the largest eigenvalue of the computed ``A`` plus the errors of forming
+    ``C`` (:func:`_gram_kernel_error`), of the sums over ``d`` (:func:`lipapps.rounding.sum_error`)
+    and of ``eigvalsh`` (:func:`lipapps.rounding.solver_error`); by Weyl's inequality the largest
+    eigenvalue moves by at most the spectral norm, hence the Frobenius norm, of each error."""
+    a = _abs_gram_matrix(gram_kernel)
+    frobenius = float(torch.linalg.matrix_norm(a))
+    shifts = gram_kernel.shape[-2] * gram_kernel.shape[-1]
+    top = float(torch.linalg.eigvalsh(a)[-1].clamp_min(0.0))
+    return sum_up(top, _gram_kernel_error(kernel), sum_error(shifts, frobenius), solver_error(a.shape[0], a.shape[1], frobenius))
 
 
 def perron_vector_(kernel: torch.Tensor, q: torch.Tensor, n_iter: int = 1) -> None:
@@ -260,30 +287,55 @@ CERTIFICATE_GRIDS = (CONV_GRID, 64)
 
 
 def conv_norm_certificate(kernel: torch.Tensor) -> float:
-    """Provable bound on a convolution's norm for every image size, in float64.
+    """Provable bound on a convolution's norm for every image size, in float64, rounded outward.
 
     The smallest of the Perron bound (:func:`conv_perron_bound`, the tightest Gram bound) and
     the frequency-grid bounds of :func:`conv_grid_bound` on :data:`CERTIFICATE_GRIDS`: each is an
     upper bound, so their minimum is one; it is at most what either training constraint
     enforced (:func:`conv_gram_bound` with any weights is above the Perron bound, and the
-    training grid is one of the grids).
+    training grid is one of the grids). Each is raised by its float64 error bound
+    (:func:`_perron_root`, :func:`_grid_root`), so the value is a true upper bound.
     """
     k64 = kernel.detach().to(torch.float64).cpu()
     gram_kernel = conv_gram_kernel(k64)
-    perron = _perron_root(gram_kernel)
-    grids = [
-        float(_grid_top_eigenvalues(gram_kernel, grid).max().clamp_min(0.0)) / grid_slack(tuple(k64.shape), grid) ** 2
-        for grid in CERTIFICATE_GRIDS
-    ]
-    return math.sqrt(min(perron, *grids))
+    bounds = [_perron_root(k64, gram_kernel), *(_grid_root(k64, gram_kernel, grid) for grid in CERTIFICATE_GRIDS)]
+    return sqrt_up(min(bounds))
+
+
+def _grid_root(kernel: torch.Tensor, gram_kernel: torch.Tensor, grid: int) -> float:
+    """An upper bound on the square of :func:`conv_grid_bound` of the float64 ``kernel``.
+
+    ``max_w lambda_max(G(w))`` over the computed ``G(w)`` (:func:`_grid_gram`) plus the errors of
+    forming ``C`` (:func:`_gram_kernel_error`), of the FFT (:func:`lipapps.rounding.fft_error`:
+    pooled over all entries and frequencies, so a bound at each), of the phase products (four
+    rounded complex operations per entry, the phase itself within ``2 u``) and of ``eigvalsh``
+    (:func:`lipapps.rounding.solver_error`); divided by ``cos(pi (n_h + n_w) / grid)^2`` computed
+    low: the angle and ``math.cos`` are each within ``u`` relative, and ``|cos'| <= 1``, so
+    ``cos - 4 u`` is below the exact value.
+    """
+    gram = _grid_gram(gram_kernel, grid)
+    frobenius = float(torch.linalg.matrix_norm(gram).max())
+    top = sum_up(
+        float(torch.linalg.eigvalsh(gram)[:, -1].max().clamp_min(0.0)),
+        _gram_kernel_error(kernel),
+        fft_error(grid * grid, float(torch.linalg.vector_norm(gram_kernel))),
+        sum_error(4, frobenius),
+        solver_error(gram.shape[-2], gram.shape[-1], frobenius),
+    )
+    low = Fraction(down(grid_slack(tuple(kernel.shape), grid) - 4.0 * UNIT_ROUNDOFF))
+    return round_up(Fraction(top) / (low * low))
 
 
 def circular_conv_norm(kernel: torch.Tensor, grid: tuple[int, int]) -> float:
-    """Exact operator norm of the circular stride-1 convolution on a ``grid`` (float64 SVDs).
+    """Operator norm of the circular stride-1 convolution on a ``grid`` (float64 SVDs), rounded outward.
 
     The operator is block circulant; its singular values are those of the ``c_out x c_in``
     transfer matrices at the 2-D DFT frequencies of the grid (Sedghi, Gupta, Long 2019).
     For zero padding on an ``n x m`` image, ``grid = (n + k - 1, m + k - 1)`` gives a bound.
+    The largest computed singular value is raised by the FFT's error
+    (:func:`lipapps.rounding.fft_error`, pooled over all entries and frequencies, so a bound on
+    each transfer matrix's error in Frobenius, hence spectral, norm) and the SVD's
+    (:func:`lipapps.rounding.solver_error`): exact up to float64 rounding, and a true upper bound.
     """
     kh, kw = kernel.shape[-2:]
     if grid[0] < kh or grid[1] < kw:
@@ -291,4 +343,8 @@ def circular_conv_norm(kernel: torch.Tensor, grid: tuple[int, int]) -> float:
     k64 = kernel.detach().to(torch.float64).cpu()
     transfer = torch.fft.fft2(k64, s=grid)  # c_out x c_in x N x M
     mats = transfer.permute(2, 3, 0, 1).reshape(-1, kernel.shape[0], kernel.shape[1])
-    return float(torch.linalg.svdvals(mats).max())
+    return sum_up(
+        float(torch.linalg.svdvals(mats).max()),
+        fft_error(grid[0] * grid[1], float(torch.linalg.vector_norm(k64))),
+        solver_error(kernel.shape[0], kernel.shape[1], float(torch.linalg.matrix_norm(mats).max())),
+    )

@@ -1,7 +1,7 @@
 """Dense maps: the exact spectral norm for certificates, and provable bounds cheap enough for training.
 
-* :func:`matrix_norm`: exact ``||W||_2`` by a float64 singular value decomposition, what
-  :func:`lipapps.certify` reports;
+* :func:`matrix_norm`: ``||W||_2`` by a float64 singular value decomposition, rounded outward
+  (:mod:`lipapps.rounding`): what :func:`lipapps.certify` reports;
 * :func:`certified_matrix_bounds`: an upper bound ``c >= ||W||_2`` for every optimiser step, a
   warm-started Lanczos (or power) estimate, which is only a *lower* bound, raised by a slack and
   then proved by a Cholesky factorisation of ``c^2 I - W^T W`` (:func:`gram_bound_holds`).
@@ -10,10 +10,13 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import torch
 import torch.nn.functional as F
 from scipy.linalg import lapack
+
+from lipapps.rounding import solver_error, sqrt_up, sum_up
 
 #: Relative slacks tried, in order, on a Lanczos estimate before it is checked by
 #: Cholesky; the first that passes is used (larger slacks only when the estimate is poor).
@@ -29,9 +32,31 @@ DIRECT_EIGENVALUE_SIZE = 32
 
 
 def matrix_norm(weight: torch.Tensor) -> float:
-    """Exact spectral norm ``||W||_2`` (largest singular value), computed in float64."""
-    w = weight.detach().to(torch.float64).reshape(weight.shape[0], -1)
-    return float(torch.linalg.svdvals(w.cpu())[0])
+    """An upper bound on ``||W||_2`` (largest singular value), exact up to float64 rounding.
+
+    The largest singular value of the float64 copy of ``W`` (float32 and float64 weights convert
+    exactly) by LAPACK, plus :func:`lipapps.rounding.solver_error` (its backward error moves every
+    singular value by at most ``p(m, n) u ||W||_F``), the sum rounded up: a true upper bound, to be
+    compared with 1 without tolerance (``docs/math.md``, "Floating point"). Two bounds free of
+    solver error replace it where smaller, both evaluated exactly in rational arithmetic: for a
+    single row or column ``||W||_2 = ||W||_F``; otherwise ``||W||_2^2 <= ||W||_1 ||W||_inf``
+    (Hölder; exact for the identity, permutations and diagonal maps, e.g. the explicit
+    constructions of :mod:`lipapps.constructions`), tried when a float64 estimate of it is no larger.
+    """
+    w = weight.detach().to(torch.float64).reshape(weight.shape[0], -1).cpu()
+    sigma = float(torch.linalg.svdvals(w)[0])
+    bound = sum_up(sigma, solver_error(w.shape[0], w.shape[1], float(torch.linalg.matrix_norm(w))))
+    if min(w.shape) == 1:
+        return min(bound, sqrt_up(sum(Fraction(x) ** 2 for x in w.flatten().tolist())))
+    magnitudes = w.abs()
+    if float(magnitudes.sum(0).max() * magnitudes.sum(1).max()) <= bound * bound:
+        return min(bound, sqrt_up(_max_abs_sum(magnitudes) * _max_abs_sum(magnitudes.T)))
+    return bound
+
+
+def _max_abs_sum(magnitudes: torch.Tensor) -> Fraction:
+    """``max_i sum_j |W_ij|``, exactly (float64 entries are rationals)."""
+    return max(sum(map(Fraction, row), Fraction(0)) for row in magnitudes.tolist())
 
 
 _WORKSPACES: dict[tuple, torch.Tensor] = {}

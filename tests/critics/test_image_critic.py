@@ -29,7 +29,7 @@ def test_image_wgan_keeps_the_critic_certified(tmp_path):
     result = train_wgan(bars, steps=6, batch_size=32, generator=make_image_generator(4, 64, width=32), critic=critic,
                         latent_dim=4, log_every=3, log_samples=64, eval_samples=64, progress=False)
     bound = lipapps.certify(result.critic).upper_bound
-    assert bound <= 1.0 + 1e-5
+    assert bound <= 1.0
     probe = bars(16, 99)
     assert lipapps.empirical_lipschitz(result.critic, probe, steps=20) <= bound + 1e-4
     for h in result.history:

@@ -40,6 +40,7 @@ def test_ensemble_is_firmly_non_expansive_on_random_pairs():
     with torch.no_grad():
         dx, dy = ensemble(x), ensemble(y)
     gap = (x - y).flatten(1).norm(dim=1)
+    # D runs in float32: the allowance is the rounding of this measurement, never the certificate's
     assert ((2 * dx - x - 2 * dy + y).flatten(1).norm(dim=1) <= gap * (1 + 1e-5)).all()
 
 
@@ -59,7 +60,7 @@ def test_adversarial_search_cannot_beat_the_ensemble_certificate():
     ensemble = GeometricEnsemble(model)
     x = torch.rand(3, 1, 10, 14, generator=torch.Generator().manual_seed(3))
     bound = (1 - 0.5) + 0.5 * model.network_bound((1, 10, 14))  # Lipschitz bound of an a-averaged D
-    assert ensemble.certified_averagedness((1, 10, 14)) == 0.5 and bound <= 1 + 1e-5
+    assert ensemble.certified_averagedness((1, 10, 14)) == 0.5 and bound <= 1.0
     found = lipapps.empirical_lipschitz(_EnsembleModule(model), x, steps=30, power_iterations=5)
     assert 0.5 < found <= bound * (1 + 1e-6)
 
@@ -68,4 +69,4 @@ def test_ensemble_of_an_uncertified_denoiser_has_no_certificate():
     assert GeometricEnsemble(lambda x: 2 * x).certified_averagedness() is None
     relaxed = RelaxedDenoiser(GeometricEnsemble(_trained_looking_model()), 0.5)
     assert relaxed.certified_averagedness((1, 8, 8)) == 0.25
-    assert lipapps.certify(_trained_looking_model()).upper_bound <= 1 + 1e-5
+    assert lipapps.certify(_trained_looking_model()).upper_bound <= 1.0

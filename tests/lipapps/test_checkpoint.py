@@ -86,3 +86,23 @@ def test_legacy_config_fills_arguments_older_files_lack(tmp_path, monkeypatch):
     loaded = lipapps.load(path)
     x = torch.randn(5, 3)
     assert loaded.config()["depth"] == 3 and torch.allclose(loaded(x), model(x), atol=1e-6)
+
+
+
+@pytest.mark.parametrize("factor", [1 + 1e-6, 1 + 2**-23])
+def test_load_refuses_a_certificate_just_above_one(tmp_path, factor):
+    """``load`` compares the certificate with 1 exactly: a readout of norm ``1 + 1e-6`` (inside the
+    old ``1e-5`` tolerance that let two shipped denoisers through), or one float32 ulp above 1, after
+    an isometric lift, is refused, and the error names the bound; the readout scaled below 1 loads."""
+    model = lipapps.LipschitzResNet(3, 3, width=3, depth=0, constraint="projection")
+    path = lipapps.save(model, tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    readout = torch.eye(3, dtype=torch.float64)
+    payload["state_dict"]["layers.0.weight"] = torch.eye(3)
+    payload["state_dict"]["layers.1.weight"] = (readout * factor).float()
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"certificate 1\.0000\d* exceeds 1"):
+        lipapps.load(path)
+    payload["state_dict"]["layers.1.weight"] = (readout * (1 - 1e-6)).float()
+    torch.save(payload, path)
+    assert lipapps.certify(lipapps.load(path)).upper_bound <= 1.0
