@@ -42,7 +42,7 @@ def test_trained_critic_is_certified_and_the_envelope_agrees():
     y = rng.normal(size=(150, 2)) * 0.5 + np.array([2.0, 0.0])
     r = estimate_w1(x, y, epochs=30, width=16, depth=2, batch_size=128, lr=0.03, heldout_fraction=0.25)
     bound = lipapps.certify(r.network).upper_bound
-    assert bound <= 1.0 + 1e-6
+    assert bound <= 1.0
     assert r.certificate == pytest.approx(bound, rel=1e-6)
     probe = torch.from_numpy(np.concatenate([x, y])[:64]).float()
     assert lipapps.empirical_lipschitz(r.network, probe, steps=30) <= bound + 1e-4

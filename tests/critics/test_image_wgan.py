@@ -39,7 +39,7 @@ def test_unshuffled_critic_stays_certified_after_aggressive_steps(constraint):
         opt.step()
         lipapps.project_(critic)
         bound = lipapps.certify(critic).upper_bound
-        assert bound <= 1.0 + 1e-5
+        assert bound <= 1.0
     assert lipapps.empirical_lipschitz(critic, x[:8], steps=30) <= bound + 1e-6
 
 
@@ -77,7 +77,7 @@ def test_resume_gives_the_same_run_and_grids_are_written(tmp_path):
         for p, q in zip(getattr(straight, net).state_dict().values(), getattr(resumed, net).state_dict().values()):
             assert torch.equal(p, q)
     assert [h["step"] for h in resumed.history] == [0, 2, 4]
-    assert all(h["certificate"] <= 1.0 + 1e-5 for h in resumed.history)
+    assert all(h["certificate"] <= 1.0 for h in resumed.history)
     assert sorted(p.name for p in (tmp_path / "a" / "grids").iterdir()) == ["step_000002.png", "step_000004.png"]
 
 

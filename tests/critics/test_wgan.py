@@ -19,7 +19,7 @@ def test_wgan_smoke_lowers_exact_w1_and_resumes(tmp_path):
     assert [h["step"] for h in result.history] == [0, 50, 100]
     assert last < 0.6 * first
     assert result.final_w1 < 0.6 * first
-    assert lipapps.certify(result.critic).upper_bound <= 1.0 + 1e-6
+    assert lipapps.certify(result.critic).upper_bound <= 1.0
     for h in result.history:  # a certified critic's gap never exceeds the exact W1 of the batch
         assert h["critic_estimate"] <= h["exact_w1"] + 1e-4
     resumed = train_wgan("8gaussians", steps=110, checkpoint=tmp_path / "ckpt.pt", resume=True, **common)
@@ -48,7 +48,7 @@ def test_critic_step_moves_only_the_critic_and_keeps_it_certified():
     critic_step(run, sample_toy("8gaussians", 32, seed=0), 32, 4, gp_weight=0.0)
     assert all(torch.equal(a, b) for a, b in zip(before_g, parameters(run.generator)))
     assert not all(torch.equal(a, b) for a, b in zip(before_c, parameters(run.critic)))
-    assert lipapps.certify(run.critic).upper_bound <= 1.0 + 1e-6
+    assert lipapps.certify(run.critic).upper_bound <= 1.0
 
 
 def test_generator_step_moves_only_the_generator():
