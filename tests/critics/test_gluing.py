@@ -33,7 +33,7 @@ def _problem(seed: int, n: int, m: int, d: int):
 )
 def test_bracket_contains_exact_w1(seed, n, m, d, cells):
     x, y, a, b = _problem(seed, n, m, d)
-    result = glued_bracket(x, y, a, b, cells, seed=seed, group_points=int(seed % 7))
+    result = glued_bracket(x, y, a, b, cells, seed=seed, group_points=int(seed % 7), envelope=seed % 2 == 0)
     exact = exact_w1(x, y, a, b)
     assert result.lower <= exact <= result.upper + 1e-12 * exact
     assert result.cells_x <= min(cells, n) and result.cells_y <= min(cells, m)
