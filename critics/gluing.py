@@ -15,7 +15,8 @@ gives a coupling of ``mu`` and ``nu`` (marginals ``sum_pq mu_pq = mu``, ``sum_pq
 Better, keep only one side's split: for each cell ``S_p`` an exact plan between all of ``mu|S_p``
 and ``sum_q nu_pq`` (equal masses ``A_p``); summed over ``p`` the marginals are again ``mu`` and
 ``nu``, and the edge-by-edge plan is one candidate of each cell's problem, so this costs no more.
-The same with the sides swapped gives a second coupling; the cheaper cost is returned, an upper
+The same holds for groups of cells (``group``): any partition of one side works. The same with
+the sides swapped gives a second coupling; the cheaper cost is returned, an upper
 bound on ``W1(mu, nu)`` (Villani, "Optimal Transport", 2009, Def. 6.1). It is never above the
 gluing bound ``E_mu|x - q(x)| + W1(q#mu, r#nu) + E_nu|y - r(y)|`` (each edge's problem is bounded
 by the coupling through the two centroids). Cost: ``k + l`` splits and ``k + l`` cell problems of
@@ -30,9 +31,9 @@ quantisation error cancels to first order wherever ``phi`` is smooth. The max-fo
 ``psi(z) = max_p (u_p - |z - c_p|)`` is equally valid; the better of the two is returned.
 Every point is evaluated against all ``k`` cones (``n x k`` distances, in chunks).
 
-Refinement. The better cone potential's values on ``x`` are then put through the double
-c-transform at the sample points, pruned by cells (:mod:`critics.local_envelope`); the larger of
-the two lower bounds is returned.
+Refinement (``envelope=True``). The better cone potential's values on ``x`` are then put through
+the double c-transform at the sample points, pruned by cells (:mod:`critics.local_envelope`); the
+larger of the two lower bounds is returned.
 
 Floating point. The lower bounds round every distance outward and subtract a guard for the sums
 (:mod:`critics.cones`, :mod:`critics.local_envelope`): no tolerance. The upper bound is the cost
