@@ -33,7 +33,7 @@ def _problem(seed: int, n: int, m: int, d: int):
 )
 def test_bracket_contains_exact_w1(seed, n, m, d, cells):
     x, y, a, b = _problem(seed, n, m, d)
-    result = glued_bracket(x, y, a, b, cells, seed=seed)
+    result = glued_bracket(x, y, a, b, cells, seed=seed, group_points=int(seed % 7), envelope=seed % 2 == 0)
     exact = exact_w1(x, y, a, b)
     assert result.lower <= exact <= result.upper + 1e-12 * exact
     assert result.cells_x <= min(cells, n) and result.cells_y <= min(cells, m)
@@ -65,7 +65,9 @@ def test_any_partition_and_plan_give_an_upper_bound():
     qx = cell_means(x, a, rng.integers(0, 6, size=50))
     qy = cell_means(y, b, rng.integers(0, 4, size=35))
     independent = np.outer(qx.masses, qy.masses)
-    assert glued_coupling_cost(x, y, a, b, qx, qy, independent) >= exact_w1(x, y, a, b) - 1e-12
+    exact = exact_w1(x, y, a, b)
+    for group in (1, 2, 4):
+        assert glued_coupling_cost(x, y, a, b, qx, qy, independent, group) >= exact - 1e-12
 
 
 @settings(max_examples=25, deadline=None)
