@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lipapps
+from lipapps.testing import aggressive_steps
 from lipapps import layers, multiscale, spectral
 
 CONSTRAINTS = ["parametrization", "projection"]
@@ -89,22 +90,6 @@ LAYER_REGISTRY = {
 }
 
 
-def hammer(model, input_shape, steps, lr, seed):
-    """Aggressive Adam steps on a loss that rewards large output differences (gain up)."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(steps):
-        x = torch.randn((16, *input_shape), generator=gen)
-        out = model(x)
-        loss = -(out - out.roll(1, 0)).pow(2).sum() - out.pow(2).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        lipapps.project_(model)
-    model.eval()
-    return model
-
-
 configs = st.fixed_dictionaries(
     {
         "in": st.integers(1, 5),
@@ -125,7 +110,7 @@ configs = st.fixed_dictionaries(
 def test_certified_after_aggressive_training(kind, constraint, cfg):
     torch.manual_seed(cfg["seed"])
     model, shape = LAYER_REGISTRY[kind](cfg, constraint)
-    hammer(model, shape, steps=15, lr=cfg["lr"], seed=cfg["seed"])
+    aggressive_steps(model, shape, steps=15, lr=cfg["lr"], seed=cfg["seed"])
     bound = lipapps.certify(model, input_shape=shape if kind in ("conv", "spline_conv", "multiscale") else None).upper_bound
     assert bound <= 1.0
     x = 3 * torch.randn((8, *shape), generator=torch.Generator().manual_seed(cfg["seed"]))

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 import lipapps
+from lipapps.testing import aggressive_steps
 from lipapps.multiscale import (
     DOWNSAMPLINGS,
     MultiScaleConv2d,
@@ -27,21 +28,6 @@ def dense(fn, in_shape):
     out = fn(torch.eye(n, dtype=torch.float64).reshape(n, *in_shape))
     parts = out if isinstance(out, (list, tuple)) else [out]
     return torch.cat([p.reshape(n, -1) for p in parts], dim=1).T
-
-
-def hammer(model, input_shape, steps, lr, seed):
-    """Aggressive Adam steps on a loss that rewards large output differences (gain up)."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(steps):
-        x = torch.randn((4, *input_shape), generator=gen)
-        out = model(x)
-        loss = -(out - out.roll(1, 0)).pow(2).sum() - out.pow(2).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        lipapps.project_(model)
-    return model.eval()
 
 
 @pytest.mark.parametrize("mode", DOWNSAMPLINGS)
@@ -121,7 +107,7 @@ def test_certified_after_aggressive_training(constraint, activation, mode, lr):
         MultiScaleGradientFlowBlock(1, 4, dilations=SMALL, downsampling=mode, constraint=constraint, activation=activation),
         MultiScaleGradientFlowBlock(1, 4, dilations=((2,), (1,)), downsampling=mode, step_size=1.0, constraint=constraint, activation=activation),
     )
-    hammer(model, shape, steps=12, lr=lr, seed=int(lr))
+    aggressive_steps(model, shape, steps=12, lr=lr, seed=int(lr), batch=4)
     bound = lipapps.certify(model).upper_bound
     assert lipapps.certify(model, input_shape=shape).upper_bound <= bound <= 1.0
     assert model[1].certified_averagedness() <= 0.5  # tau = 1: firmly non-expansive
@@ -136,7 +122,7 @@ def test_certified_after_aggressive_training(constraint, activation, mode, lr):
 def test_firmly_non_expansive_when_certified():
     """tau L <= 1: ||T x - T y||^2 <= <T x - T y, x - y> on random pairs."""
     block = MultiScaleGradientFlowBlock(2, 4, dilations=SMALL, step_size=1.0, activation="spline")
-    hammer(block, (2, 9, 8), steps=5, lr=1.0, seed=3)
+    aggressive_steps(block, (2, 9, 8), steps=5, lr=1.0, seed=3, batch=4)
     assert block.certified_averagedness((2, 9, 8)) <= 0.5
     block = block.double()
     x, y = torch.randn(2, 16, 2, 9, 8, dtype=torch.float64)
