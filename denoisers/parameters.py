@@ -14,6 +14,11 @@ here by a per-problem factor ``REGULARISATION`` (chosen on a validation crop of 
   for an ``a``-averaged denoiser, so that the relaxed denoiser is firmly non-expansive as ADMM
   requires, and penalty ``s (sigma_d / (k sigma_n))^2`` (the relaxed denoiser acts like a prox
   of ``s sigma_d^2 phi``; any penalty keeps the guarantee).
+
+CT's sinogram noise says nothing about the noise a denoiser sees in the image, so ADMM takes a
+fixed level there (:data:`ADMM_LEVEL`), and its data step is an inexact, warm-started
+conjugate-gradient solve with summable errors (:data:`PROX_TOLERANCE`), over-relaxed
+(:data:`RELAXATION`): the guarantee of :func:`denoisers.pnp.pnp_admm` is kept.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ REGULARISATION = {
 #: (15 at the default noise 0.01) lost to a stronger prior with a larger penalty, inpainting
 #: 31.64 dB at 15 against 31.79 at 50, deblurring 29.14 against 29.21 at 25.
 ADMM_MIN_LEVEL = {"denoise": 0, "deblur": 25, "inpaint": 50, "superres": 0, "ct": 0}
+#: The shipped level PnP-ADMM uses whatever the noise, per problem (others: the rule above).
+ADMM_LEVEL = {"ct": 15}
+#: PnP-ADMM's relaxation ``lam`` per problem (in ``(0, 2)``: the guarantee holds); 1 where absent.
+RELAXATION = {"ct": 1.6}
+#: PnP-ADMM's ``prox_tolerance`` per problem (:func:`denoisers.pnp.pnp_admm`: the ``k``-th data
+#: step is solved to ``c ||z_0|| / (k + 1)^2``); absent: the data prox solved to ``1e-6``.
+PROX_TOLERANCE = {"ct": 1e-2}
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0
 
@@ -48,7 +60,8 @@ class PnPSettings:
     """The settings of one PnP run: the denoiser level (0-255), its strength, and the solver's parameter.
 
     ``step`` is PnP-FBS's gradient step ``g`` (``None``: ``1 / L``, ``L = ||A||^2``) and ``penalty``
-    PnP-ADMM's ``g`` in ``prox_{g f}``; each is ``None`` for the other algorithm. ``denoiser`` is
+    PnP-ADMM's ``g`` in ``prox_{g f}``; each is ``None`` for the other algorithm. ``relaxation``
+    and ``prox_tolerance`` are PnP-ADMM's (:func:`denoisers.pnp.pnp_admm`). ``denoiser`` is
     the shipped model of that level, loaded (and certified) once by :func:`choose_settings` and
     used by :func:`denoisers.reconstruct.run_pnp`.
     """
@@ -59,6 +72,8 @@ class PnPSettings:
     step: float | None
     penalty: float | None
     denoiser: AveragedDenoiser = field(compare=False, repr=False)
+    relaxation: float = 1.0
+    prox_tolerance: float | None = None
 
 
 def choose_settings(
@@ -90,6 +105,8 @@ def choose_settings(
         target = 255.0 * k * noise / problem.operator.norm_bound()
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
         return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, None, load_denoiser(sigma, family))
+    if level is None and problem.name in ADMM_LEVEL:
+        level = ADMM_LEVEL[problem.name]
     if level is None:
         nearest = min(sigmas, key=lambda s: abs(s - 255.0 * k * noise))
         level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
@@ -97,7 +114,9 @@ def choose_settings(
         raise InputError(f"no shipped denoiser for level {level}; available: {sigmas}")
     model = load_denoiser(level, family)
     strength = min(1.0, 0.5 / model.averaging)
-    return PnPSettings("admm", level, strength, None, admm_penalty(level, strength, k, problem.noise), model)
+    penalty = admm_penalty(level, strength, k, problem.noise)
+    return PnPSettings("admm", level, strength, None, penalty, model, RELAXATION.get(problem.name, 1.0),
+                       PROX_TOLERANCE.get(problem.name))
 
 
 def admm_penalty(level: float, strength: float, k: float, noise: float) -> float:
