@@ -84,9 +84,16 @@ class RelaxedDenoiser:
 
 
 def denoiser_averagedness(denoiser: Denoiser, input_shape: tuple[int, ...] | None = None) -> float | None:
-    """The certified ``a`` of an averaged denoiser, or ``None`` when it carries no certificate."""
+    """The certified ``a`` of an averaged denoiser, or ``None`` when it carries no certificate.
+
+    The size-independent certificate (``input_shape=None``, valid for every image size) is asked
+    first; only when it fails is the one for ``input_shape`` (tighter, and slower for large
+    images) asked."""
     method = getattr(denoiser, "certified_averagedness", None)
-    return None if method is None else method(input_shape)
+    if method is None:
+        return None
+    general = method(None)
+    return general if general is not None or input_shape is None else method(input_shape)
 
 
 def _averaged_composition(a1: float, a2: float) -> float:

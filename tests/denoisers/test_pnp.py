@@ -7,7 +7,16 @@ from lipapps import InputError
 
 from denoisers.metrics import psnr
 from denoisers.operators import Blur, Downsampling, Identity, Inpainting, gaussian_kernel
-from denoisers.pnp import ConvergenceWarning, PnPResult, PnPTrace, RelaxedDenoiser, pnp_admm, pnp_fbs, residual_non_increasing
+from denoisers.pnp import (
+    ConvergenceWarning,
+    PnPResult,
+    PnPTrace,
+    RelaxedDenoiser,
+    denoiser_averagedness,
+    pnp_admm,
+    pnp_fbs,
+    residual_non_increasing,
+)
 from denoisers.radon import ParallelBeamCT, uniform_angles
 
 N = 24
@@ -135,3 +144,17 @@ def test_residual_check_allows_exactly_the_proven_step_errors():
 def test_inexact_admm_refuses_a_non_positive_tolerance(image, smoothing_denoiser):
     with pytest.raises(InputError, match="prox tolerance"):
         pnp_admm(Identity(image.shape), image, smoothing_denoiser(image.shape), prox_tolerance=0.0)
+
+
+def test_averagedness_asks_the_size_independent_certificate_first():
+    class ShapeOnly:
+        def __init__(self) -> None:
+            self.asked: list = []
+
+        def certified_averagedness(self, input_shape=None):
+            self.asked.append(input_shape)
+            return None if input_shape is None else 0.5
+
+    denoiser = ShapeOnly()
+    assert denoiser_averagedness(denoiser, (1, 8, 8)) == 0.5 and denoiser.asked == [None, (1, 8, 8)]
+    assert denoiser_averagedness(ShapeOnly(), None) is None
