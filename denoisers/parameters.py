@@ -51,6 +51,12 @@ RELAXATION = {"ct": 1.6}
 #: PnP-ADMM's ``prox_tolerance`` per problem (:func:`denoisers.pnp.pnp_admm`: the ``k``-th data
 #: step is solved to ``c ||z_0|| / (k + 1)^2``); absent: the data prox solved to ``1e-6``.
 PROX_TOLERANCE = {"ct": 1e-2}
+#: The best certified configuration per problem, ``(algorithm, family)``, on the BSD68 benchmark
+#: (``experiments/results/pnp_bench.md``): denoising applies the convex-ridge denoiser once
+#: (FBS with the default step; 27.40 dB against 26.94 for the firm one), every inverse problem
+#: runs PnP-ADMM with the firmly non-expansive family (the one ADMM's guarantee admits unrelaxed).
+DEFAULT_CONFIGURATION = {"denoise": ("fbs", "ridge"), "deblur": ("admm", "firm"), "inpaint": ("admm", "firm"),
+                         "superres": ("admm", "firm"), "ct": ("admm", "firm")}
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0
 
@@ -78,20 +84,27 @@ class PnPSettings:
 
 def choose_settings(
     problem: Problem,
-    algorithm: str = "admm",
+    algorithm: str | None = None,
     regularisation: float | None = None,
     level: int | None = None,
-    family: str = "firm",
+    family: str | None = None,
 ) -> PnPSettings:
     """Parameters for ``problem`` from its noise level (see the module docstring).
+
+    ``algorithm=None``: the problem's :data:`DEFAULT_CONFIGURATION`; ``family=None``: that
+    configuration's family when the algorithm is its algorithm, else ``"firm"``.
 
     ``level``: the shipped denoiser level ADMM uses instead of the rule's (FBS derives its level
     from the step, so it takes none). ``family``: which shipped weights (:data:`denoisers.weights.FAMILIES`);
     the factors above were tuned for ``"firm"``, the better prior; for denoising, FBS with its
     default step applies the denoiser once, where the ``"ridge"`` family is the better one.
     """
+    default_algorithm, default_family = DEFAULT_CONFIGURATION[problem.name]
+    algorithm = default_algorithm if algorithm is None else algorithm
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    if family is None:
+        family = default_family if algorithm == default_algorithm else "firm"
     sigmas = available_sigmas(family)
     if not sigmas:
         raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")

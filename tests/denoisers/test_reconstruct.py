@@ -126,3 +126,15 @@ def test_relative_ct_noise_is_the_fraction_of_the_sinogram_peak():
     assert torch.equal(problem.y, simulate("ct", image, noise=problem.noise, seed=3, angles=8).y)
     with pytest.raises(InputError, match="peak"):
         simulate_ct_relative(image, 8, -0.1)
+
+
+@pytest.mark.parametrize("name", ["denoise", "deblur", "inpaint", "superres", "ct"])
+def test_unnamed_algorithm_and_family_give_the_problems_best_certified_configuration(name):
+    from denoisers.parameters import DEFAULT_CONFIGURATION
+
+    settings = choose_settings(simulate(name, IMAGE))
+    algorithm, family = DEFAULT_CONFIGURATION[name]
+    assert settings.algorithm == algorithm
+    assert settings.denoiser.averaging == load_denoiser(settings.denoiser_sigma, family).averaging
+    other = "admm" if algorithm == "fbs" else "fbs"
+    assert choose_settings(simulate(name, IMAGE), other).denoiser.averaging == 0.5  # firm for the other algorithm
