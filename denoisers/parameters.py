@@ -35,8 +35,11 @@ ALGORITHMS = ("admm", "fbs")
 #: Factor ``k`` on the noise level per algorithm and problem (1 = the MAP balance), the best of
 #: ``k`` in {1/3, 1, 3, 10} on validation crops of train400, not the test images
 #: (``experiments/tune_pnp.py``, results in ``experiments/results/pnp_tuning.md``; ties keep 1).
+#: CT's ADMM factor and level (:data:`ADMM_LEVEL`): the best of level 15 with ``k`` in {0.5, 1, 2}
+#: and level 25 with ``k = 0.5`` on 3 validation images of train400, 60 angles, noise 1% of the sinogram's peak
+#: (``experiments/tune_ct.py``, ``experiments/results/ct_tuning.md``): level 15, ``k = 0.5``.
 REGULARISATION = {
-    "admm": {"denoise": 1.0, "deblur": 1.0, "inpaint": 1.0, "superres": 1.0, "ct": 1.0 / 3.0},
+    "admm": {"denoise": 1.0, "deblur": 1.0, "inpaint": 1.0, "superres": 1.0, "ct": 0.5},
     "fbs": {"denoise": 1.0, "deblur": 1.0, "inpaint": 3.0, "superres": 1.0, "ct": 3.0},
 }
 #: The weakest shipped level PnP-ADMM uses per problem, chosen with ``k`` on the same validation
@@ -44,7 +47,8 @@ REGULARISATION = {
 #: (15 at the default noise 0.01) lost to a stronger prior with a larger penalty, inpainting
 #: 31.64 dB at 15 against 31.79 at 50, deblurring 29.14 against 29.21 at 25.
 ADMM_MIN_LEVEL = {"denoise": 0, "deblur": 25, "inpaint": 50, "superres": 0, "ct": 0}
-#: The shipped level PnP-ADMM uses whatever the noise, per problem (others: the rule above).
+#: The shipped level PnP-ADMM uses whatever the noise, per problem (others: the rule above;
+#: CT's sinogram noise is not the image noise a denoiser sees).
 ADMM_LEVEL = {"ct": 15}
 #: PnP-ADMM's relaxation ``lam`` per problem (in ``(0, 2)``: the guarantee holds); 1 where absent.
 RELAXATION = {"ct": 1.6}
