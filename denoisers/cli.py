@@ -19,7 +19,7 @@ from denoisers.metrics import psnr, ssim
 from denoisers.model import AveragedDenoiser
 from denoisers.on_device import DenoiserOnDevice
 from denoisers.problems import PROBLEMS, Problem, from_measurement, simulate
-from denoisers.parameters import ALGORITHMS, choose_settings
+from denoisers.parameters import ALGORITHMS, PnPSettings, choose_settings
 from denoisers.reconstruct import run_pnp
 from denoisers.weights import FAMILIES
 
@@ -71,16 +71,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     noise.add_argument("--sigma", type=float, help="noise standard deviation on the 0-255 scale (None: the "
                                                    "problem's default, e.g. 25 for denoise)")
     noise.add_argument("--noise", type=float, help="the same on the [0, 1] intensity scale (sigma / 255)")
-    p.add_argument("--algorithm", choices=ALGORITHMS, default="admm", help="PnP-ADMM or forward-backward")
+    p.add_argument("--algorithm", choices=ALGORITHMS,
+                   help="PnP-ADMM or forward-backward (default: the problem's best certified configuration, "
+                        "denoisers.parameters.DEFAULT_CONFIGURATION)")
     p.add_argument("--kernel", type=Path, help="blur kernel (.npy), centred in its array, periodic boundary")
     p.add_argument("--mask", type=Path, help="inpainting mask (.npy), 1 = observed")
     p.add_argument("--angles", type=int, help="number of CT angles on [0, 180)")
     p.add_argument("--truth", type=Path, help="ground truth to score a reconstruction of --measurement")
     p.add_argument("--regularisation", type=float, help="factor on the noise level that sets the prior's weight")
     p.add_argument("--level", type=int, help="shipped denoiser level (0-255 scale) for ADMM (None: from problem and noise)")
-    p.add_argument("--family", choices=FAMILIES, default="firm",
-                   help="shipped weights: firm (the PnP prior) or ridge (the better denoiser applied once: "
-                        "--problem denoise --algorithm fbs)")
+    p.add_argument("--family", choices=FAMILIES,
+                   help="shipped weights: firm (the PnP prior) or ridge (the better denoiser applied once); "
+                        "default: the problem's best certified configuration")
     p.add_argument("--model", type=Path, help="an averaged denoiser file (lipapps denoiser train --out) instead of the "
                                               "shipped weights; its sigma is its level")
     p.add_argument("--device", default="cpu", help="torch device the denoiser runs on, e.g. cuda")
@@ -201,12 +203,12 @@ def reconstruct_command(args: argparse.Namespace) -> int:
         from denoisers.figures import save_panel
 
         write_image(args.out, result.x)
-        title = f"{problem.name}, PnP-{settings.algorithm.upper()}, {_prior_name(args, settings.denoiser_sigma)}"
+        title = f"{problem.name}, PnP-{settings.algorithm.upper()}, {_prior_name(args, settings)}"
         save_panel(args.out.with_name(args.out.stem + "_panel.png"), problem.truth, problem.y, result, title, problem.name != "ct")
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"PnP-{settings.algorithm.upper()} with the {_prior_name(args, settings.denoiser_sigma)}")
+        print(f"PnP-{settings.algorithm.upper()} with the {_prior_name(args, settings)}")
         if scores["psnr"] is not None:
             print(f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f}")
         state = "converged" if result.converged else "stopped at max-iter"
@@ -216,7 +218,7 @@ def reconstruct_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prior_name(args: argparse.Namespace, sigma: float) -> str:
+def _prior_name(args: argparse.Namespace, settings: PnPSettings) -> str:
     if args.model is not None:
-        return f"denoiser {args.model} (sigma {sigma:g})"
-    return f"shipped {args.family} sigma {sigma:g} denoiser"
+        return f"denoiser {args.model} (sigma {settings.denoiser_sigma:g})"
+    return f"shipped {settings.family} sigma {settings.denoiser_sigma:g} denoiser"

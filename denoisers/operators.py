@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +47,10 @@ class LinearOperator(ABC):
         inversion override it (CT: filtered back-projection). The start changes no guarantee."""
         return self.A_adjoint(y) / self.norm_bound() ** 2
 
+    #: Whether :meth:`data_prox` is a closed form (exact up to rounding); iterative solvers then
+    #: have no solve error to control.
+    closed_form_prox: bool = False
+
     def data_prox(self, z: torch.Tensor, y: torch.Tensor, gamma: float, guess: torch.Tensor | None = None) -> torch.Tensor:
         """``(I + gamma A^T A)^{-1} (z + gamma A^T y)``: the prox of ``gamma/2 ||A . - y||^2`` at ``z``.
 
@@ -65,6 +70,32 @@ class LinearOperator(ABC):
             lambda v: v + gamma * self.A_adjoint(self.A(v)), rhs, x0=start.double(), rtol=rtol, max_iter=2000
         )
         return solution.to(z.dtype)
+
+    def inexact_data_prox(
+        self, z: torch.Tensor, y: torch.Tensor, gamma: float, max_error: float, guess: torch.Tensor | None = None
+    ) -> "ProxSolution":
+        """The data prox of :meth:`data_prox` to a guaranteed accuracy: ``||x - x*|| <= error_bound <= max_error``.
+
+        Conjugate gradients on ``M x = r`` (``M = I + gamma A^T A``, float64) from ``guess``
+        (default ``z``), stopped once the *true* residual ``||r - M x||``, recomputed rather than
+        the recursively updated one, is at most ``max_error - ||x_out - x||`` (``x_out``: ``x``
+        cast to ``z.dtype``). Since ``M >= I``, ``||x - x*|| <= ||M (x - x*)|| = ||M x - r||``
+        (MATH.md, Proximal maps: the gradient of the 1-strongly convex prox objective bounds the
+        error), and the cast adds at most ``||x_out - x||``: ``error_bound`` is a true bound.
+        Closed forms return ``error_bound = 0`` (exact up to the rounding of one evaluation) and
+        zero steps. Warm starts (``guess`` = the previous solution) make the solves short.
+        """
+        if max_error <= 0:
+            raise InputError(f"max_error must be positive, got {max_error}")
+        if self.closed_form_prox:
+            return ProxSolution(self.data_prox(z, y, gamma), 0.0, 0)
+        rhs = z.double() + gamma * self.A_adjoint(y.double())
+        start = (z if guess is None else guess).double()
+        x, residual, steps = verified_conjugate_gradient(
+            lambda v: v + gamma * self.A_adjoint(self.A(v)), rhs, start, lambda out_gap: max_error - out_gap, z.dtype
+        )
+        out = x.to(z.dtype)
+        return ProxSolution(out, residual + float((out.double() - x).norm()), steps)
 
     def check_image(self, x: torch.Tensor) -> None:
         """Raise :class:`lipapps.InputError` unless the last two axes of ``x`` are ``image_shape``."""
@@ -101,6 +132,62 @@ def conjugate_gradient(
     return x
 
 
+@dataclass(frozen=True)
+class ProxSolution:
+    """An approximate data prox ``x`` with a proven ``error_bound`` on ``||x - x*||`` and the CG ``steps`` it took."""
+
+    x: torch.Tensor
+    error_bound: float
+    steps: int
+
+
+#: The most conjugate-gradient steps :func:`verified_conjugate_gradient` takes before giving up.
+MAX_CG_STEPS = 5000
+
+
+def verified_conjugate_gradient(
+    apply: Callable[[torch.Tensor], torch.Tensor],
+    rhs: torch.Tensor,
+    x0: torch.Tensor,
+    target: Callable[[float], float],
+    out_dtype: torch.dtype,
+) -> tuple[torch.Tensor, float, int]:
+    """Conjugate gradients on ``M x = rhs`` (``M`` symmetric positive definite) until the true
+    residual ``||rhs - M x||`` is at most ``target(||x.to(out_dtype) - x||)``.
+
+    The recursively updated residual drifts from the true one in floating point, so whenever it
+    passes the target the true residual is recomputed (one more product with ``M``); the solve
+    stops only on the recomputed value, and restarts from it otherwise. Returns ``x``, its true
+    residual norm and the number of products with ``M``. Raises :class:`ArithmeticError` when
+    :data:`MAX_CG_STEPS` products do not reach the target, or when the target is not positive.
+    """
+    x = x0.clone()
+    r = rhs - apply(x)
+    steps = 1
+    while True:
+        residual, goal = float(r.norm()), target(float((x.to(out_dtype).double() - x).norm()))
+        if residual <= goal:
+            return x, residual, steps
+        if goal <= 0:
+            raise ArithmeticError(f"the residual target {goal:.3g} is not positive")
+        p, rr = r.clone(), (r * r).sum()
+        while steps < MAX_CG_STEPS:
+            mp = apply(p)
+            alpha = rr / (p * mp).sum()
+            x = x + alpha * p
+            r = r - alpha * mp
+            rr_new = (r * r).sum()
+            steps += 1
+            if float(rr_new.sqrt()) <= goal:
+                break
+            p = r + (rr_new / rr) * p
+            rr = rr_new
+        if steps >= MAX_CG_STEPS:
+            raise ArithmeticError(f"conjugate gradients did not reach the residual {goal:.3g} in {steps} steps")
+        r = rhs - apply(x)
+        steps += 1
+
+
 def _check_shape(shape: tuple[int, int]) -> tuple[int, int]:
     if len(shape) != 2 or min(shape) < 1:
         raise InputError(f"image shape must be two positive sizes (H, W), got {tuple(shape)}")
@@ -109,6 +196,8 @@ def _check_shape(shape: tuple[int, int]) -> tuple[int, int]:
 
 class Identity(LinearOperator):
     """``A = I``: Gaussian denoising. ``||A|| = 1``."""
+
+    closed_form_prox = True
 
     def __init__(self, image_shape: tuple[int, int]) -> None:
         self.image_shape = self.measurement_shape = _check_shape(image_shape)
@@ -168,6 +257,8 @@ class Blur(LinearOperator):
     ``1 + gamma |K|^2``.
     """
 
+    closed_form_prox = True
+
     def __init__(self, kernel: torch.Tensor, image_shape: tuple[int, int]) -> None:
         self.image_shape = self.measurement_shape = _check_shape(image_shape)
         kernel = torch.as_tensor(kernel, dtype=torch.float32)
@@ -207,6 +298,8 @@ class Blur(LinearOperator):
 class Inpainting(LinearOperator):
     """``A x = m . x`` with a binary mask ``m`` (1 = observed): a diagonal projection, ``||A|| = 1``."""
 
+    closed_form_prox = True
+
     def __init__(self, mask: torch.Tensor) -> None:
         mask = torch.as_tensor(mask)
         if mask.dim() != 2:
@@ -245,6 +338,8 @@ class Downsampling(LinearOperator):
     ``A^T y`` spreads each value over its block divided by ``factor^2``; ``A A^T = I / factor^2``,
     so ``||A||_2 = 1 / factor`` exactly and the data prox has a closed form (Woodbury).
     """
+
+    closed_form_prox = True
 
     def __init__(self, image_shape: tuple[int, int], factor: int = 2) -> None:
         self.image_shape = _check_shape(image_shape)

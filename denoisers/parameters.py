@@ -14,6 +14,11 @@ here by a per-problem factor ``REGULARISATION`` (chosen on a validation crop of 
   for an ``a``-averaged denoiser, so that the relaxed denoiser is firmly non-expansive as ADMM
   requires, and penalty ``s (sigma_d / (k sigma_n))^2`` (the relaxed denoiser acts like a prox
   of ``s sigma_d^2 phi``; any penalty keeps the guarantee).
+
+CT's sinogram noise says nothing about the noise a denoiser sees in the image, so ADMM takes a
+fixed level there (:data:`ADMM_LEVEL`), and its data step is an inexact, warm-started
+conjugate-gradient solve with summable errors (:data:`PROX_TOLERANCE`), over-relaxed
+(:data:`RELAXATION`): the guarantee of :func:`denoisers.pnp.pnp_admm` is kept.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ ALGORITHMS = ("admm", "fbs")
 #: Factor ``k`` on the noise level per algorithm and problem (1 = the MAP balance), the best of
 #: ``k`` in {1/3, 1, 3, 10} on validation crops of train400, not the test images
 #: (``experiments/tune_pnp.py``, results in ``experiments/results/pnp_tuning.md``; ties keep 1).
+#: CT's ADMM factor and level (:data:`ADMM_LEVEL`): the best of level 15 with ``k`` in {0.5, 1, 2}
+#: and level 25 with ``k = 0.5`` on 3 validation images of train400, 60 angles, noise 1% of the sinogram's peak
+#: (``experiments/tune_ct.py``, ``experiments/results/ct_tuning.md``): level 15, ``k = 0.5``.
 REGULARISATION = {
-    "admm": {"denoise": 1.0, "deblur": 1.0, "inpaint": 1.0, "superres": 1.0, "ct": 1.0 / 3.0},
+    "admm": {"denoise": 1.0, "deblur": 1.0, "inpaint": 1.0, "superres": 1.0, "ct": 0.5},
     "fbs": {"denoise": 1.0, "deblur": 1.0, "inpaint": 3.0, "superres": 1.0, "ct": 3.0},
 }
 #: The weakest shipped level PnP-ADMM uses per problem, chosen with ``k`` on the same validation
@@ -39,6 +47,20 @@ REGULARISATION = {
 #: (15 at the default noise 0.01) lost to a stronger prior with a larger penalty, inpainting
 #: 31.64 dB at 15 against 31.79 at 50, deblurring 29.14 against 29.21 at 25.
 ADMM_MIN_LEVEL = {"denoise": 0, "deblur": 25, "inpaint": 50, "superres": 0, "ct": 0}
+#: The shipped level PnP-ADMM uses whatever the noise, per problem (others: the rule above;
+#: CT's sinogram noise is not the image noise a denoiser sees).
+ADMM_LEVEL = {"ct": 15}
+#: PnP-ADMM's relaxation ``lam`` per problem (in ``(0, 2)``: the guarantee holds); 1 where absent.
+RELAXATION = {"ct": 1.6}
+#: PnP-ADMM's ``prox_tolerance`` per problem (:func:`denoisers.pnp.pnp_admm`: the ``k``-th data
+#: step is solved to ``c ||z_0|| / (k + 1)^2``); absent: the data prox solved to ``1e-6``.
+PROX_TOLERANCE = {"ct": 1e-2}
+#: The best certified configuration per problem, ``(algorithm, family)``, on the BSD68 benchmark
+#: (``experiments/results/pnp_bench.md``): denoising applies the convex-ridge denoiser once
+#: (FBS with the default step; 27.40 dB against 26.94 for the firm one), every inverse problem
+#: runs PnP-ADMM with the firmly non-expansive family (the one ADMM's guarantee admits unrelaxed).
+DEFAULT_CONFIGURATION = {"denoise": ("fbs", "ridge"), "deblur": ("admm", "firm"), "inpaint": ("admm", "firm"),
+                         "superres": ("admm", "firm"), "ct": ("admm", "firm")}
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0
 
@@ -48,9 +70,11 @@ class PnPSettings:
     """The settings of one PnP run: the denoiser level (0-255), its strength, and the solver's parameter.
 
     ``step`` is PnP-FBS's gradient step ``g`` (``None``: ``1 / L``, ``L = ||A||^2``) and ``penalty``
-    PnP-ADMM's ``g`` in ``prox_{g f}``; each is ``None`` for the other algorithm. ``denoiser`` is
+    PnP-ADMM's ``g`` in ``prox_{g f}``; each is ``None`` for the other algorithm. ``relaxation``
+    and ``prox_tolerance`` are PnP-ADMM's (:func:`denoisers.pnp.pnp_admm`). ``denoiser`` is
     the shipped model of that level, loaded (and certified) once by :func:`choose_settings` and
-    used by :func:`denoisers.reconstruct.run_pnp`.
+    used by :func:`denoisers.reconstruct.run_pnp`; ``family`` names its shipped family (``None``
+    for a model of one's own).
     """
 
     algorithm: str
@@ -59,17 +83,23 @@ class PnPSettings:
     step: float | None
     penalty: float | None
     denoiser: AveragedDenoiser = field(compare=False, repr=False)
+    relaxation: float = 1.0
+    prox_tolerance: float | None = None
+    family: str | None = None
 
 
 def choose_settings(
     problem: Problem,
-    algorithm: str = "admm",
+    algorithm: str | None = None,
     regularisation: float | None = None,
     level: int | None = None,
-    family: str = "firm",
+    family: str | None = None,
     denoiser: AveragedDenoiser | None = None,
 ) -> PnPSettings:
     """Parameters for ``problem`` from its noise level (see the module docstring).
+
+    ``algorithm=None``: the problem's :data:`DEFAULT_CONFIGURATION`; ``family=None``: that
+    configuration's family when the algorithm is its algorithm, else ``"firm"``.
 
     ``level``: the shipped denoiser level ADMM uses instead of the rule's (FBS derives its level
     from the step, so it takes none). ``family``: which shipped weights (:data:`denoisers.weights.FAMILIES`);
@@ -78,10 +108,14 @@ def choose_settings(
     ``denoiser``: a model of one's own (e.g. from ``lipapps denoiser train``) used instead of the
     shipped ones, as the only level, its ``sigma`` (the same rule; ``level`` must then be ``None``).
     """
+    default_algorithm, default_family = DEFAULT_CONFIGURATION[problem.name]
+    algorithm = default_algorithm if algorithm is None else algorithm
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
     if denoiser is not None and level is not None:
         raise InputError("a given denoiser has its own level (its sigma); level picks among the shipped ones")
+    if family is None:
+        family = default_family if algorithm == default_algorithm else "firm"
     sigmas = [denoiser.sigma] if denoiser is not None else available_sigmas(family)
     if not sigmas:
         raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")
@@ -95,7 +129,10 @@ def choose_settings(
         target = 255.0 * k * noise / problem.operator.norm_bound()
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
         model = denoiser if denoiser is not None else load_denoiser(sigma, family)
-        return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, None, model)
+        return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, None, model,
+                           family=None if denoiser is not None else family)
+    if level is None and denoiser is None and problem.name in ADMM_LEVEL:
+        level = ADMM_LEVEL[problem.name]
     if level is None:
         nearest = min(sigmas, key=lambda s: abs(s - 255.0 * k * noise))
         level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
@@ -103,7 +140,9 @@ def choose_settings(
         raise InputError(f"no shipped denoiser for level {level}; available: {sigmas}")
     model = denoiser if denoiser is not None else load_denoiser(level, family)
     strength = min(1.0, 0.5 / model.averaging)
-    return PnPSettings("admm", level, strength, None, admm_penalty(level, strength, k, problem.noise), model)
+    penalty = admm_penalty(level, strength, k, problem.noise)
+    return PnPSettings("admm", level, strength, None, penalty, model, RELAXATION.get(problem.name, 1.0),
+                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family)
 
 
 def admm_penalty(level: float, strength: float, k: float, noise: float) -> float:

@@ -38,12 +38,18 @@ class ConvergenceWarning(UserWarning):
 
 @dataclass
 class PnPTrace:
-    """Per-iteration history: ``||w_{k+1} - w_k||``, the same relative to ``||w_{k+1}||``, ``||w_{k+1}||`` and PSNR."""
+    """Per-iteration history: ``||w_{k+1} - w_k||``, the same relative to ``||w_{k+1}||``, ``||w_{k+1}||``,
+    PSNR, and ``step_error``: a proven bound on ``||w_{k+1} - S w_k||``, the distance of the
+    computed iterate from the exact relaxed step ``S = I + lam (T - I)`` (0 for exact steps; for
+    PnP-ADMM with inexact data steps, ``lam`` times the prox's error bound), and ``prox_steps``:
+    conjugate-gradient products of each data step (0 for closed forms and for FBS)."""
 
     fixed_point_residual: list[float] = field(default_factory=list)
     relative_residual: list[float] = field(default_factory=list)
     iterate_norm: list[float] = field(default_factory=list)
     psnr: list[float] = field(default_factory=list)
+    step_error: list[float] = field(default_factory=list)
+    prox_steps: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -78,9 +84,16 @@ class RelaxedDenoiser:
 
 
 def denoiser_averagedness(denoiser: Denoiser, input_shape: tuple[int, ...] | None = None) -> float | None:
-    """The certified ``a`` of an averaged denoiser, or ``None`` when it carries no certificate."""
+    """The certified ``a`` of an averaged denoiser, or ``None`` when it carries no certificate.
+
+    The size-independent certificate (``input_shape=None``, valid for every image size) is asked
+    first; only when it fails is the one for ``input_shape`` (tighter, and slower for large
+    images) asked."""
     method = getattr(denoiser, "certified_averagedness", None)
-    return None if method is None else method(input_shape)
+    if method is None:
+        return None
+    general = method(None)
+    return general if general is not None or input_shape is None else method(input_shape)
 
 
 def _averaged_composition(a1: float, a2: float) -> float:
@@ -106,8 +119,12 @@ def _as_batch(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(1, 1, *x.shape[-2:])
 
 
+#: One evaluation of ``T``: ``T w``, the estimate, a bound on the error of ``T w``, the CG products it took.
+Step = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, float, int]]
+
+
 def _iterate(
-    step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    step: Step,
     w0: torch.Tensor,
     relaxation: float,
     max_iter: int,
@@ -115,7 +132,7 @@ def _iterate(
     truth: torch.Tensor | None,
     progress: bool,
 ) -> PnPResult:
-    """Run ``w+ = w + lam (T w - w)`` where ``step(w) = (T w, estimate)``; stop on the relative residual."""
+    """Run ``w+ = w + lam (T w - w)`` where ``step(w) = (T w, estimate, error, products)``; stop on the relative residual."""
     start = time.perf_counter()
     trace = PnPTrace()
     w, converged, iterations = w0, False, 0
@@ -124,7 +141,9 @@ def _iterate(
     # The denoiser's weights are fixed: parametrized weights are computed once (parametrize.cached).
     with torch.no_grad(), parametrize.cached():
         for iterations in (k + 1 for k in bar):
-            tw, estimate = step(w)
+            tw, estimate, error, products = step(w)
+            trace.step_error.append(relaxation * error)
+            trace.prox_steps.append(products)
             w_next = w + relaxation * (tw - w)
             change, norm = float((w_next - w).norm()), float(w_next.norm())
             relative = change / max(norm, 1e-12)
@@ -138,7 +157,7 @@ def _iterate(
             if relative <= tol:
                 converged = True
                 break
-        _, estimate = step(w)
+        _, estimate, _, _ = step(w)
     return PnPResult(
         x=estimate.reshape(w0.shape[-2:]),
         iterations=iterations,
@@ -150,20 +169,25 @@ def _iterate(
 
 
 def residual_non_increasing(result: PnPResult) -> bool:
-    """Whether the fixed-point residual ``r_k = ||w_{k+1} - w_k||`` of a run never increased.
+    """Whether the fixed-point residual ``r_k = ||w_{k+1} - w_k||`` of a run never increased by
+    more than its steps' proven errors allow.
 
     For an averaged iteration ``r_{k+1} <= r_k`` in exact arithmetic (Krasnoselskii-Mann, module
-    docstring). The iterates are stored in ``result.x.dtype``, each entry rounded by up to
-    ``eps / 2`` of its size (``eps`` that dtype's machine epsilon), so the iterates behind
-    ``r_k`` and ``r_{k+1}`` are known only to within ``eps / 2 ||w_{k+1}||`` and
-    ``eps / 2 ||w_{k+2}||``: an increase ``r_{k+1} - r_k <= eps (||w_{k+1}|| + ||w_{k+2}||)`` is
-    below what the dtype resolves and is not counted. Errors larger than that rounding (in the
+    docstring). When step ``k`` is computed to within ``e_k = ||w_{k+1} - S w_k||`` of the exact
+    relaxed step ``S`` (``trace.step_error``; inexact data steps), ``S`` non-expansive gives
+    ``r_{k+1} <= r_k + e_k + e_{k+1}``, and that much increase is allowed. The iterates are
+    stored in ``result.x.dtype``, each entry rounded by up to ``eps / 2`` of its size (``eps``
+    that dtype's machine epsilon), so the iterates behind ``r_k`` and ``r_{k+1}`` are known only
+    to within ``eps / 2 ||w_{k+1}||`` and ``eps / 2 ||w_{k+2}||``: an increase
+    ``r_{k+1} - r_k <= eps (||w_{k+1}|| + ||w_{k+2}||)`` is below what the dtype resolves and is
+    not counted either. Errors larger than that rounding and not in ``step_error`` (in the
     evaluation of the denoiser, say) are counted.
     """
     eps = torch.finfo(result.x.dtype).eps
     residuals, norms = result.trace.fixed_point_residual, result.trace.iterate_norm
+    errors = result.trace.step_error or [0.0] * len(residuals)
     return all(
-        later <= earlier + eps * (norms[k] + norms[k + 1])
+        later <= earlier + eps * (norms[k] + norms[k + 1]) + errors[k] + errors[k + 1]
         for k, (earlier, later) in enumerate(zip(residuals, residuals[1:]))
     )
 
@@ -222,7 +246,7 @@ def pnp_fbs(
     def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         gradient = operator.A_adjoint(operator.A(x) - y)
         out = denoiser(_as_batch(x - g * gradient)).reshape(x.shape)
-        return out, out
+        return out, out, 0.0, 0
 
     start = operator.initial_estimate(y) if x0 is None else x0.to(y.dtype)
     return _iterate(step, start, relaxation, max_iter, tol, truth, progress)
@@ -237,6 +261,7 @@ def pnp_admm(
     relaxation: float = 1.0,
     max_iter: int = 200,
     tol: float = 1e-4,
+    prox_tolerance: float | None = None,
     x0: torch.Tensor | None = None,
     truth: torch.Tensor | None = None,
     progress: bool = False,
@@ -251,10 +276,24 @@ def pnp_admm(
     Plug-and-play; Pesquet et al. 2021). Then for ``0 < lam < 2`` the iteration converges and
     ``||z_{k+1} - z_k||`` is non-increasing. A warning is issued otherwise. The data prox is
     exact for denoising, blur, inpainting and downsampling and a conjugate-gradient solve for CT.
+
+    Inexact data steps (``prox_tolerance = c``, operators without a closed-form prox): the
+    ``k``-th prox (``k = 0, 1, ...``) is a warm-started conjugate-gradient solve stopped at a
+    proven error ``||x_k - prox(z_k)|| <= eps_k = c ||z_0|| / (k + 1)^2``
+    (:meth:`~denoisers.operators.LinearOperator.inexact_data_prox`), a summable sequence:
+    ``sum_k eps_k <= c ||z_0|| pi^2 / 6``. An error ``d`` in ``x`` moves ``T z = (z + R_D R_f z) / 2``
+    by at most ``d`` (``R_D`` non-expansive, ``R_f z = 2 x - z`` off by ``2 d``), so the
+    iteration is Krasnoselskii-Mann with summable errors and converges under the same conditions
+    (Eckstein & Bertsekas 1992; Combettes 2004), with ``||z_{k+2} - z_{k+1}|| <= ||z_{k+1} - z_k||
+    + lam (eps_k + eps_{k+1})`` in place of monotonicity (``trace.step_error`` records
+    ``lam`` times each proven error; :func:`residual_non_increasing` allows for it). ``None``:
+    solve every prox to ``1e-6`` relative accuracy (:meth:`~denoisers.operators.LinearOperator.data_prox`).
     """
     _check_common(operator, y, max_iter, tol)
     if penalty <= 0:
         raise InputError(f"ADMM penalty must be positive, got {penalty}")
+    if prox_tolerance is not None and not prox_tolerance > 0:
+        raise InputError(f"prox tolerance must be positive, got {prox_tolerance}")
     if relaxation <= 0:
         raise InputError(f"relaxation must be positive, got {relaxation}")
     a = denoiser_averagedness(denoiser, (1, *operator.image_shape))
@@ -266,13 +305,21 @@ def pnp_admm(
     elif relaxation >= 2:
         _warn(f"relaxation {relaxation} >= 2: the Douglas-Rachford iteration is not averaged")
 
+    start = operator.initial_estimate(y) if x0 is None else x0.to(y.dtype)
+    scale = max(float(start.norm()), float(torch.finfo(torch.float32).tiny))
     previous: list[torch.Tensor] = []  # the last data-prox solution: a warm start for iterative solves
+    calls = [0]
 
-    def step(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = operator.data_prox(z, y, penalty, guess=previous[-1] if previous else None)
+    def step(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float, int]:
+        guess = previous[-1] if previous else None
+        if prox_tolerance is None:
+            x, error, products = operator.data_prox(z, y, penalty, guess=guess), 0.0, 0
+        else:
+            solution = operator.inexact_data_prox(z, y, penalty, prox_tolerance * scale / (calls[0] + 1) ** 2, guess=guess)
+            x, error, products = solution.x, solution.error_bound, solution.steps
+        calls[0] += 1
         previous[:] = [x]
         u = denoiser(_as_batch(2 * x - z)).reshape(z.shape)
-        return z + (u - x), x
+        return z + (u - x), x, error, products
 
-    start = operator.initial_estimate(y) if x0 is None else x0.to(y.dtype)
     return _iterate(step, start, relaxation, max_iter, tol, truth, progress)

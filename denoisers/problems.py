@@ -103,6 +103,22 @@ def simulate(
     return Problem(name, operator, y, noise, truth)
 
 
+def simulate_ct_relative(image: torch.Tensor, angles: int, peak_fraction: float, seed: int = 0) -> Problem:
+    """CT with noise relative to the data: ``y = A x + n``, ``n ~ N(0, s^2)`` with
+    ``s = peak_fraction * max(A x)`` (e.g. 0.01: 1% of the noiseless sinogram's peak), seeded;
+    ``x`` is the disc of the centred square of ``image``, as in :func:`simulate`."""
+    if not np.isfinite(peak_fraction) or peak_fraction < 0:
+        raise InputError(f"the noise fraction of the sinogram's peak must be non-negative, got {peak_fraction}")
+    truth = _truth_for("ct", image)
+    if min(truth.shape) < 8:
+        raise InputError(f"image of shape {tuple(image.shape)} is too small (need at least 8x8)")
+    operator = _operator("ct", tuple(truth.shape), None, None, angles, seed)
+    clean = operator.A(truth)
+    noise = peak_fraction * float(clean.max())
+    gen = torch.Generator().manual_seed(seed)
+    return Problem("ct", operator, clean + noise * torch.randn(operator.measurement_shape, generator=gen), noise, truth)
+
+
 def from_measurement(
     name: str,
     y: np.ndarray,

@@ -61,3 +61,20 @@ def test_a_retargeted_noise_level_is_saved(tmp_path):
     model.sigma = 50.0  # fine-tuning the sigma 25 weights for sigma 50
     lipapps.save(model, tmp_path / "dncnn50.pt")
     assert lipapps.load(tmp_path / "dncnn50.pt").sigma == 50.0
+
+
+def test_oracle_ct_baselines_pick_the_best_of_their_grids():
+    from denoisers.baselines import FBP_FILTERS, best_filtered_back_projection, best_sart, filtered_back_projection, sart
+    from denoisers.metrics import psnr
+    from denoisers.problems import simulate_ct_relative
+
+    image = torch.zeros(32, 32)
+    image[8:24, 10:20] = 0.8
+    problem = simulate_ct_relative(image, 10, 0.02, seed=1)
+    fbp, seconds, name = best_filtered_back_projection(problem.operator, problem.y, problem.truth)
+    assert name in FBP_FILTERS and seconds >= 0
+    assert psnr(fbp, problem.truth) == max(psnr(filtered_back_projection(problem.operator, problem.y, f), problem.truth)
+                                           for f in FBP_FILTERS)
+    best, _, sweeps = best_sart(problem.operator, problem.y, problem.truth, 4)
+    assert 1 <= sweeps <= 4 and torch.equal(best, sart(problem.operator, problem.y, sweeps))
+    assert psnr(best, problem.truth) >= max(psnr(sart(problem.operator, problem.y, s), problem.truth) for s in range(1, 5))

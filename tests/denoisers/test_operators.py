@@ -135,3 +135,40 @@ def test_ct_data_prox_is_accurate_on_the_solution_for_float32_data_and_a_large_p
     x = operator.data_prox(z, y, gamma)
     assert x.dtype == torch.float32
     assert float((x.double().reshape(-1) - exact).norm()) <= 1e-5 * float(exact.norm())
+
+
+def _dense_ct_prox(operator, z, y, gamma):
+    n = operator.image_shape[0]
+    basis = torch.eye(n * n, dtype=torch.float64).reshape(n * n, n, n)
+    matrix = torch.stack([operator.A(b).reshape(-1) for b in basis], dim=1)
+    system = torch.eye(n * n, dtype=torch.float64) + gamma * matrix.T @ matrix
+    return torch.linalg.solve(system, z.double().reshape(-1) + gamma * matrix.T @ y.double().reshape(-1)).reshape(n, n)
+
+
+@pytest.mark.parametrize("max_error", [1e-1, 1e-3, 1e-6])
+def test_inexact_ct_prox_error_bound_is_true_and_within_the_request(max_error):
+    operator = ParallelBeamCT(12, uniform_angles(6))
+    gen = torch.Generator().manual_seed(4)
+    y = (operator.A(torch.rand(12, 12, generator=gen, dtype=torch.float64))).float()
+    z = torch.rand(12, 12, generator=gen).float()
+    gamma = 0.5
+    exact = _dense_ct_prox(operator, z, y, gamma)
+    solution = operator.inexact_data_prox(z, y, gamma, max_error)
+    assert solution.x.dtype == torch.float32 and solution.steps >= 1
+    assert float((solution.x.double() - exact).norm()) <= solution.error_bound <= max_error
+    warm = operator.inexact_data_prox(z, y, gamma, max_error, guess=exact.float())
+    assert warm.steps < solution.steps or warm.steps == 1
+
+
+def test_closed_form_prox_is_exact_and_takes_no_steps():
+    operator = Blur(gaussian_kernel(5, 1.0), (12, 12))
+    z, y = torch.rand(12, 12), torch.rand(12, 12)
+    solution = operator.inexact_data_prox(z, y, 0.3, 1e-9)
+    assert solution.error_bound == 0.0 and solution.steps == 0
+    assert torch.equal(solution.x, operator.data_prox(z, y, 0.3))
+
+
+def test_inexact_prox_refuses_a_non_positive_tolerance():
+    operator = ParallelBeamCT(12, uniform_angles(6))
+    with pytest.raises(InputError, match="max_error"):
+        operator.inexact_data_prox(torch.rand(12, 12), torch.rand(6, 12), 0.5, 0.0)

@@ -7,7 +7,16 @@ from lipapps import InputError
 
 from denoisers.metrics import psnr
 from denoisers.operators import Blur, Downsampling, Identity, Inpainting, gaussian_kernel
-from denoisers.pnp import ConvergenceWarning, PnPResult, PnPTrace, RelaxedDenoiser, pnp_admm, pnp_fbs, residual_non_increasing
+from denoisers.pnp import (
+    ConvergenceWarning,
+    PnPResult,
+    PnPTrace,
+    RelaxedDenoiser,
+    denoiser_averagedness,
+    pnp_admm,
+    pnp_fbs,
+    residual_non_increasing,
+)
 from denoisers.radon import ParallelBeamCT, uniform_angles
 
 N = 24
@@ -102,3 +111,50 @@ def test_residual_check_forgives_only_the_rounding_of_the_iterates():
     assert residual_non_increasing(run([1e-3, 1e-3 + 19 * eps], torch.float32))  # within eps (10 + 10)
     assert not residual_non_increasing(run([1e-3, 1e-3 + 21 * eps], torch.float32))
     assert not residual_non_increasing(run([1e-3, 1e-3 + 1e-12], torch.float64))  # float64 resolves it
+
+
+def test_inexact_admm_errors_are_summable_and_the_residual_stays_within_them(make_image, smoothing_denoiser):
+    operator, truth, y = _problem("ct", 5, make_image)
+    y = y.float()
+    penalty, c, lam = 0.5 / operator.norm_bound() ** 2, 1e-2, 1.6
+    denoiser = smoothing_denoiser((N, N), 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        inexact = pnp_admm(operator, y, denoiser, penalty=penalty, relaxation=lam, prox_tolerance=c, max_iter=60, tol=0)
+        exact = pnp_admm(operator, y, denoiser, penalty=penalty, relaxation=lam, max_iter=60, tol=0)
+    scale = float(operator.initial_estimate(y).norm())
+    errors = inexact.trace.step_error
+    assert all(0 <= e <= lam * c * scale / (k + 1) ** 2 for k, e in enumerate(errors))
+    assert sum(errors) <= lam * c * scale * torch.pi**2 / 6
+    assert any(e > 0 for e in errors) and sum(inexact.trace.prox_steps) > 0
+    assert residual_non_increasing(inexact)
+    assert inexact.trace.fixed_point_residual[-1] < 1e-3 * inexact.trace.fixed_point_residual[0]
+    assert float((inexact.x - exact.x).norm()) <= 1e-3 * float(exact.x.norm())
+
+
+def test_residual_check_allows_exactly_the_proven_step_errors():
+    def run(residuals: list[float], errors: list[float]) -> PnPResult:
+        trace = PnPTrace(fixed_point_residual=residuals, iterate_norm=[0.0] * len(residuals), step_error=errors)
+        return PnPResult(torch.zeros(2, 2, dtype=torch.float64), len(residuals), False, 0.0, 0.0, trace)
+
+    assert residual_non_increasing(run([1.0, 1.3], [0.1, 0.2]))
+    assert not residual_non_increasing(run([1.0, 1.31], [0.1, 0.2]))
+
+
+def test_inexact_admm_refuses_a_non_positive_tolerance(image, smoothing_denoiser):
+    with pytest.raises(InputError, match="prox tolerance"):
+        pnp_admm(Identity(image.shape), image, smoothing_denoiser(image.shape), prox_tolerance=0.0)
+
+
+def test_averagedness_asks_the_size_independent_certificate_first():
+    class ShapeOnly:
+        def __init__(self) -> None:
+            self.asked: list = []
+
+        def certified_averagedness(self, input_shape=None):
+            self.asked.append(input_shape)
+            return None if input_shape is None else 0.5
+
+    denoiser = ShapeOnly()
+    assert denoiser_averagedness(denoiser, (1, 8, 8)) == 0.5 and denoiser.asked == [None, (1, 8, 8)]
+    assert denoiser_averagedness(ShapeOnly(), None) is None

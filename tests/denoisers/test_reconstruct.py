@@ -88,3 +88,53 @@ def test_admm_relaxes_the_ridge_family_to_firmly_non_expansive():
         run_pnp(simulate("deblur", IMAGE), settings, max_iter=3)
     with pytest.raises(InputError, match="unknown denoiser family"):
         choose_settings(simulate("deblur", IMAGE), "admm", family="deep")
+
+
+def test_ct_admm_uses_its_fixed_level_inexact_steps_and_a_relaxation_inside_the_guarantee():
+    from denoisers.parameters import ADMM_LEVEL, PROX_TOLERANCE, RELAXATION
+
+    for noise in (0.05, 0.5, 2.0):
+        settings = choose_settings(simulate("ct", IMAGE, noise=noise), "admm")
+        assert settings.denoiser_sigma == ADMM_LEVEL["ct"]
+        assert settings.relaxation == RELAXATION["ct"] and 0 < settings.relaxation < 2
+        assert settings.prox_tolerance == PROX_TOLERANCE["ct"] > 0
+    deblur = choose_settings(simulate("deblur", IMAGE), "admm")
+    assert deblur.relaxation == 1.0 and deblur.prox_tolerance is None
+
+
+def test_ct_reconstruction_at_the_defaults_converges_within_its_error_allowance():
+    from denoisers.pnp import residual_non_increasing
+    from denoisers.problems import simulate_ct_relative
+
+    image = torch.zeros(32, 32)
+    image[8:24, 10:20] = 0.8
+    problem = simulate_ct_relative(image, 12, 0.01, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = run_pnp(problem, choose_settings(problem, "admm"), max_iter=300)
+    assert result.converged and residual_non_increasing(result)
+    assert sum(result.trace.prox_steps) > 0 and all(e >= 0 for e in result.trace.step_error)
+
+
+def test_relative_ct_noise_is_the_fraction_of_the_sinogram_peak():
+    from denoisers.problems import simulate_ct_relative
+
+    image = torch.rand(24, 24, generator=torch.Generator().manual_seed(0))
+    problem = simulate_ct_relative(image, 8, 0.02, seed=3)
+    clean = problem.operator.A(problem.truth)
+    assert problem.noise == pytest.approx(0.02 * float(clean.max()))
+    assert torch.equal(problem.y, simulate("ct", image, noise=problem.noise, seed=3, angles=8).y)
+    with pytest.raises(InputError, match="peak"):
+        simulate_ct_relative(image, 8, -0.1)
+
+
+@pytest.mark.parametrize("name", ["denoise", "deblur", "inpaint", "superres", "ct"])
+def test_unnamed_algorithm_and_family_give_the_problems_best_certified_configuration(name):
+    from denoisers.parameters import DEFAULT_CONFIGURATION
+
+    settings = choose_settings(simulate(name, IMAGE))
+    algorithm, family = DEFAULT_CONFIGURATION[name]
+    assert settings.algorithm == algorithm
+    assert settings.denoiser.averaging == load_denoiser(settings.denoiser_sigma, family).averaging
+    other = "admm" if algorithm == "fbs" else "fbs"
+    assert choose_settings(simulate(name, IMAGE), other).denoiser.averaging == 0.5  # firm for the other algorithm
