@@ -155,7 +155,7 @@ def test_shipped_denoisers_are_certified_and_denoise(sigma, family):
 
 
 SHIPPED = sorted((Path(__file__).parents[2] / "denoisers" / "weights").glob("*.pt")) + sorted(
-    (Path(__file__).parents[2] / "experiments" / "weights").glob("*.pt")
+    (Path(__file__).parents[2] / "experiments" / "weights").glob("dncnn_*.pt")
 )
 
 
