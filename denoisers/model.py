@@ -7,14 +7,14 @@ half resolution the same way: the blocks see a receptive field ``r`` times large
 of the cost per block); a lifting convolution ``Q`` (``r^2 -> channels``), negative
 gradient flow blocks ``Phi_i(z) = z - tau K_i^T relu(K_i z + b_i)`` (:class:`lipapps.ConvGradientFlowBlock`)
 and a readout convolution ``R`` (``channels -> r^2``), each with operator norm <= 1 and
-``tau ||K_i||^2 <= 2``, so ``N`` is non-expansive (the product of per-map bounds, MATH.md).
+``tau ||K_i||^2 <= 2``, so ``N`` is non-expansive (the product of per-map bounds, docs/math.md section 2).
 Images whose sides are not multiples of ``r`` are zero-padded before ``U`` and cropped after
 ``S`` (an isometric embedding and a projection: neither increases distances). Without lifting
 (``lifting=False``, ``channels = r^2``) ``Q`` and ``R`` are the identity: with ``r = 1``, one
 spline block and ``a`` near 1 this is the convex-ridge gradient-step denoiser
 ``D(x) = x - 2 a K^T s(K x + b)`` of Goujon et al. (2023).
 Then ``D`` is ``a``-averaged for ``0 < a < 1``, and firmly non-expansive for ``a = 1/2``
-(MATH.md, Compositions; Ryu et al. 2019, Sherry et al. 2024): the condition PnP-FBS needs,
+(docs/math.md sections 2 and 6; Ryu et al. 2019, Sherry et al. 2024): the condition PnP-FBS needs,
 and for ``a <= 1/2`` the one PnP-ADMM needs.
 """
 
@@ -124,7 +124,7 @@ class AveragedDenoiser(lipapps.AveragedModel):
         return self.network(x)[..., :h, :w]
 
     def network_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
-        """Provable Lipschitz bound of ``N``: the product of per-map bounds (MATH.md, Compositions).
+        """Provable Lipschitz bound of ``N``: the product of per-map bounds (docs/math.md section 2).
 
         :func:`lipapps.certify`: each convolution's norm by :func:`lipapps.layers.conv_norm_bound`
         (the smaller of the Perron root of the Gram-kernel bound and the frequency-grid bounds,

@@ -80,7 +80,7 @@ class LinearOperator(ABC):
         (default ``z``), stopped once the *true* residual ``||r - M x||``, recomputed rather than
         the recursively updated one, is at most ``max_error - ||x_out - x||`` (``x_out``: ``x``
         cast to ``z.dtype``). Since ``M >= I``, ``||x - x*|| <= ||M (x - x*)|| = ||M x - r||``
-        (MATH.md, Proximal maps: the gradient of the 1-strongly convex prox objective bounds the
+        (docs/math.md section 5: the gradient of the 1-strongly convex prox objective bounds the
         error), and the cast adds at most ``||x_out - x||``: ``error_bound`` is a true bound.
         Closed forms return ``error_bound = 0`` (exact up to the rounding of one evaluation) and
         zero steps. Warm starts (``guess`` = the previous solution) make the solves short.

@@ -207,7 +207,7 @@ def pnp_fbs(
 ) -> PnPResult:
     """PnP forward-backward: ``x+ = x + lam (D(x - g A^T (A x - y)) - x)``.
 
-    Convergence (MATH.md, Plug-and-play): with ``L >= ||A||_2^2`` (``operator.norm_bound()^2``),
+    Convergence (docs/math.md section 6): with ``L >= ||A||_2^2`` (``operator.norm_bound()^2``),
     the gradient step ``G = I - g A^T (A . - y)`` is ``g L / 2``-averaged for ``0 < g < 2 / L``;
     if ``D`` is ``a``-averaged then ``T = D G`` is averaged with
     ``a_T = (a + g L/2 - a g L) / (1 - a g L / 2)`` (Combettes & Yamada 2015), and the relaxed
@@ -272,7 +272,7 @@ def pnp_admm(
     ``f = 1/2 ||A . - y||^2`` and ``g = penalty``; the estimate is ``x``. This is
     ``z+ = z + (lam / 2) (R_D R_f z - z)`` with reflections ``R = 2 P - I``. ``R_f`` is
     non-expansive for any ``g > 0`` (``prox`` of a convex function), and ``R_D`` is non-expansive
-    exactly when ``D`` is firmly non-expansive, i.e. ``a``-averaged with ``a <= 1/2`` (MATH.md,
+    exactly when ``D`` is firmly non-expansive, i.e. ``a``-averaged with ``a <= 1/2`` (docs/math.md section 6,
     Plug-and-play; Pesquet et al. 2021). Then for ``0 < lam < 2`` the iteration converges and
     ``||z_{k+1} - z_k||`` is non-increasing. A warning is issued otherwise. The data prox is
     exact for denoising, blur, inpainting and downsampling and a conjugate-gradient solve for CT.

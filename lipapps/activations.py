@@ -4,7 +4,7 @@ A block ``x -> x - tau K^T s(K x + b)`` is a gradient step on the potential
 ``P(x) = sum_i psi_i((K x + b)_i)`` with ``psi_i' = s_i``. When every ``s_i`` is non-decreasing
 and 1-Lipschitz (slopes in ``[0, 1]``), each ``psi_i`` is convex with ``psi_i'' <= 1``, so ``P``
 is convex and ``||K||^2``-smooth, ``grad P`` is ``1/||K||^2``-cocoercive (Baillon-Haddad), and the
-block has every property relu gives it (MATH.md): 1-Lipschitz for ``tau ||K||^2 <= 2``, firmly
+block has every property relu gives it (docs/math.md section 1): 1-Lipschitz for ``tau ||K||^2 <= 2``, firmly
 non-expansive for ``tau ||K||^2 <= 1``. ReLU is one such ``s``; :class:`MonotoneSpline` learns
 one per channel (the convex-ridge profiles of Goujon et al., "A neural-network-based convex
 regularizer for inverse problems", IEEE TCI 2023).

@@ -1,6 +1,6 @@
 """Certificates: a provable upper bound and an adversarial lower bound of the Lipschitz constant.
 
-``certify`` multiplies per-layer bounds (Lipschitz constants of a composition multiply, MATH.md):
+``certify`` multiplies per-layer bounds (Lipschitz constants of a composition multiply, docs/math.md section 2):
 each constrained layer reports a bound from float64 singular values rounded outward (dense maps)
 or a provable convolution bound, and the product is rounded up. ``empirical_lipschitz`` searches
 for input pairs with a large ratio ``||f(x) - f(y)|| / ||x - y||``; every ratio it reports is

@@ -1,6 +1,6 @@
 """Classification with Lipschitz-bounded logits: training loss, certified robust accuracy.
 
-Certified robustness (Tsuzuku, Sato, Sugiyama 2018; MATH.md). Let the logits ``f`` be
+Certified robustness (Tsuzuku, Sato, Sugiyama 2018; docs/math.md section 8). Let the logits ``f`` be
 ``L``-Lipschitz from (l2, inputs) to (l2, logits), ``L`` a *provable* upper bound
 (:func:`lipapps.certify`).
 

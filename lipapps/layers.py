@@ -255,7 +255,7 @@ class SortPair(LipschitzModule):
     """``(x1, x2, ...) -> (max(x1, x2), min(x1, x2), ...)``: a permutation on each half-space.
 
     Each piece is an isometry and the pieces agree on ``x1 = x2``, so the map is 1-Lipschitz
-    in l2 (MATH.md, Compositions).
+    in l2 (docs/math.md section 2).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
