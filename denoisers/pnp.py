@@ -272,8 +272,8 @@ def pnp_admm(
     ``f = 1/2 ||A . - y||^2`` and ``g = penalty``; the estimate is ``x``. This is
     ``z+ = z + (lam / 2) (R_D R_f z - z)`` with reflections ``R = 2 P - I``. ``R_f`` is
     non-expansive for any ``g > 0`` (``prox`` of a convex function), and ``R_D`` is non-expansive
-    exactly when ``D`` is firmly non-expansive, i.e. ``a``-averaged with ``a <= 1/2`` (docs/math.md section 6,
-    Plug-and-play; Pesquet et al. 2021). Then for ``0 < lam < 2`` the iteration converges and
+    exactly when ``D`` is firmly non-expansive, i.e. ``a``-averaged with ``a <= 1/2`` (docs/math.md section 6;
+    Pesquet et al. 2021). Then for ``0 < lam < 2`` the iteration converges and
     ``||z_{k+1} - z_k||`` is non-increasing. A warning is issued otherwise. The data prox is
     exact for denoising, blur, inpainting and downsampling and a conjugate-gradient solve for CT.
 
