@@ -101,12 +101,13 @@ class WGANState:
     opt_c: torch.optim.Optimizer
     noise: torch.Generator
 
-    def save(self, path: Path, step: int, history: list[dict]) -> None:
-        """Write the state after ``step`` atomically, with every buffer of both networks: also those
-        a ``state_dict`` leaves out (the warm starts of the convolution bounds, which decide the
-        next bound to the last bit), so that a resumed run is the uninterrupted one."""
+    def save(self, path: Path, step: int, history: list[dict], seconds: float) -> None:
+        """Write the state after ``step`` and ``seconds`` of training atomically, with every buffer
+        of both networks: also those a ``state_dict`` leaves out (the warm starts of the convolution
+        bounds, which decide the next bound to the last bit), so that a resumed run is the
+        uninterrupted one."""
         state = {
-            "format": STATE_FORMAT, "step": step, "generator": self.generator.state_dict(),
+            "format": STATE_FORMAT, "step": step, "seconds": float(seconds), "generator": self.generator.state_dict(),
             "critic": self.critic.state_dict(), "opt_g": self.opt_g.state_dict(), "opt_c": self.opt_c.state_dict(),
             "noise": self.noise.get_state(), "history": history,
             "buffers": {name: b for net in ("generator", "critic") for name, b in _buffers(getattr(self, net), net)},
@@ -114,8 +115,9 @@ class WGANState:
         with lipapps.atomic_write(path) as tmp:
             torch.save(state, tmp)
 
-    def load(self, path: Path) -> tuple[int, list[dict]]:
-        """Restore a state written by :meth:`save` (and project the critic); its step and history."""
+    def load(self, path: Path) -> tuple[int, list[dict], float]:
+        """Restore a state written by :meth:`save` (and project the critic); its step, history and
+        training seconds (those of the last history point for a checkpoint that does not store them)."""
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # torch raises many types for foreign or corrupt files
@@ -132,7 +134,8 @@ class WGANState:
                 if name in state.get("buffers", {}):
                     buffer.copy_(state["buffers"][name])
         lipapps.project_(self.critic)
-        return int(state["step"]), list(state["history"])
+        history = list(state["history"])
+        return int(state["step"]), history, float(state.get("seconds", history[-1]["seconds"] if history else 0.0))
 
 
 def _buffers(module: nn.Module, prefix: str):
@@ -198,6 +201,7 @@ def train_wgan(
     grid_dir: str | os.PathLike | None = None,
     image_shape: tuple[int, int, int] | None = None,
     device: str | torch.device = "cpu",
+    max_seconds: float | None = None,
     progress: bool = True,
 ) -> WGANResult:
     """Train a WGAN on ``data``: a toy name of :data:`critics.toy.TOY_DATASETS`, or a function
@@ -215,11 +219,18 @@ def train_wgan(
     a function of the seed and the step. ``grid_dir`` (images, with ``image_shape``): a grid of
     64 samples from fixed noise, ``grid_dir/step_<step>.png``, at each checkpoint step.
     ``device``: where both networks train (noise and data are drawn on the CPU, then moved).
+    ``max_seconds``: a wall-clock budget; training also stops after the first step at which the
+    training time (summed over resumed calls, without restarts) reaches it, and that step is
+    logged and checkpointed like the last one. The steps made do not depend on where a run was
+    stopped and resumed, only on how many. ``eval_samples=0`` skips the final exact W1 (``nan``).
     """
     draw = _sampler(data)
     checkpoint_every = log_every if checkpoint_every is None else checkpoint_every
-    if steps < 1 or batch_size < 2 or critic_steps < 1 or log_every < 1 or checkpoint_every < 1:
-        raise InputError("steps, critic_steps, log_every and checkpoint_every must be at least 1 and batch_size at least 2")
+    if steps < 1 or batch_size < 2 or critic_steps < 1 or log_every < 1 or checkpoint_every < 1 or eval_samples < 0:
+        raise InputError("steps, critic_steps, log_every and checkpoint_every must be at least 1, batch_size at least 2 "
+                         "and eval_samples at least 0")
+    if max_seconds is not None and not max_seconds > 0:
+        raise InputError(f"max_seconds must be positive, got {max_seconds}")
     if grid_dir is not None and image_shape is None:
         raise InputError("sample grids (grid_dir) need the image_shape of the samples")
     torch.manual_seed(seed)
@@ -233,10 +244,9 @@ def train_wgan(
         torch.optim.Adam(critic.parameters(), lr=lr_critic, betas=(0.5, 0.9)), torch.Generator().manual_seed(seed + 1),
     )
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    start_step, history = 0, []
+    start_step, history, elapsed = 0, [], 0.0
     if resume and ckpt is not None and ckpt.exists():
-        start_step, history = run.load(ckpt)
-    elapsed = history[-1]["seconds"] if history else 0.0
+        start_step, history, elapsed = run.load(ckpt)
     t0 = time.perf_counter() - elapsed
 
     def log(step: int) -> dict:
@@ -244,31 +254,40 @@ def train_wgan(
 
     if not history:
         history.append(log(0) | {"seconds": 0.0})
-    for step in tqdm(range(start_step + 1, steps + 1), desc="wgan", disable=not progress, initial=start_step, total=steps):
+    end = steps if max_seconds is None or elapsed < max_seconds else start_step  # a spent budget: no step
+    for step in tqdm(range(start_step + 1, end + 1), desc="wgan", disable=not progress, initial=start_step, total=steps):
         for k in range(critic_steps):
             critic_step(run, draw(batch_size, 10_000_019 * seed + critic_steps * step + k), batch_size, latent_dim, gp_weight)
         generator_step(run, batch_size, latent_dim)
-        if step % log_every == 0 or step == steps:
+        last = step == steps or (max_seconds is not None and time.perf_counter() - t0 >= max_seconds)
+        if step % log_every == 0 or last:
             history.append(log(step) | {"seconds": time.perf_counter() - t0})
-        if step % checkpoint_every == 0 or step == steps:
+        if step % checkpoint_every == 0 or last:
             if ckpt is not None:
-                run.save(ckpt, step, history)
+                run.save(ckpt, step, history, time.perf_counter() - t0)
             if grid_dir is not None:
-                _write_grid(generator, Path(grid_dir) / f"step_{step:06d}.png", image_shape, latent_dim, seed, step)
+                write_sample_grid(generator, Path(grid_dir) / f"step_{step:06d}.png", image_shape, latent_dim, seed,
+                                  f"step {step}")
+        if last:
+            break
     seconds = time.perf_counter() - t0
-    real = draw(eval_samples, seed + 7).double().numpy()
-    fake = sample_generator(generator, eval_samples, latent_dim, seed + 8).double().numpy()
-    return WGANResult(generator, critic, history, exact_w1(real, fake), eval_samples, seconds)
+    final_w1 = float("nan")
+    if eval_samples > 0:
+        real = draw(eval_samples, seed + 7).double().numpy()
+        fake = sample_generator(generator, eval_samples, latent_dim, seed + 8).double().numpy()
+        final_w1 = exact_w1(real, fake)
+    return WGANResult(generator, critic, history, final_w1, eval_samples, seconds)
 
 
-def _write_grid(generator: nn.Module, path: Path, image_shape: tuple[int, int, int], latent_dim: int, seed: int,
-                step: int) -> None:
-    """An 8 x 8 grid of samples from the same noise at every step (so grids show progress)."""
+def write_sample_grid(generator: nn.Module, path: Path, image_shape: tuple[int, int, int], latent_dim: int, seed: int,
+                      title: str) -> None:
+    """An 8 x 8 grid of samples from the noise of ``seed`` (the same at every call, so that grids
+    written during training show its progress) at ``path`` (a PNG)."""
     from critics.plots import plot_image_grid
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fake = sample_generator(generator, 64, latent_dim, seed + 13).numpy()
-    plot_image_grid(fake, image_shape, path, f"step {step}")
+    plot_image_grid(fake, image_shape, path, title)
 
 
 @torch.no_grad()
