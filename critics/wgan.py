@@ -42,7 +42,8 @@ class WGANResult:
     ``history``: one dict per log point, the first before training (``step``, ``critic_estimate``,
     ``exact_w1``, ``seconds``).
     ``final_w1``: exact W1 (``ot.emd2``, Euclidean) between ``eval_samples`` generated and real
-    samples. ``seconds``: training wall time (without the final evaluation).
+    samples. ``seconds``: training wall time (without the final evaluation), summed over resumed
+    calls. ``steps``: generator steps made, also those of the calls resumed from.
     """
 
     generator: nn.Module
@@ -51,6 +52,7 @@ class WGANResult:
     final_w1: float = float("nan")
     eval_samples: int = 0
     seconds: float = 0.0
+    steps: int = 0
 
 
 def make_generator(latent_dim: int = 8, out_features: int = 2, width: int = 256) -> nn.Sequential:
@@ -60,15 +62,6 @@ def make_generator(latent_dim: int = 8, out_features: int = 2, width: int = 256)
         nn.Linear(width, width), nn.ReLU(),
         nn.Linear(width, width), nn.ReLU(),
         nn.Linear(width, out_features),
-    )
-
-
-def make_image_generator(latent_dim: int = 32, pixels: int = 784, width: int = 512) -> nn.Sequential:
-    """An MLP generator of flattened images: two hidden ReLU layers, a sigmoid output in ``[0, 1]``."""
-    return nn.Sequential(
-        nn.Linear(latent_dim, width), nn.ReLU(),
-        nn.Linear(width, width), nn.ReLU(),
-        nn.Linear(width, pixels), nn.Sigmoid(),
     )
 
 
@@ -124,18 +117,23 @@ class WGANState:
             raise CheckpointError(f"{path}: cannot read the WGAN checkpoint ({err.__class__.__name__})") from err
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise CheckpointError(f"{path}: not a critics WGAN checkpoint")
-        self.generator.load_state_dict(state["generator"])
-        self.critic.load_state_dict(state["critic"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_c.load_state_dict(state["opt_c"])
-        self.noise.set_state(state["noise"])
-        for net in ("generator", "critic"):
-            for name, buffer in _buffers(getattr(self, net), net):
-                if name in state.get("buffers", {}):
-                    buffer.copy_(state["buffers"][name])
+        try:
+            self.generator.load_state_dict(state["generator"])
+            self.critic.load_state_dict(state["critic"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_c.load_state_dict(state["opt_c"])
+            self.noise.set_state(state["noise"])
+            for net in ("generator", "critic"):
+                for name, buffer in _buffers(getattr(self, net), net):
+                    if name in state.get("buffers", {}):
+                        buffer.copy_(state["buffers"][name])
+            history = list(state["history"])
+            step = int(state["step"])
+            seconds = float(state.get("seconds", history[-1]["seconds"] if history else 0.0))
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+            raise CheckpointError(f"{path}: the WGAN checkpoint does not fit these networks ({err.__class__.__name__})") from err
         lipapps.project_(self.critic)
-        history = list(state["history"])
-        return int(state["step"]), history, float(state.get("seconds", history[-1]["seconds"] if history else 0.0))
+        return step, history, seconds
 
 
 def _buffers(module: nn.Module, prefix: str):
@@ -220,9 +218,11 @@ def train_wgan(
     64 samples from fixed noise, ``grid_dir/step_<step>.png``, at each checkpoint step.
     ``device``: where both networks train (noise and data are drawn on the CPU, then moved).
     ``max_seconds``: a wall-clock budget; training also stops after the first step at which the
-    training time (summed over resumed calls, without restarts) reaches it, and that step is
-    logged and checkpointed like the last one. The steps made do not depend on where a run was
-    stopped and resumed, only on how many. ``eval_samples=0`` skips the final exact W1 (``nan``).
+    training time (summed over resumed calls, without restarts, stored in the checkpoint)
+    reaches it, and that step is checkpointed (and its grid written) but not logged: a log point
+    runs the critic, which moves the warm starts of its bounds, so logging only at multiples of
+    ``log_every`` keeps a run that was stopped and resumed the uninterrupted one.
+    ``eval_samples=0`` skips the final exact W1 (``nan``).
     """
     draw = _sampler(data)
     checkpoint_every = log_every if checkpoint_every is None else checkpoint_every
@@ -255,20 +255,21 @@ def train_wgan(
     if not history:
         history.append(log(0) | {"seconds": 0.0})
     end = steps if max_seconds is None or elapsed < max_seconds else start_step  # a spent budget: no step
+    step = start_step
     for step in tqdm(range(start_step + 1, end + 1), desc="wgan", disable=not progress, initial=start_step, total=steps):
         for k in range(critic_steps):
             critic_step(run, draw(batch_size, 10_000_019 * seed + critic_steps * step + k), batch_size, latent_dim, gp_weight)
         generator_step(run, batch_size, latent_dim)
-        last = step == steps or (max_seconds is not None and time.perf_counter() - t0 >= max_seconds)
-        if step % log_every == 0 or last:
+        out_of_time = max_seconds is not None and time.perf_counter() - t0 >= max_seconds
+        if step % log_every == 0 or step == steps:
             history.append(log(step) | {"seconds": time.perf_counter() - t0})
-        if step % checkpoint_every == 0 or last:
+        if step % checkpoint_every == 0 or step == steps or out_of_time:
             if ckpt is not None:
                 run.save(ckpt, step, history, time.perf_counter() - t0)
             if grid_dir is not None:
                 write_sample_grid(generator, Path(grid_dir) / f"step_{step:06d}.png", image_shape, latent_dim, seed,
                                   f"step {step}")
-        if last:
+        if out_of_time:
             break
     seconds = time.perf_counter() - t0
     final_w1 = float("nan")
@@ -276,7 +277,7 @@ def train_wgan(
         real = draw(eval_samples, seed + 7).double().numpy()
         fake = sample_generator(generator, eval_samples, latent_dim, seed + 8).double().numpy()
         final_w1 = exact_w1(real, fake)
-    return WGANResult(generator, critic, history, final_w1, eval_samples, seconds)
+    return WGANResult(generator, critic, history, final_w1, eval_samples, seconds, step)
 
 
 def write_sample_grid(generator: nn.Module, path: Path, image_shape: tuple[int, int, int], latent_dim: int, seed: int,
@@ -328,7 +329,7 @@ def write_wgan_outputs(
     draw = _sampler(data)
     real = draw(2000, seed + 11).numpy()
     fake = sample_generator(result.generator, 2000, latent_dim, seed + 12).numpy()
-    steps = result.history[-1]["step"] if result.history else 0
+    steps = result.steps
     title = f"{name}: step {steps}, exact W1 {result.final_w1:.4f}"
     if image_shape is None:
         plot_samples(real, fake, out / "samples.png", title)

@@ -35,6 +35,7 @@ import argparse
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from critics.image_metrics import FEATURE_LAYER, image_metrics, load_classifier
 from critics.plots import plot_metric_curves
 from critics.wgan import sample_generator, train_wgan, write_sample_grid
 from lipapps.datasets import load_mnist
+from lipapps.errors import InputError
 from lipapps.results import ResultsFile, data_dir, markdown_table
 
 HERE = Path(__file__).resolve().parent
@@ -120,10 +122,10 @@ def run(args: argparse.Namespace, data: str, kind: str, seed: int) -> None:
             checkpoint=work / "checkpoint.pt", resume=True, device=args.device, progress=False,
         )
         fake = sample_generator(result.generator, args.eval_samples, LATENT, seed + 1000)
-        metrics = image_metrics(fake, test[: args.eval_samples], classifier, seed=seed, device=args.device,
-                                w1_samples=args.w1_samples)
+        metrics = image_metrics(fake, test[: args.eval_samples], classifier, seed=seed, w1_epochs=args.w1_epochs,
+                                device=args.device, w1_samples=args.w1_samples)
         certificate = lipapps.certify(result.critic).upper_bound if gp_weight == 0 else None
-        steps = result.history[-1]["step"]
+        steps = result.steps
         curve.append({"target_seconds": target, "seconds": result.seconds, "step": steps, "certificate": certificate,
                       **metrics.summary()})
         with lipapps.atomic_write(curve_path) as tmp:
@@ -138,7 +140,7 @@ def run(args: argparse.Namespace, data: str, kind: str, seed: int) -> None:
             "seconds": result.seconds, "steps": steps, "seconds_per_step": result.seconds / steps,
             **{k: v for k, v in metrics.summary().items() if k not in ("samples", "w1_samples")},
             "certificate": certificate, "max_certificate": None if certificate is None else max(logged),
-            "eval_samples": metrics.samples, "w1_samples": metrics.w1_samples,
+            "eval_samples": metrics.samples, "w1_samples": metrics.w1_samples, "w1_epochs": args.w1_epochs,
             "generator": GENERATOR, "critic_model": name, "gp_weight": gp_weight,
             "critic_parameters": sum(p.numel() for p in result.critic.parameters()),
             "batch_size": args.batch_size, "critic_steps": args.critic_steps, "lr": args.lr, "betas": [0.5, 0.9],
@@ -164,6 +166,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=float, default=5.0, help="minutes of training between evaluations")
     parser.add_argument("--eval-samples", type=int, default=10_000, help="generated (and test) images of the metrics")
     parser.add_argument("--w1-samples", type=int, default=1000, help="images of each set in the W1 bracket")
+    parser.add_argument("--w1-epochs", type=int, default=None, help="epochs of the W1 critic (default: estimate_w1's)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--critic-steps", type=int, default=5)
     parser.add_argument("--lr", type=float, default=2e-4, help="Adam step size of both networks (betas 0.5, 0.9)")
@@ -176,14 +179,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.data_dir is not None and len(args.data) > 1:
-        parser.error("--data-dir names the folder of one data set")
+        fail("--data-dir names the folder of one data set")
     if min(args.minutes, args.eval_every) <= 0 or not 2 <= args.w1_samples <= args.eval_samples <= 10_000:
-        parser.error("--minutes and --eval-every must be positive, 2 <= --w1-samples <= --eval-samples <= 10000")
+        fail("--minutes and --eval-every must be positive, and 2 <= --w1-samples <= --eval-samples <= 10000")
     torch.set_num_threads(args.threads)
-    for data in args.data:
-        for seed in args.seeds:
-            for kind in args.critics:
-                run(args, data, kind, seed)
+    try:
+        for data in args.data:
+            for seed in args.seeds:
+                for kind in args.critics:
+                    run(args, data, kind, seed)
+    except (InputError, FileNotFoundError) as err:  # missing IDX files or classifier, a corrupt checkpoint
+        fail(str(err))
+
+
+def fail(message: str) -> None:
+    print(f"lipapps: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == "__main__":
