@@ -16,6 +16,7 @@ from lipapps.errors import InputError
 
 IMAGE_DATASETS = ("mnist", "fashion-mnist")
 IMAGE_LATENT = 32
+IMAGE_SHAPE = (1, 28, 28)
 
 
 def _weights(path: str | None, n: int, option: str) -> np.ndarray | None:
@@ -73,29 +74,38 @@ def _w1_command(args: argparse.Namespace) -> int:
 
 
 def _wgan_command(args: argparse.Namespace) -> int:
+    import torch
+
+    import lipapps
     from critics.image_critic import ImageCritic
     from critics.image_data import mnist_sampler
-    from critics.wgan import make_image_generator, train_wgan, write_wgan_outputs
-
+    from critics.image_generator import DCGANGenerator
+    from critics.wgan import train_wgan, write_wgan_outputs
     from lipapps.cli import check_positive
 
     check_positive(args.steps, "--steps")
     check_positive(args.batch_size, "--batch-size", minimum=2)
     check_positive(args.log_every, "--log-every")
+    check_positive(args.eval_samples, "--eval-samples", minimum=0)
+    if args.checkpoint_every is not None:
+        check_positive(args.checkpoint_every, "--checkpoint-every")
+    device = lipapps.resolve_device(args.device)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
     common = dict(steps=args.steps, batch_size=args.batch_size, log_every=args.log_every, seed=args.seed,
-                  checkpoint=out / "checkpoint.pt", resume=args.resume, progress=True)
+                  checkpoint=out / "checkpoint.pt", checkpoint_every=args.checkpoint_every, resume=args.resume,
+                  eval_samples=args.eval_samples, device=device, progress=True)
     if args.data in IMAGE_DATASETS:
         if args.data_dir is None:
             raise InputError(f"--data {args.data} needs --data-dir, the folder holding its IDX files")
         draw = mnist_sampler(args.data_dir, args.data, args.digit)
         out.mkdir(parents=True, exist_ok=True)
-        result = train_wgan(draw, generator=make_image_generator(IMAGE_LATENT), critic=ImageCritic(),
-                            latent_dim=IMAGE_LATENT, **common)
+        torch.manual_seed(args.seed)
+        result = train_wgan(draw, generator=DCGANGenerator(IMAGE_LATENT, IMAGE_SHAPE), critic=ImageCritic(IMAGE_SHAPE, downsampling=1),
+                            latent_dim=IMAGE_LATENT, grid_dir=out / "grids", image_shape=IMAGE_SHAPE, **common)
         metrics = write_wgan_outputs(result, draw, out, name=args.data, latent_dim=IMAGE_LATENT,
-                                     seed=args.seed, image_shape=(1, 28, 28))
+                                     seed=args.seed, image_shape=IMAGE_SHAPE)
     else:
         out.mkdir(parents=True, exist_ok=True)
         result = train_wgan(args.data, **common)
@@ -132,7 +142,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     from critics.toy import TOY_DATASETS
 
-    p = subparsers.add_parser("wgan", help="train a WGAN with a certified 1-Lipschitz critic (2-D toy data or MNIST-like images)")
+    p = subparsers.add_parser("wgan", help="train a WGAN with a certified 1-Lipschitz critic (2-D toy data, or MNIST-like "
+                                           "images: DCGAN-like generator, pixel-unshuffled convolutional critic)")
     p.add_argument("--data", choices=sorted(TOY_DATASETS) + list(IMAGE_DATASETS), default="8gaussians",
                    help="real data: a 2-D toy distribution or an image data set")
     p.add_argument("--data-dir", help="folder with the MNIST / Fashion-MNIST IDX files (image data only)")
@@ -140,7 +151,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=2000, help="generator steps")
     p.add_argument("--batch-size", type=int, default=256, help="samples per step")
     p.add_argument("--log-every", type=int, default=100, help="log critic estimate and exact W1 every k steps")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help="write OUT/checkpoint.pt (and, for images, the sample grid OUT/grids/step_<k>.png) every k "
+                        "steps (default: --log-every) and at the end")
     p.add_argument("--out", required=True, help="folder for figures, checkpoint.pt and metrics.json")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (the same run as an "
+                                                         "uninterrupted one; a fresh run when there is none)")
+    p.add_argument("--device", default="cpu", help="torch device of both networks, e.g. cpu or cuda")
+    p.add_argument("--eval-samples", type=int, default=5000, help="generated and real samples of the final exact W1 "
+                                                                  "(ot.emd2; 0 skips it: slow on images)")
     p.add_argument("--seed", type=int, default=0, help="seeds data, initialisation and latent noise")
     p.set_defaults(func=_wgan_command)

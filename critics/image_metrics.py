@@ -28,7 +28,7 @@ from torch import nn
 import lipapps
 from critics.estimate import estimate_w1
 from critics.result import W1Estimate
-from lipapps.errors import CheckpointError
+from lipapps.errors import CheckpointError, InputError
 
 CLASSIFIER_FORMAT = "critics-image-classifier"
 #: The layer whose activations :func:`frechet_distance` compares (see :class:`ImageClassifier`).
@@ -134,7 +134,7 @@ def class_entropy(model: ImageClassifier, images: torch.Tensor, classes: int = 1
     """Entropy (nats) of the predicted-label histogram over ``images``: ``ln classes`` at most."""
     counts = torch.bincount(_batched(model, images).argmax(1), minlength=classes).double()
     p = counts / counts.sum()
-    return float(-(p[p > 0] * p[p > 0].log()).sum())
+    return float(-(p[p > 0] * p[p > 0].log()).sum()) + 0.0  # + 0.0: one class gives 0.0, not -0.0
 
 
 def certified_w1(generated: torch.Tensor, real: torch.Tensor, seed: int = 0, epochs: int | None = None,
@@ -154,6 +154,8 @@ class ImageMetrics:
     w1_upper: float
     w1_heldout: float | None
     samples: int
+    w1_samples: int
+    """Generated images the bracket used (the first of ``samples``)."""
 
     def summary(self) -> dict:
         """All fields, JSON-able."""
@@ -161,14 +163,19 @@ class ImageMetrics:
 
 
 def image_metrics(generated: torch.Tensor, real: torch.Tensor, classifier: ImageClassifier, seed: int = 0,
-                  w1_epochs: int | None = None, device: str | torch.device = "cpu") -> ImageMetrics:
+                  w1_epochs: int | None = None, device: str | torch.device = "cpu",
+                  w1_samples: int | None = None) -> ImageMetrics:
     """:func:`frechet_distance` of the classifier's features, :func:`class_entropy` of the generated
-    images, and the :func:`certified_w1` bracket and held-out estimate."""
-    w1 = certified_w1(generated, real, seed=seed, epochs=w1_epochs, device=device)
+    images (both on all of them), and the :func:`certified_w1` bracket and held-out estimate between
+    the first ``w1_samples`` of each set (all when ``None``): the bracket is then one of the W1
+    between those subsets."""
+    if w1_samples is not None and not 2 <= w1_samples <= min(len(generated), len(real)):
+        raise InputError(f"w1_samples must lie in [2, {min(len(generated), len(real))}], got {w1_samples}")
+    w1 = certified_w1(generated[:w1_samples], real[:w1_samples], seed=seed, epochs=w1_epochs, device=device)
     features = lambda v: _batched(classifier.features, v.float().cpu())  # noqa: E731
     return ImageMetrics(
         frechet_distance=frechet_distance(features(generated), features(real)),
         class_entropy=class_entropy(classifier, generated.float().cpu()),
-        w1_lower=w1.lower, w1_upper=w1.upper, w1_heldout=w1.heldout, samples=len(generated),
+        w1_lower=w1.lower, w1_upper=w1.upper, w1_heldout=w1.heldout, samples=len(generated), w1_samples=len(generated[:w1_samples]),
     )
 

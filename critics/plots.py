@@ -99,3 +99,19 @@ def plot_image_grid(images: np.ndarray, image_shape: tuple[int, int, int], path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_metric_curves(curves: dict[str, list[dict]], panels: list[tuple[str, str]], path: Path, title: str) -> None:
+    """One panel per ``(key, label)`` of ``panels``: ``point[key]`` against ``point["seconds"]`` (in
+    minutes) for every named curve of ``curves`` (a list of points each)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
+        for i, (name, points) in enumerate(curves.items()):
+            ax.plot([p["seconds"] / 60 for p in points], [p[key] for p in points], f"C{i}-o", ms=3, label=name)
+        ax.set_xlabel("training minutes")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

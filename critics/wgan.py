@@ -42,7 +42,8 @@ class WGANResult:
     ``history``: one dict per log point, the first before training (``step``, ``critic_estimate``,
     ``exact_w1``, ``seconds``).
     ``final_w1``: exact W1 (``ot.emd2``, Euclidean) between ``eval_samples`` generated and real
-    samples. ``seconds``: training wall time (without the final evaluation).
+    samples. ``seconds``: training wall time (without the final evaluation), summed over resumed
+    calls. ``steps``: generator steps made, also those of the calls resumed from.
     """
 
     generator: nn.Module
@@ -51,6 +52,7 @@ class WGANResult:
     final_w1: float = float("nan")
     eval_samples: int = 0
     seconds: float = 0.0
+    steps: int = 0
 
 
 def make_generator(latent_dim: int = 8, out_features: int = 2, width: int = 256) -> nn.Sequential:
@@ -60,15 +62,6 @@ def make_generator(latent_dim: int = 8, out_features: int = 2, width: int = 256)
         nn.Linear(width, width), nn.ReLU(),
         nn.Linear(width, width), nn.ReLU(),
         nn.Linear(width, out_features),
-    )
-
-
-def make_image_generator(latent_dim: int = 32, pixels: int = 784, width: int = 512) -> nn.Sequential:
-    """An MLP generator of flattened images: two hidden ReLU layers, a sigmoid output in ``[0, 1]``."""
-    return nn.Sequential(
-        nn.Linear(latent_dim, width), nn.ReLU(),
-        nn.Linear(width, width), nn.ReLU(),
-        nn.Linear(width, pixels), nn.Sigmoid(),
     )
 
 
@@ -101,12 +94,13 @@ class WGANState:
     opt_c: torch.optim.Optimizer
     noise: torch.Generator
 
-    def save(self, path: Path, step: int, history: list[dict]) -> None:
-        """Write the state after ``step`` atomically, with every buffer of both networks: also those
-        a ``state_dict`` leaves out (the warm starts of the convolution bounds, which decide the
-        next bound to the last bit), so that a resumed run is the uninterrupted one."""
+    def save(self, path: Path, step: int, history: list[dict], seconds: float) -> None:
+        """Write the state after ``step`` and ``seconds`` of training atomically, with every buffer
+        of both networks: also those a ``state_dict`` leaves out (the warm starts of the convolution
+        bounds, which decide the next bound to the last bit), so that a resumed run is the
+        uninterrupted one."""
         state = {
-            "format": STATE_FORMAT, "step": step, "generator": self.generator.state_dict(),
+            "format": STATE_FORMAT, "step": step, "seconds": float(seconds), "generator": self.generator.state_dict(),
             "critic": self.critic.state_dict(), "opt_g": self.opt_g.state_dict(), "opt_c": self.opt_c.state_dict(),
             "noise": self.noise.get_state(), "history": history,
             "buffers": {name: b for net in ("generator", "critic") for name, b in _buffers(getattr(self, net), net)},
@@ -114,25 +108,32 @@ class WGANState:
         with lipapps.atomic_write(path) as tmp:
             torch.save(state, tmp)
 
-    def load(self, path: Path) -> tuple[int, list[dict]]:
-        """Restore a state written by :meth:`save` (and project the critic); its step and history."""
+    def load(self, path: Path) -> tuple[int, list[dict], float]:
+        """Restore a state written by :meth:`save` (and project the critic); its step, history and
+        training seconds (those of the last history point for a checkpoint that does not store them)."""
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # torch raises many types for foreign or corrupt files
             raise CheckpointError(f"{path}: cannot read the WGAN checkpoint ({err.__class__.__name__})") from err
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise CheckpointError(f"{path}: not a critics WGAN checkpoint")
-        self.generator.load_state_dict(state["generator"])
-        self.critic.load_state_dict(state["critic"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_c.load_state_dict(state["opt_c"])
-        self.noise.set_state(state["noise"])
-        for net in ("generator", "critic"):
-            for name, buffer in _buffers(getattr(self, net), net):
-                if name in state.get("buffers", {}):
-                    buffer.copy_(state["buffers"][name])
+        try:
+            self.generator.load_state_dict(state["generator"])
+            self.critic.load_state_dict(state["critic"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_c.load_state_dict(state["opt_c"])
+            self.noise.set_state(state["noise"])
+            for net in ("generator", "critic"):
+                for name, buffer in _buffers(getattr(self, net), net):
+                    if name in state.get("buffers", {}):
+                        buffer.copy_(state["buffers"][name])
+            history = list(state["history"])
+            step = int(state["step"])
+            seconds = float(state.get("seconds", history[-1]["seconds"] if history else 0.0))
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+            raise CheckpointError(f"{path}: the WGAN checkpoint does not fit these networks ({err.__class__.__name__})") from err
         lipapps.project_(self.critic)
-        return int(state["step"]), list(state["history"])
+        return step, history, seconds
 
 
 def _buffers(module: nn.Module, prefix: str):
@@ -198,6 +199,7 @@ def train_wgan(
     grid_dir: str | os.PathLike | None = None,
     image_shape: tuple[int, int, int] | None = None,
     device: str | torch.device = "cpu",
+    max_seconds: float | None = None,
     progress: bool = True,
 ) -> WGANResult:
     """Train a WGAN on ``data``: a toy name of :data:`critics.toy.TOY_DATASETS`, or a function
@@ -215,11 +217,20 @@ def train_wgan(
     a function of the seed and the step. ``grid_dir`` (images, with ``image_shape``): a grid of
     64 samples from fixed noise, ``grid_dir/step_<step>.png``, at each checkpoint step.
     ``device``: where both networks train (noise and data are drawn on the CPU, then moved).
+    ``max_seconds``: a wall-clock budget; training also stops after the first step at which the
+    training time (summed over resumed calls, without restarts, stored in the checkpoint)
+    reaches it, and that step is checkpointed (and its grid written) but not logged: a log point
+    runs the critic, which moves the warm starts of its bounds, so logging only at multiples of
+    ``log_every`` keeps a run that was stopped and resumed the uninterrupted one.
+    ``eval_samples=0`` skips the final exact W1 (``nan``).
     """
     draw = _sampler(data)
     checkpoint_every = log_every if checkpoint_every is None else checkpoint_every
-    if steps < 1 or batch_size < 2 or critic_steps < 1 or log_every < 1 or checkpoint_every < 1:
-        raise InputError("steps, critic_steps, log_every and checkpoint_every must be at least 1 and batch_size at least 2")
+    if steps < 1 or batch_size < 2 or critic_steps < 1 or log_every < 1 or checkpoint_every < 1 or eval_samples < 0:
+        raise InputError("steps, critic_steps, log_every and checkpoint_every must be at least 1, batch_size at least 2 "
+                         "and eval_samples at least 0")
+    if max_seconds is not None and not max_seconds > 0:
+        raise InputError(f"max_seconds must be positive, got {max_seconds}")
     if grid_dir is not None and image_shape is None:
         raise InputError("sample grids (grid_dir) need the image_shape of the samples")
     torch.manual_seed(seed)
@@ -233,10 +244,9 @@ def train_wgan(
         torch.optim.Adam(critic.parameters(), lr=lr_critic, betas=(0.5, 0.9)), torch.Generator().manual_seed(seed + 1),
     )
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    start_step, history = 0, []
+    start_step, history, elapsed = 0, [], 0.0
     if resume and ckpt is not None and ckpt.exists():
-        start_step, history = run.load(ckpt)
-    elapsed = history[-1]["seconds"] if history else 0.0
+        start_step, history, elapsed = run.load(ckpt)
     t0 = time.perf_counter() - elapsed
 
     def log(step: int) -> dict:
@@ -244,31 +254,41 @@ def train_wgan(
 
     if not history:
         history.append(log(0) | {"seconds": 0.0})
-    for step in tqdm(range(start_step + 1, steps + 1), desc="wgan", disable=not progress, initial=start_step, total=steps):
+    end = steps if max_seconds is None or elapsed < max_seconds else start_step  # a spent budget: no step
+    step = start_step
+    for step in tqdm(range(start_step + 1, end + 1), desc="wgan", disable=not progress, initial=start_step, total=steps):
         for k in range(critic_steps):
             critic_step(run, draw(batch_size, 10_000_019 * seed + critic_steps * step + k), batch_size, latent_dim, gp_weight)
         generator_step(run, batch_size, latent_dim)
+        out_of_time = max_seconds is not None and time.perf_counter() - t0 >= max_seconds
         if step % log_every == 0 or step == steps:
             history.append(log(step) | {"seconds": time.perf_counter() - t0})
-        if step % checkpoint_every == 0 or step == steps:
+        if step % checkpoint_every == 0 or step == steps or out_of_time:
             if ckpt is not None:
-                run.save(ckpt, step, history)
+                run.save(ckpt, step, history, time.perf_counter() - t0)
             if grid_dir is not None:
-                _write_grid(generator, Path(grid_dir) / f"step_{step:06d}.png", image_shape, latent_dim, seed, step)
+                write_sample_grid(generator, Path(grid_dir) / f"step_{step:06d}.png", image_shape, latent_dim, seed,
+                                  f"step {step}")
+        if out_of_time:
+            break
     seconds = time.perf_counter() - t0
-    real = draw(eval_samples, seed + 7).double().numpy()
-    fake = sample_generator(generator, eval_samples, latent_dim, seed + 8).double().numpy()
-    return WGANResult(generator, critic, history, exact_w1(real, fake), eval_samples, seconds)
+    final_w1 = float("nan")
+    if eval_samples > 0:
+        real = draw(eval_samples, seed + 7).double().numpy()
+        fake = sample_generator(generator, eval_samples, latent_dim, seed + 8).double().numpy()
+        final_w1 = exact_w1(real, fake)
+    return WGANResult(generator, critic, history, final_w1, eval_samples, seconds, step)
 
 
-def _write_grid(generator: nn.Module, path: Path, image_shape: tuple[int, int, int], latent_dim: int, seed: int,
-                step: int) -> None:
-    """An 8 x 8 grid of samples from the same noise at every step (so grids show progress)."""
+def write_sample_grid(generator: nn.Module, path: Path, image_shape: tuple[int, int, int], latent_dim: int, seed: int,
+                      title: str) -> None:
+    """An 8 x 8 grid of samples from the noise of ``seed`` (the same at every call, so that grids
+    written during training show its progress) at ``path`` (a PNG)."""
     from critics.plots import plot_image_grid
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fake = sample_generator(generator, 64, latent_dim, seed + 13).numpy()
-    plot_image_grid(fake, image_shape, path, f"step {step}")
+    plot_image_grid(fake, image_shape, path, title)
 
 
 @torch.no_grad()
@@ -309,7 +329,7 @@ def write_wgan_outputs(
     draw = _sampler(data)
     real = draw(2000, seed + 11).numpy()
     fake = sample_generator(result.generator, 2000, latent_dim, seed + 12).numpy()
-    steps = result.history[-1]["step"] if result.history else 0
+    steps = result.steps
     title = f"{name}: step {steps}, exact W1 {result.final_w1:.4f}"
     if image_shape is None:
         plot_samples(real, fake, out / "samples.png", title)

@@ -5,7 +5,7 @@ seeded), measures its accuracy on the 10k test images, and ships the weights in
 ``experiments/weights/classifier_<data>.pt`` with that accuracy and the feature layer; a record
 goes to ``experiments/results/image_classifiers.json`` (through ``lipapps.results``).
 
-    LIPAPPS_DATA=... .venv/bin/python experiments/train_image_classifier.py [--data mnist] [--epochs 2]
+    LIPAPPS_DATA=... .venv/bin/python experiments/train_image_classifier.py [--data mnist] [--epochs 2] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ def main() -> None:
     parser.add_argument("--data", choices=sorted(FOLDERS), default="mnist")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", type=Path, help="folder of the IDX files (default: the shared data folder's <data>)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    root = data_dir(FOLDERS[args.data])
+    root = args.data_dir if args.data_dir is not None else data_dir(FOLDERS[args.data])
     train_x, train_y = load_mnist(root, "train", dataset=args.data)
     test_x, test_y = load_mnist(root, "test", dataset=args.data)
     start = time.perf_counter()

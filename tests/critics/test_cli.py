@@ -134,3 +134,82 @@ def test_wgan_checks_numbers_before_creating_out(tmp_path, capsys, option, value
     assert main(["wgan", "--out", str(out), option, value]) == 2
     assert f"{option} must be at least" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.fixture
+def idx_dir(tmp_path):
+    """A tiny MNIST-layout folder of gzipped IDX files: 40 training and 20 test images."""
+    import gzip
+
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 20)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = (rng.random((n, 28, 28)) * 60 + labels[:, None, None] * 20).astype(np.uint8)
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+            (folder / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
+    return folder
+
+
+def image_wgan(idx_dir, out, *extra):
+    return main(["wgan", "--data", "fashion-mnist", "--data-dir", str(idx_dir), "--batch-size", "4", "--log-every", "1",
+                 "--checkpoint-every", "1", "--eval-samples", "0", "--out", str(out), *extra])
+
+
+def test_wgan_on_images_writes_grids_and_resumes_to_the_same_run(idx_dir, tmp_path, capsys):
+    import torch
+
+    import lipapps
+    from critics.wgan import STATE_FORMAT
+
+    assert image_wgan(idx_dir, tmp_path / "a", "--steps", "2", "--device", "cpu") == 0
+    assert image_wgan(idx_dir, tmp_path / "b", "--steps", "1") == 0
+    assert image_wgan(idx_dir, tmp_path / "b", "--steps", "2", "--resume") == 0
+    capsys.readouterr()
+    states = [torch.load(tmp_path / run / "checkpoint.pt", weights_only=True) for run in ("a", "b")]
+    assert states[0]["format"] == STATE_FORMAT and states[0]["step"] == states[1]["step"] == 2
+    for net in ("generator", "critic"):
+        for name, value in states[0][net].items():
+            assert torch.equal(value, states[1][net][name]), name
+    assert sorted(p.name for p in (tmp_path / "a" / "grids").iterdir()) == ["step_000001.png", "step_000002.png"]
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and all(h["certificate"] <= 1.0 for h in metrics["history"])
+    from critics.image_critic import ImageCritic
+
+    critic = ImageCritic(downsampling=1)
+    critic.load_state_dict(states[0]["critic"])
+    assert lipapps.certify(critic).upper_bound <= 1.0
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing files", "train-images-idx3-ubyte"),
+    ("corrupt checkpoint", "cannot read the WGAN checkpoint"), ("foreign checkpoint", "does not fit"),
+    ("bad device", "not a torch device"), ("bad eval samples", "--eval-samples must be at least 0"),
+])
+def test_wgan_image_input_errors_are_one_line(idx_dir, tmp_path, capsys, case, message):
+    out = tmp_path / "run"
+    if case == "corrupt checkpoint":
+        out.mkdir()
+        (out / "checkpoint.pt").write_bytes(b"\x00 not a checkpoint")
+    if case == "foreign checkpoint":  # a toy run's checkpoint does not fit the image networks
+        assert main(["wgan", "--steps", "1", "--batch-size", "8", "--log-every", "1", "--eval-samples", "8",
+                     "--out", str(out)]) == 0
+        capsys.readouterr()
+    extra = {"missing files": ["--data-dir", str(tmp_path / "empty")],
+             "bad device": ["--device", "nosuch"], "bad eval samples": ["--eval-samples", "-1"]}.get(case, [])
+    if case == "missing files":
+        (tmp_path / "empty").mkdir()
+    code = image_wgan(idx_dir, out, "--steps", "1", "--resume", *extra)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("lipapps: error:") and message in lines[0], captured.err
+
+
+def test_wgan_unknown_data_set_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["wgan", "--data", "cifar", "--out", str(tmp_path / "run")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert raised.value.code == 2 and len(lines) == 1 and "invalid choice: 'cifar'" in lines[0]
+    assert not (tmp_path / "run").exists()

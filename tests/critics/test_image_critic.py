@@ -10,7 +10,8 @@ import torch
 
 import lipapps
 from critics.image_critic import ImageCritic
-from critics.wgan import make_image_generator, train_wgan, write_wgan_outputs
+from critics.image_generator import DCGANGenerator
+from critics.wgan import train_wgan, write_wgan_outputs
 from lipapps.cli import main
 
 SHAPE = (1, 8, 8)
@@ -26,7 +27,7 @@ def bars(n: int, seed: int) -> torch.Tensor:
 
 def test_image_wgan_keeps_the_critic_certified(tmp_path):
     critic = ImageCritic(SHAPE, channels=4, hidden_channels=8, depth=2)
-    result = train_wgan(bars, steps=6, batch_size=32, generator=make_image_generator(4, 64, width=32), critic=critic,
+    result = train_wgan(bars, steps=6, batch_size=32, generator=DCGANGenerator(4, SHAPE, width=4), critic=critic,
                         latent_dim=4, log_every=3, log_samples=64, eval_samples=64, progress=False)
     bound = lipapps.certify(result.critic).upper_bound
     assert bound <= 1.0

@@ -14,11 +14,12 @@ from critics.image_metrics import (
     certified_w1,
     class_entropy,
     frechet_distance,
+    image_metrics,
     load_classifier,
     save_classifier,
 )
 from critics.exact import exact_w1
-from lipapps.errors import CheckpointError
+from lipapps.errors import CheckpointError, InputError
 
 
 def test_frechet_distance_matches_scipy_and_vanishes_on_equal_sets():
@@ -55,6 +56,20 @@ def test_certified_w1_brackets_the_exact_distance():
     w1 = certified_w1(x, y, epochs=20)
     exact = exact_w1(x.double().numpy(), y.double().numpy())
     assert w1.lower <= exact + 1e-9 and exact <= w1.upper + 1e-9 and w1.heldout is not None
+
+
+def test_image_metrics_bracket_w1_on_the_first_w1_samples():
+    gen = torch.Generator().manual_seed(2)
+    fake, real = torch.rand(40, 784, generator=gen), torch.rand(30, 784, generator=gen)
+    classifier = ImageClassifier().eval()
+    metrics = image_metrics(fake, real, classifier, w1_epochs=5, w1_samples=12)
+    assert (metrics.samples, metrics.w1_samples) == (40, 12)
+    exact = exact_w1(fake[:12].double().numpy(), real[:12].double().numpy())
+    assert metrics.w1_lower <= exact + 1e-9 <= metrics.w1_upper + 2e-9
+    assert metrics.frechet_distance == frechet_distance(classifier.features(fake), classifier.features(real))
+    for bad in (1, 31):
+        with pytest.raises(InputError):
+            image_metrics(fake, real, classifier, w1_epochs=5, w1_samples=bad)
 
 
 def test_classifier_files_round_trip_and_are_checked(tmp_path):

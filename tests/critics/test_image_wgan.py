@@ -3,6 +3,8 @@ steps (and an adversarial search cannot beat its bound), the DCGAN-like generato
 critic have the right shapes, a run on a device argument writes grids and checkpoints, and a
 resumed run is the run an uninterrupted one would have been."""
 
+import math
+
 import pytest
 import torch
 from torch.nn.utils import parametrize
@@ -12,7 +14,7 @@ from critics.baselines import dcgan_critic
 from critics.image_critic import ImageCritic
 from critics.image_generator import DCGANGenerator
 from critics.wgan import train_wgan
-from lipapps.errors import InputError
+from lipapps.errors import CheckpointError, InputError
 
 SHAPE = (1, 8, 8)
 
@@ -58,14 +60,14 @@ def test_generator_and_gp_critic_shapes():
         DCGANGenerator(4, (1, 6, 6))
 
 
-def run(steps: int, folder, resume: bool = False):
+def run(steps: int, folder, resume: bool = False, **options):
     torch.manual_seed(0)
     return train_wgan(
         bars, steps=steps, batch_size=16, critic_steps=2, latent_dim=4,
         generator=DCGANGenerator(4, SHAPE, width=4),
         critic=ImageCritic(SHAPE, channels=4, hidden_channels=8, depth=2, downsampling=1),
-        log_every=2, log_samples=32, eval_samples=32, checkpoint=folder / "ckpt.pt", checkpoint_every=2,
-        grid_dir=folder / "grids", image_shape=SHAPE, resume=resume, device="cpu", progress=False,
+        log_every=2, log_samples=32, checkpoint=folder / "ckpt.pt", checkpoint_every=2, grid_dir=folder / "grids",
+        image_shape=SHAPE, resume=resume, device="cpu", progress=False, **{"eval_samples": 32, **options},
     )
 
 
@@ -79,6 +81,32 @@ def test_resume_gives_the_same_run_and_grids_are_written(tmp_path):
     assert [h["step"] for h in resumed.history] == [0, 2, 4]
     assert all(h["certificate"] <= 1.0 for h in resumed.history)
     assert sorted(p.name for p in (tmp_path / "a" / "grids").iterdir()) == ["step_000002.png", "step_000004.png"]
+
+
+def test_a_spent_time_budget_stops_and_the_resumed_run_is_the_uninterrupted_one(tmp_path):
+    straight = run(4, tmp_path / "a")
+    first = run(4, tmp_path / "b", max_seconds=1e-9, eval_samples=0)  # spent after the first step
+    assert first.steps == 1 and [h["step"] for h in first.history] == [0] and math.isnan(first.final_w1)
+    assert (tmp_path / "b" / "grids" / "step_000001.png").exists()
+    saved = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=True)["seconds"]  # the training time at the step
+    assert 0 < saved <= first.seconds
+    again = run(4, tmp_path / "b", resume=True, max_seconds=saved / 2)  # spent before it starts: no step
+    assert again.steps == 1 and again.seconds >= saved
+    resumed = run(4, tmp_path / "b", resume=True)
+    assert resumed.steps == 4 and resumed.seconds >= again.seconds
+    assert [h["step"] for h in resumed.history] == [h["step"] for h in straight.history] == [0, 2, 4]
+    for net in ("generator", "critic"):
+        for p, q in zip(getattr(straight, net).state_dict().values(), getattr(resumed, net).state_dict().values()):
+            assert torch.equal(p, q)
+    with pytest.raises(InputError):
+        run(1, tmp_path / "c", max_seconds=0.0)
+
+
+def test_a_checkpoint_of_other_networks_is_a_checkpoint_error(tmp_path):
+    run(1, tmp_path)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        train_wgan(bars, steps=2, latent_dim=4, generator=DCGANGenerator(4, SHAPE, width=8), critic=ImageCritic(SHAPE, depth=1),
+                   checkpoint=tmp_path / "ckpt.pt", resume=True, progress=False)
 
 
 def test_grids_need_the_image_shape(tmp_path):
