@@ -31,8 +31,10 @@ from pathlib import Path
 import torch
 
 from lipapps.classification_runs import (
-    run_two_moons, two_moons_bayes_accuracy, two_moons_bayes_agreement, two_moons_split,
+    MOONS_NOISE, run_two_moons, two_moons_bayes_accuracy, two_moons_bayes_agreement,
+    two_moons_fresh_draws, two_moons_kde_labels, two_moons_split,
 )
+from lipapps.datasets import make_moons
 from lipapps.demo import plot_decision
 from lipapps.results import ResultsFile
 
@@ -63,7 +65,23 @@ def markdown(records: list[dict]) -> str:
             f"| {r['seconds_per_epoch']:.3f} | {r['constraint_seconds_per_epoch']:.3f} "
             f"| {r['epochs']} | {r['batch_size']} | {r['temperature']:.4g} | {r['lr']:g} |"
         )
+    if not validation:
+        lines += ["", *(reference(f) for f in bayes)]
     return "\n".join(lines) + "\n"
+
+
+def reference(fraction: float) -> str:
+    """A line on the estimator that knows the noise model: the kernel-density plug-in
+    (:func:`lipapps.classification_runs.two_moons_kde_labels`) on the same training points."""
+    raw, y = make_moons(4000, noise=MOONS_NOISE, standardize=False)
+    n_train = round(fraction * 4000)
+    test = (two_moons_kde_labels(raw[n_train:], fraction) == y[n_train:]).double().mean()
+    draws, bayes = two_moons_fresh_draws()
+    agreement = (two_moons_kde_labels(draws, fraction) == bayes).double().mean()
+    return (f"Reference, train fraction {fraction}: the kernel-density plug-in (bandwidth "
+            f"{MOONS_NOISE:g}, the true noise) on the same {n_train} training points scores "
+            f"{100 * test:.2f}% on the test split and agrees with the Bayes classifier on "
+            f"{100 * agreement:.2f}% of the fresh draws.  ")
 
 
 def cell_key(record: dict) -> tuple:

@@ -109,22 +109,50 @@ def two_moons_bayes_accuracy(train_fraction: float, seed: int = 0, n_samples: in
     return float((prediction == y[n_train:]).double().mean())
 
 
+def two_moons_fresh_draws(seed: int = 0, n_draws: int = 20000) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_draws`` raw points of the distribution and their Bayes labels, from generator seed
+    ``seed + 1``: neither training nor test points of :func:`two_moons_split` with ``seed``."""
+    draws, _ = make_moons(n_draws, noise=MOONS_NOISE, seed=seed + 1, standardize=False)
+    return draws, two_moons_bayes_labels(draws)
+
+
 def two_moons_bayes_agreement(
     model: nn.Module, seed: int = 0, n_samples: int = 4000, n_draws: int = 20000
 ) -> float:
-    """The share of ``n_draws`` fresh draws of the distribution where ``model`` (trained on
+    """The share of fresh draws (:func:`two_moons_fresh_draws`) where ``model`` (trained on
     :func:`two_moons_split` with this ``seed`` and ``n_samples``) predicts the Bayes label.
 
-    The draws use generator seed ``seed + 1``, so they are neither training nor test points, and
-    are standardised with the statistics of the split's sample, as the model's inputs were. One
-    minus this share bounds the model's excess error over the Bayes classifier on the distribution,
-    without the sampling luck of a finite test split.
+    The draws are standardised with the statistics of the split's sample, as the model's inputs
+    were. One minus this share bounds the model's excess error over the Bayes classifier on the
+    distribution, without the sampling luck of a finite test split.
     """
     raw, _ = make_moons(n_samples, noise=MOONS_NOISE, seed=seed, standardize=False)
-    draws, _ = make_moons(n_draws, noise=MOONS_NOISE, seed=seed + 1, standardize=False)
+    draws, bayes = two_moons_fresh_draws(seed, n_draws)
     mean, std = raw.double().mean(0), raw.double().std(0)
-    logits = predict(model, ((draws.double() - mean) / std).float())
-    return accuracy(logits, two_moons_bayes_labels(draws))
+    return accuracy(predict(model, ((draws.double() - mean) / std).float()), bayes)
+
+
+def two_moons_kde_labels(
+    x: torch.Tensor, train_fraction: float, seed: int = 0, n_samples: int = 4000,
+    bandwidth: float = MOONS_NOISE,
+) -> torch.Tensor:
+    """A reference classifier: the kernel-density plug-in trained on the training split of
+    :func:`two_moons_split`, at raw points ``x``.
+
+    Each class density is estimated by a sum of Gaussian kernels of standard deviation
+    ``bandwidth`` (by default the true noise, so the plug-in knows the noise model) on that
+    class's training points; the label is that of the larger sum (class counts as priors). It shows
+    how close any estimator from that many points gets to the Bayes classifier.
+    """
+    raw, y = make_moons(n_samples, noise=MOONS_NOISE, seed=seed, standardize=False)
+    n_train = round(train_fraction * n_samples)
+    train, labels = raw[:n_train].double(), y[:n_train]
+
+    def score(chunk: torch.Tensor, label: int) -> torch.Tensor:
+        kernel = torch.exp(-torch.cdist(chunk.double(), train[labels == label]) ** 2 / (2 * bandwidth**2))
+        return kernel.sum(1)
+
+    return torch.cat([(score(chunk, 1) > score(chunk, 0)).long() for chunk in x.split(4096)])
 
 
 def image_split(
