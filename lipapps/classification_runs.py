@@ -215,11 +215,12 @@ def run_two_moons(
     epochs: int = 300,
     lr: float = 1e-2,
     temperature: float = 1.0 / 30.0,
-    batch_size: int = 256,
-    validation_fraction: float = 0.0,
     seed: int = 0,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = True,
+    *,
+    batch_size: int = 256,
+    validation_fraction: float = 0.0,
 ) -> ClassificationRun:
     """The paper's two-moons experiment for one depth and one architecture (Theorem 3.1 or 4.1).
 
