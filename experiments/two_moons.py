@@ -2,6 +2,8 @@
 
     python experiments/two_moons.py            # full table, resumes cell by cell
     python experiments/two_moons.py --quick    # a tiny configuration in seconds
+    python experiments/two_moons.py --fractions 0.2 --depths 8 16 32 64 --epochs 1000
+    python experiments/two_moons.py --validation-fraction 0.2 --fractions 0.2 ...   # tuning
 
 Writes ``<out>/<name>.json`` (one record per cell: the ``lipapps classify two-moons --json``
 object plus the configuration and its provenance, :class:`lipapps.results.ResultsFile`),
@@ -11,7 +13,12 @@ training checkpoint lives under ``experiments/checkpoints/`` (not committed).
 
 The noise of the data set overlaps the two moons, so 100% test accuracy is not always
 reachable: the table gives, for each test split, the accuracy of the Bayes classifier of the
-generating distribution (uniform angle on each half circle plus Gaussian noise).
+generating distribution (uniform angle on each half circle plus Gaussian noise), and each
+record carries ``bayes_agreement``: the share of 20000 fresh draws of the distribution (neither
+training nor test points) on which the model predicts the Bayes label.
+
+``--validation-fraction v`` tunes without the test split: it trains on the first ``1 - v`` of
+the training points, scores on the rest of them, and writes ``<name>_validation.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +30,11 @@ from pathlib import Path
 
 import torch
 
-from lipapps.classification_runs import run_two_moons, two_moons_bayes_accuracy, two_moons_split
+from lipapps.classification_runs import (
+    MOONS_NOISE, run_two_moons, two_moons_bayes_accuracy, two_moons_bayes_agreement,
+    two_moons_fresh_draws, two_moons_kde_labels, two_moons_split,
+)
+from lipapps.datasets import make_moons
 from lipapps.demo import plot_decision
 from lipapps.results import ResultsFile
 
@@ -33,30 +44,54 @@ PAPER = "99.88-100"
 
 
 def markdown(records: list[dict]) -> str:
+    """The table; on a validation file the accuracy column is the validation accuracy and the
+    Bayes column is left out (the validation points are training points)."""
+    validation = any("validation_fraction" in r for r in records)
     bayes = {f: two_moons_bayes_accuracy(f) for f in sorted({r["train_fraction"] for r in records})}
     lines = [
-        "| architecture | train fraction | L | width | hidden | test acc. (%) | Bayes acc. (%) | paper (%) "
-        "| cert. acc. @0.5 (%) | Lipschitz bound | s/epoch | constraint s/epoch | epochs | lr |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| architecture | train fraction | L | width | hidden "
+        f"| {'validation' if validation else 'test'} acc. (%) | Bayes acc. (%) | Bayes agreement (%) "
+        "| paper (%) | cert. acc. @0.5 (%) | Lipschitz bound | s/epoch | constraint s/epoch "
+        "| epochs | batch | T | lr |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    order = sorted(
-        records,
-        key=lambda r: (r["train_fraction"], r["architecture"], r["depth"], -r["lr"], r["hidden"]),
-    )
-    for r in order:
+    for r in sorted(records, key=cell_key):
+        agreement = f"{100 * r['bayes_agreement']:.2f}" if "bayes_agreement" in r else "-"
+        bayes_cell = "-" if validation else f"{100 * bayes[r['train_fraction']]:.2f}"
         lines.append(
             f"| Thm {r['architecture']} | {r['train_fraction']} | {r['depth']} | {r['width']} "
-            f"| {r['hidden']} "
-            f"| {100 * r['test_accuracy']:.2f} | {100 * bayes[r['train_fraction']]:.2f} | {PAPER} "
+            f"| {r['hidden']} | {100 * r['test_accuracy']:.2f} | {bayes_cell} | {agreement} | {PAPER} "
             f"| {100 * r['certified_accuracy']['0.5']:.2f} | {r['lipschitz_upper_bound']:.4f} "
             f"| {r['seconds_per_epoch']:.3f} | {r['constraint_seconds_per_epoch']:.3f} "
-            f"| {r['epochs']} | {r['lr']:g} |"
+            f"| {r['epochs']} | {r['batch_size']} | {r['temperature']:.4g} | {r['lr']:g} |"
         )
+    if not validation:
+        lines += ["", *(reference(f) for f in bayes)]
     return "\n".join(lines) + "\n"
 
 
+def reference(fraction: float) -> str:
+    """A line on the estimator that knows the noise model: the kernel-density plug-in
+    (:func:`lipapps.classification_runs.two_moons_kde_labels`) on the same training points."""
+    raw, y = make_moons(4000, noise=MOONS_NOISE, standardize=False)
+    n_train = round(fraction * 4000)
+    test = (two_moons_kde_labels(raw[n_train:], fraction) == y[n_train:]).double().mean()
+    draws, bayes = two_moons_fresh_draws()
+    agreement = (two_moons_kde_labels(draws, fraction) == bayes).double().mean()
+    return (f"Reference, train fraction {fraction}: the kernel-density plug-in (bandwidth "
+            f"{MOONS_NOISE:g}, the true noise) on the same {n_train} training points scores "
+            f"{100 * test:.2f}% on the test split and agrees with the Bayes classifier on "
+            f"{100 * agreement:.2f}% of the fresh draws.  ")
+
+
 def cell_key(record: dict) -> tuple:
-    return tuple(record[k] for k in ("architecture", "depth", "train_fraction", "lr", "hidden"))
+    """A cell: fraction, architecture, depth, then the recipe (records without a validation split
+    have ``validation_fraction`` 0)."""
+    return (
+        record["train_fraction"], record["architecture"], record["depth"], record["hidden"],
+        record["epochs"], record["batch_size"], record["temperature"], -record["lr"],
+        record.get("validation_fraction", 0.0),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,10 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--steps", type=int, default=1000,
                         help="optimiser steps per cell (epochs = steps / batches per epoch)")
+    parser.add_argument("--epochs", type=int,
+                        help="epochs per cell, in place of --steps (the paper trains 1000)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=1.0 / 30.0,
+                        help="temperature T of the margin cross-entropy")
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--deep-lr", type=float, default=3e-3,
                         help="learning rate from depth --deep-from on (0.01 fails at L >= 32)")
     parser.add_argument("--deep-from", type=int, default=32)
+    parser.add_argument("--validation-fraction", type=float, default=0.0,
+                        help="train on the first 1 - v of the training split and score on the rest "
+                             "(writes <name>_validation; the test split is not touched)")
     parser.add_argument("--figure-depth", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -81,33 +124,48 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.depths, args.fractions, args.steps = [2], [0.8], 20
     name = args.name or ("two_moons_quick" if args.quick else "two_moons")
+    validation = args.validation_fraction > 0
+    if validation:
+        name += "_validation"
     results = ResultsFile(args.out / f"{name}.json", key=cell_key, markdown=markdown)
     for fraction in args.fractions:
-        batches = math.ceil(round(fraction * 4000) / 256)
-        epochs = max(1, round(args.steps / batches))
+        n_fit = round(fraction * 4000) - round(args.validation_fraction * round(fraction * 4000))
+        epochs = args.epochs or max(1, round(args.steps / math.ceil(n_fit / args.batch_size)))
         for architecture in args.architectures:
             for depth in args.depths:
                 lr = args.deep_lr if depth >= args.deep_from else args.lr
                 hidden = args.width - 3 if architecture == "4.1" else args.width
-                if results.has((architecture, depth, fraction, lr, hidden)):
+                cell = {
+                    "train_fraction": fraction, "architecture": architecture, "depth": depth,
+                    "hidden": hidden, "epochs": epochs, "batch_size": args.batch_size,
+                    "temperature": args.temperature, "lr": lr,
+                }
+                if validation:
+                    cell["validation_fraction"] = args.validation_fraction
+                if results.has(cell_key(cell)):
                     continue
-                tag = f"thm{architecture.replace('.', '')}_L{depth}_f{fraction}_lr{lr:g}_k{hidden}"
+                tag = (f"thm{architecture.replace('.', '')}_L{depth}_f{fraction}_lr{lr:g}_k{hidden}"
+                       f"_e{epochs}_b{args.batch_size}_T{args.temperature:.3g}")
                 checkpoint = None if args.quick else CHECKPOINTS / f"{name}_{tag}.ckpt"
                 run = run_two_moons(
                     depth, architecture, width=args.width, hidden=hidden, train_fraction=fraction,
-                    epochs=epochs, lr=lr, checkpoint=checkpoint, progress=False,
+                    epochs=epochs, lr=lr, temperature=args.temperature, batch_size=args.batch_size,
+                    validation_fraction=args.validation_fraction, checkpoint=checkpoint,
+                    progress=False,
                 )
-                results.add(run.record())
-                summary = run.summary()
-                print(f"{tag}: test {100 * summary['test_accuracy']:.2f}%  "
-                      f"bound {summary['lipschitz_upper_bound']:.4f}  "
-                      f"{summary['seconds_per_epoch']:.3f} s/epoch", flush=True)
-                if depth == args.figure_depth or args.quick:
+                record = {**run.record(), "bayes_agreement": two_moons_bayes_agreement(run.model)}
+                results.add(record)
+                print(f"{tag}: {'validation' if validation else 'test'} "
+                      f"{100 * record['test_accuracy']:.2f}%  "
+                      f"Bayes agreement {100 * record['bayes_agreement']:.2f}%  "
+                      f"bound {record['lipschitz_upper_bound']:.4f}  "
+                      f"{record['seconds_per_epoch']:.3f} s/epoch", flush=True)
+                if (depth == args.figure_depth or args.quick) and not validation:
                     _, _, x_test, y_test = two_moons_split(fraction)
                     plot_decision(
                         run.model, x_test, y_test, args.out / f"{name}_{tag}.png",
-                        f"Thm {architecture}, L={depth}, train {fraction}: "
-                        f"test {100 * summary['test_accuracy']:.2f}%",
+                        f"Thm {architecture}, L={depth}, train {fraction}, {epochs} epochs: "
+                        f"test {100 * record['test_accuracy']:.2f}%",
                     )
     return 0
 

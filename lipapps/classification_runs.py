@@ -18,7 +18,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from lipapps.classification import DEFAULT_RADII, ClassificationReport, MarginCrossEntropy, evaluate
+from lipapps.classification import (
+    DEFAULT_RADII, ClassificationReport, MarginCrossEntropy, accuracy, evaluate, predict,
+)
 from lipapps.datasets import load_mnist, make_moons
 from lipapps.errors import InputError
 from lipapps.models import LiftedLipschitzResNet, LipschitzResNet
@@ -55,37 +57,102 @@ class ClassificationRun:
 
 
 def two_moons_split(
-    train_fraction: float, seed: int = 0, n_samples: int = 4000
+    train_fraction: float, seed: int = 0, n_samples: int = 4000, validation_fraction: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Standardised two-moons (noise 0.1), the first ``train_fraction`` of the shuffled points
-    for training and the rest for testing: ``x_train, y_train, x_test, y_test``."""
+    for training and the rest for testing: ``x_train, y_train, x_test, y_test``.
+
+    With ``validation_fraction > 0`` the test split is left out entirely: the last
+    ``validation_fraction`` of the training points are returned in its place (a validation split
+    carved from the training split, for tuning) and the first ones are the training points.
+    """
     if not 0.0 < train_fraction < 1.0:
         raise InputError(f"--train-fraction must lie strictly between 0 and 1, got {train_fraction}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise InputError(f"--validation-fraction must lie in [0, 1), got {validation_fraction}")
     x, y = make_moons(n_samples, noise=MOONS_NOISE, seed=seed)
     n_train = round(train_fraction * n_samples)
-    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+    if validation_fraction == 0.0:
+        return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+    n_fit = n_train - round(validation_fraction * n_train)
+    if not 0 < n_fit < n_train:
+        raise InputError(f"--validation-fraction {validation_fraction} leaves no training or no validation point")
+    return x[:n_fit], y[:n_fit], x[n_fit:n_train], y[n_fit:n_train]
 
 
-def two_moons_bayes_accuracy(train_fraction: float, seed: int = 0, n_samples: int = 4000) -> float:
-    """Accuracy on the test split of :func:`two_moons_split` of the Bayes classifier of the distribution.
+def two_moons_bayes_labels(x: torch.Tensor) -> torch.Tensor:
+    """The Bayes classifier of the two-moons distribution at raw (unstandardised) points ``x``.
 
-    The noise overlaps the two moons, so 100% is not always reachable. Class densities are the
-    half circles with a uniform angle convolved with ``N(0, noise^2 I)`` (raw coordinates;
-    standardisation is an affine bijection and does not change the labels), approximated on 2000
-    angles each; the classifier picks the larger density.
+    Class densities are the half circles with a uniform angle convolved with ``N(0, noise^2 I)``,
+    approximated on 2000 angles each; the label is that of the larger density (equal priors).
     """
-    x, y = make_moons(n_samples, noise=MOONS_NOISE, seed=seed, standardize=False)
-    n_train = round(train_fraction * n_samples)
-    x, y = x[n_train:].double(), y[n_train:]
+    x = x.double()
     t = torch.linspace(0, math.pi, 2000, dtype=torch.float64)
     outer = torch.stack([torch.cos(t), torch.sin(t)], 1)
     inner = torch.stack([1 - torch.cos(t), 0.5 - torch.sin(t)], 1)
 
-    def log_density(curve: torch.Tensor) -> torch.Tensor:
-        return torch.logsumexp(-torch.cdist(x, curve) ** 2 / (2 * MOONS_NOISE**2), dim=1)
+    def log_density(points: torch.Tensor, curve: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(-torch.cdist(points, curve) ** 2 / (2 * MOONS_NOISE**2), dim=1)
 
-    prediction = (log_density(inner) > log_density(outer)).long()
-    return float((prediction == y).double().mean())
+    return torch.cat([
+        (log_density(chunk, inner) > log_density(chunk, outer)).long() for chunk in x.split(4096)
+    ])
+
+
+def two_moons_bayes_accuracy(train_fraction: float, seed: int = 0, n_samples: int = 4000) -> float:
+    """Accuracy on the test split of :func:`two_moons_split` of the Bayes classifier of the distribution
+    (:func:`two_moons_bayes_labels`; standardisation is an affine bijection and does not change the
+    labels). The noise overlaps the two moons, so 100% is not always reachable."""
+    x, y = make_moons(n_samples, noise=MOONS_NOISE, seed=seed, standardize=False)
+    n_train = round(train_fraction * n_samples)
+    prediction = two_moons_bayes_labels(x[n_train:])
+    return float((prediction == y[n_train:]).double().mean())
+
+
+def two_moons_fresh_draws(seed: int = 0, n_draws: int = 20000) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_draws`` raw points of the distribution and their Bayes labels, from generator seed
+    ``seed + 1``: neither training nor test points of :func:`two_moons_split` with ``seed``."""
+    draws, _ = make_moons(n_draws, noise=MOONS_NOISE, seed=seed + 1, standardize=False)
+    return draws, two_moons_bayes_labels(draws)
+
+
+def two_moons_bayes_agreement(
+    model: nn.Module, seed: int = 0, n_samples: int = 4000, n_draws: int = 20000
+) -> float:
+    """The share of fresh draws (:func:`two_moons_fresh_draws`) where ``model`` (trained on
+    :func:`two_moons_split` with this ``seed`` and ``n_samples``) predicts the Bayes label.
+
+    The draws are standardised with the statistics of the split's sample, as the model's inputs
+    were. One minus this share bounds the model's excess error over the Bayes classifier on the
+    distribution, without the sampling luck of a finite test split.
+    """
+    raw, _ = make_moons(n_samples, noise=MOONS_NOISE, seed=seed, standardize=False)
+    draws, bayes = two_moons_fresh_draws(seed, n_draws)
+    mean, std = raw.double().mean(0), raw.double().std(0)
+    return accuracy(predict(model, ((draws.double() - mean) / std).float()), bayes)
+
+
+def two_moons_kde_labels(
+    x: torch.Tensor, train_fraction: float, seed: int = 0, n_samples: int = 4000,
+    bandwidth: float = MOONS_NOISE,
+) -> torch.Tensor:
+    """A reference classifier: the kernel-density plug-in trained on the training split of
+    :func:`two_moons_split`, at raw points ``x``.
+
+    Each class density is estimated by a sum of Gaussian kernels of standard deviation
+    ``bandwidth`` (by default the true noise, so the plug-in knows the noise model) on that
+    class's training points; the label is that of the larger sum (class counts as priors). It shows
+    how close any estimator from that many points gets to the Bayes classifier.
+    """
+    raw, y = make_moons(n_samples, noise=MOONS_NOISE, seed=seed, standardize=False)
+    n_train = round(train_fraction * n_samples)
+    train, labels = raw[:n_train].double(), y[:n_train]
+
+    def score(chunk: torch.Tensor, label: int) -> torch.Tensor:
+        kernel = torch.exp(-torch.cdist(chunk.double(), train[labels == label]) ** 2 / (2 * bandwidth**2))
+        return kernel.sum(1)
+
+    return torch.cat([(score(chunk, 1) > score(chunk, 0)).long() for chunk in x.split(4096)])
 
 
 def image_split(
@@ -151,13 +218,21 @@ def run_two_moons(
     seed: int = 0,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = True,
+    *,
+    batch_size: int = 256,
+    validation_fraction: float = 0.0,
 ) -> ClassificationRun:
-    """The paper's two-moons experiment for one depth and one architecture (Theorem 3.1 or 4.1)."""
+    """The paper's two-moons experiment for one depth and one architecture (Theorem 3.1 or 4.1).
+
+    With ``validation_fraction > 0`` the model is trained on the rest of the training split and
+    scored on that validation part of it (:func:`two_moons_split`); the test split is not used.
+    """
     if architecture not in ARCHITECTURES:
         raise InputError(f"--architecture must be one of {ARCHITECTURES}, got {architecture!r}")
     fixed_width = architecture == "4.1"
     if hidden is None:  # square W: orthogonal Jacobian at initialisation (LiftedLipschitzResNet)
         hidden = width - 3 if fixed_width else width
+    data = two_moons_split(train_fraction, seed, validation_fraction=validation_fraction)
     torch.manual_seed(seed)
     model = LipschitzResNet(
         2, 1, width=width, depth=depth, hidden=hidden, fixed_width=fixed_width
@@ -166,9 +241,12 @@ def run_two_moons(
         "task": "two-moons", "architecture": architecture, "width": width,
         "hidden": hidden, "depth": depth, "train_fraction": train_fraction,
     }
+    if validation_fraction > 0:
+        config["validation_fraction"] = validation_fraction
     return fit_and_evaluate(
-        model, MarginCrossEntropy(temperature), two_moons_split(train_fraction, seed), config,
-        epochs=epochs, lr=lr, seed=seed, checkpoint=checkpoint, progress=progress,
+        model, MarginCrossEntropy(temperature), data, config,
+        epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, checkpoint=checkpoint,
+        progress=progress,
     )
 
 

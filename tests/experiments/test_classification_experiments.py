@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipapps.classification_runs import two_moons_bayes_accuracy
+import torch
+
+from lipapps.classification_runs import (
+    run_two_moons, two_moons_bayes_accuracy, two_moons_bayes_agreement, two_moons_bayes_labels,
+    two_moons_fresh_draws, two_moons_kde_labels, two_moons_split,
+)
+from lipapps.errors import InputError
 from lipapps.cli import main as lipapps_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,9 +77,74 @@ def test_two_moons_quick(tmp_path: Path) -> None:
     assert (tmp_path / "two_moons_quick.json").read_text() == before
 
 
+def test_two_moons_validation_quick_leaves_the_test_split_alone(tmp_path: Path) -> None:
+    run_script("two_moons", "--quick", "--validation-fraction", "0.25", "--architectures", "3.1",
+               "--out", str(tmp_path))
+    [record] = json.loads((tmp_path / "two_moons_quick_validation.json").read_text())
+    assert (record["validation_fraction"], record["n_train"], record["n_test"]) == (0.25, 2400, 800)
+    assert 0.0 <= record["bayes_agreement"] <= 1.0
+    table = (tmp_path / "two_moons_quick_validation.md").read_text()
+    assert "validation acc." in table and not list(tmp_path.glob("*.png"))
+
+
 def test_bayes_accuracy_is_below_one_and_above_knn_level() -> None:
     acc = two_moons_bayes_accuracy(0.8)
     assert 0.99 < acc < 1.0
+    # the documented counts: 1 error in the 800 test points at 0.8, 2 in the 3200 at 0.2
+    assert round((1 - acc) * 800) == 1 and round((1 - two_moons_bayes_accuracy(0.2)) * 3200) == 2
+
+
+def test_bayes_labels_on_the_moons_and_between_them() -> None:
+    # the outer moon (0) at its top, the inner moon (1) at its bottom; far off each curve the
+    # nearer one wins
+    x = torch.tensor([[0.0, 1.0], [1.0, -0.5], [-1.0, 0.0], [2.0, 0.5], [0.5, 0.9], [0.5, -0.4]])
+    assert two_moons_bayes_labels(x).tolist() == [0, 1, 0, 1, 0, 1]
+
+
+def test_validation_split_is_carved_from_the_training_split() -> None:
+    x_train, y_train, x_test, _ = two_moons_split(0.2)
+    x_fit, y_fit, x_val, y_val = two_moons_split(0.2, validation_fraction=0.2)
+    assert (len(x_fit), len(x_val)) == (640, 160)
+    assert torch.equal(torch.cat([x_fit, x_val]), x_train) and torch.equal(torch.cat([y_fit, y_val]), y_train)
+    assert not (torch.cdist(x_val, x_test) == 0).any()
+    for bad in (-0.1, 1.0, 0.0001):
+        with pytest.raises(InputError):
+            two_moons_split(0.2, validation_fraction=bad)
+
+
+def test_kde_reference_is_close_to_bayes_and_worse_with_a_wrong_bandwidth() -> None:
+    draws, bayes = two_moons_fresh_draws(n_draws=4000)
+    assert not torch.equal(draws, two_moons_fresh_draws(seed=1, n_draws=4000)[0])
+    near = float((two_moons_kde_labels(draws, 0.2) == bayes).double().mean())
+    wide = float((two_moons_kde_labels(draws, 0.2, bandwidth=0.5) == bayes).double().mean())
+    assert 0.99 < near < 1.0 and wide < near
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self, weight: list[float], bias: float) -> None:
+        super().__init__()
+        self.weight, self.bias = torch.tensor(weight), bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x @ self.weight + self.bias)[:, None]
+
+
+def test_bayes_agreement_counts_agreement_on_fresh_draws() -> None:
+    """A constant classifier agrees with the Bayes one on the share of draws of its class (about
+    one half); the two constants together agree everywhere."""
+    ones, zeros = _Linear([0.0, 0.0], 1.0), _Linear([0.0, 0.0], -1.0)
+    a1 = two_moons_bayes_agreement(ones, n_draws=4000)
+    a0 = two_moons_bayes_agreement(zeros, n_draws=4000)
+    assert abs(a1 - 0.5) < 0.03 and a0 + a1 == pytest.approx(1.0)
+    # a linear separator (inner moon lies lower) agrees far better than chance, not perfectly
+    assert 0.8 < two_moons_bayes_agreement(_Linear([0.3, -1.0], 0.0), n_draws=4000) < 0.99
+
+
+def test_run_two_moons_on_a_validation_split_records_it() -> None:
+    run = run_two_moons(2, "3.1", train_fraction=0.2, epochs=1, validation_fraction=0.25, progress=False)
+    record = run.record()
+    assert (record["validation_fraction"], record["n_train"], record["n_test"]) == (0.25, 600, 200)
+    assert record["lipschitz_upper_bound"] <= 1.0
 
 
 def test_mnist_quick_end_to_end_and_free_row(tmp_path: Path, idx_dir: Path) -> None:
