@@ -73,9 +73,9 @@ class Uncertifiable(lipapps.CertifiedModel):
 
     composition = "layers"
 
-    def __init__(self, width: int = 3) -> None:
+    def __init__(self, in_features: int = 3) -> None:
         super().__init__()
-        self.layers = nn.Sequential(lipapps.LipschitzLinear(width, width), nn.GELU())
+        self.layers = nn.Sequential(lipapps.LipschitzLinear(in_features, in_features), nn.GELU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
