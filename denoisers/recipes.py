@@ -86,7 +86,8 @@ def multiscale_from_ridge(ridge: AveragedDenoiser, coarse_logit: float = -4.0) -
     ``O(w_1^2)``. A spline's slopes in ``[0, 1]`` leave no room to undo the ``w_0^2`` factor, so the
     start is the ridge denoiser with its step shortened by ``w_0^2`` (``1 - 2 e^c`` to first order).
     """
-    if ridge.config().get("dilations") is not None or ridge.network[1].kernel_size != CONVEX_RIDGE["kernel_size"]:
+    config = ridge.config()
+    if config["dilations"] is not None or any(config[k] != v for k, v in CONVEX_RIDGE.items() if k != "averaging"):
         raise ValueError("multiscale_from_ridge needs a single-scale convex-ridge denoiser (CONVEX_RIDGE)")
     model = AveragedDenoiser(**{**MULTISCALE_RIDGE, "averaging": ridge.averaging}, sigma=ridge.sigma)
     source, block = ridge.network[1], model.network[1]

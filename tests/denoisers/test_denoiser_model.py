@@ -5,7 +5,7 @@ import lipapps
 from lipapps import CheckpointError, InputError
 
 from denoisers.images import write_image
-from denoisers.model import AveragedDenoiser
+from denoisers.model import MULTISCALE_RIDGE, AveragedDenoiser
 from lipapps.spectral import conv_perron_bound as perron_conv_bound
 from denoisers.pnp import RelaxedDenoiser
 from denoisers.training import random_patches, train_denoiser
@@ -93,6 +93,37 @@ def test_the_convex_ridge_denoiser_stays_averaged_through_training_and_loading(t
         assert torch.allclose(loaded(x), model(x), atol=1e-6)
 
 
+def test_the_multiscale_denoiser_stays_certified_averaged_after_aggressive_steps_and_on_load(tmp_path):
+    """The convex-ridge form on a multi-scale K: Adam at lr 1 pushing the gain up cannot lift the
+    certificate above 1 (no tolerance), no searched pair beats it, D is a-averaged, and it loads."""
+    model = AveragedDenoiser(**{**MULTISCALE_RIDGE, "hidden_channels": 4, "kernel_size": 5, "dilations": [[1], [1, 2], [2]]})
+    assert [type(m).__name__ for m in model.network] == ["PixelUnshuffle", "MultiScaleGradientFlowBlock", "PixelShuffle"]
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1.0)
+    for _ in range(8):
+        out = model(torch.rand(4, 1, 16, 16, generator=gen))
+        loss = -(out - out.roll(1, 0)).pow(2).sum() - out.pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert model.network_bound() <= 1.0 and lipapps.certify(model).upper_bound <= 1.0
+    assert model.certified_averagedness((1, 17, 22)) == model.certified_averagedness() == 0.99
+    model.check_constraint()
+    x = torch.rand(4, 1, 17, 22, generator=gen)
+    y = x + 0.1 * torch.randn(x.shape, generator=gen)
+    assert lipapps.empirical_lipschitz(model, x, steps=30, power_iterations=5) <= model.lipschitz_bound((1, 17, 22)) * (1 + 1e-6)
+    with torch.no_grad():  # a-averaged: ||Dx - Dy||^2 + (1 - a) / a ||(I - D)x - (I - D)y||^2 <= ||x - y||^2
+        dx, dy = model(x), model(y)
+    lhs = (dx - dy).pow(2).flatten(1).sum(1) + 0.01 / 0.99 * (x - dx - y + dy).pow(2).flatten(1).sum(1)
+    assert (lhs <= (x - y).pow(2).flatten(1).sum(1) * (1 + 1e-5)).all()
+    lipapps.save(model, tmp_path / "multiscale.pt")
+    loaded = lipapps.load(tmp_path / "multiscale.pt")
+    assert loaded.config()["dilations"] == [[1], [1, 2], [2]]
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), atol=1e-6)
+
+
 @pytest.mark.parametrize("downsampling", [1, 2, 3])
 def test_odd_sizes_are_padded_and_cropped_and_stay_firmly_non_expansive(downsampling):
     model = AveragedDenoiser(channels=4, hidden_channels=8, depth=2, downsampling=downsampling)
@@ -113,10 +144,12 @@ def test_a_file_written_before_downsampling_and_splines_existed_loads_at_full_re
     model = AveragedDenoiser(channels=4, hidden_channels=8, depth=1, downsampling=1).eval()
     lipapps.save(model, tmp_path / "old.pt")
     payload = torch.load(tmp_path / "old.pt", weights_only=True)
-    del payload["config"]["downsampling"], payload["config"]["activation"], payload["config"]["lifting"]
+    for name in ("downsampling", "activation", "lifting", "dilations", "coarse_kernel_size"):
+        del payload["config"][name]
     torch.save(payload, tmp_path / "old.pt")
     loaded = lipapps.load(tmp_path / "old.pt")
     assert loaded.downsampling == 1 and loaded.config()["activation"] == "relu" and loaded.config()["lifting"]
+    assert loaded.config()["dilations"] is None
     x, _ = _pairs()
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x), atol=1e-6)
@@ -132,13 +165,15 @@ def test_a_model_breaking_its_constraint_is_refused_on_load(tmp_path):
         lipapps.load(tmp_path / "broken.pt")
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("sigma", [15, 25, 50])
+def test_the_firm_and_ridge_families_ship_every_level():
+    assert available_sigmas("firm") == available_sigmas("ridge") == [15, 25, 50]
+
+
+@pytest.mark.parametrize(("family", "sigma"), [(family, sigma) for family in FAMILIES for sigma in available_sigmas(family)])
 def test_shipped_denoisers_are_certified_and_denoise(sigma, family):
-    assert sigma in available_sigmas(family)
     model = load_denoiser(sigma, family)
     assert model.config()["sigma"] == sigma
-    assert model.averaging == {"firm": 0.5, "ridge": 0.99}[family]
+    assert model.averaging == {"firm": 0.5, "ridge": 0.99, "multiscale": 0.99}[family]
     assert model.certified_averagedness() == model.averaging and 0 < model.averaging < 1
     assert lipapps.certify(model, (1, 32, 32)).upper_bound <= 1 + 1e-5
     x, y = _pairs(2, 24, seed=sigma)
@@ -153,6 +188,7 @@ def test_shipped_denoisers_are_certified_and_denoise(sigma, family):
 
 def test_shipped_families_name_their_files_and_refuse_unknown_names():
     assert weights_name(25) == "sigma25" and weights_name(25, "ridge") == "ridge_sigma25"
+    assert weights_name(25, "multiscale") == "multiscale_sigma25"
     assert available_sigmas("firm") == available_sigmas() == [15, 25, 50]
     with pytest.raises(InputError, match="unknown denoiser family 'tv'"):
         load_denoiser(25, "tv")
