@@ -16,7 +16,7 @@ spline block and ``a`` near 1 this is the convex-ridge gradient-step denoiser
 :class:`lipapps.MultiScaleGradientFlowBlock` instead: ``K = [w_s K_s P^s]`` stacks the wide
 full-resolution convolution with dilated ``3 x 3`` convolutions after ``s`` Haar low-pass
 downsamplings, ``||K|| <= 1`` certified, so the same bound holds with a potential whose receptive
-field spans 100+ pixels (the ``multiscale`` family: the convex-ridge form on such a ``K``).
+field spans 100+ pixels (:data:`MULTISCALE_RIDGE`: the convex-ridge form on such a ``K``).
 Then ``D`` is ``a``-averaged for ``0 < a < 1``, and firmly non-expansive for ``a = 1/2``
 (MATH.md, Compositions; Ryu et al. 2019, Sherry et al. 2024): the condition PnP-FBS needs,
 and for ``a <= 1/2`` the one PnP-ADMM needs.
@@ -38,7 +38,7 @@ TOLERANCE = 1e-5
 #: filters 13 x 13 on the image itself, ``a = 0.99`` (Goujon et al. 2023); ``AveragedDenoiser(**CONVEX_RIDGE)``.
 CONVEX_RIDGE = {"channels": 1, "hidden_channels": 32, "depth": 1, "kernel_size": 13, "averaging": 0.99, "downsampling": 1,
                 "activation": "spline", "lifting": False}
-#: The multi-scale convex-ridge denoiser (the ``multiscale`` family): :data:`CONVEX_RIDGE` with a
+#: The multi-scale convex-ridge denoiser (the ``multiscale`` recipe, not shipped): :data:`CONVEX_RIDGE` with a
 #: multi-scale ``K``: the 32 filters 13 x 13 on the image, and 32 channels after one and after two
 #: Haar low-pass downsamplings, each through 3 x 3 convolutions of dilations 1, 2, 4 (60 pixels wide).
 MULTISCALE_RIDGE = {**CONVEX_RIDGE, "dilations": [[1], [1, 2, 4], [1, 2, 4]], "coarse_kernel_size": 3}

@@ -1,13 +1,11 @@
 """The shipped denoiser weights (``denoisers/weights/``), loaded from the package, no network.
 
-Three families, for sigma = 15, 25, 50 (0-255 scale) where shipped:
+Two families, each for sigma = 15, 25, 50 (0-255 scale):
 
 * ``"firm"`` (``sigma<S>.pt``): firmly non-expansive (``a = 1/2``), the priors of PnP-FBS and
   PnP-ADMM (:mod:`denoisers.reconstruct`);
 * ``"ridge"`` (``ridge_sigma<S>.pt``): convex-ridge denoisers, one gradient step on a learned
-  convex potential, certified 0.99-averaged; the better denoiser applied once (BSD68, docs);
-* ``"multiscale"`` (``multiscale_sigma<S>.pt``): the convex-ridge form on a multi-scale ``K``
-  (:data:`denoisers.model.MULTISCALE_RIDGE`), certified 0.99-averaged, trained from the ridge weights.
+  convex potential, certified 0.99-averaged; the better denoiser applied once (BSD68, docs).
 """
 
 from __future__ import annotations
@@ -20,8 +18,8 @@ from lipapps import InputError
 
 from denoisers.model import AveragedDenoiser
 
-FAMILIES = ("firm", "ridge", "multiscale")
-_PREFIX = {"firm": "sigma", "ridge": "ridge_sigma", "multiscale": "multiscale_sigma"}
+FAMILIES = ("firm", "ridge")
+_PREFIX = {"firm": "sigma", "ridge": "ridge_sigma"}
 
 
 def _weights_dir() -> Path:
