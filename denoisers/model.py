@@ -12,7 +12,11 @@ Images whose sides are not multiples of ``r`` are zero-padded before ``U`` and c
 ``S`` (an isometric embedding and a projection: neither increases distances). Without lifting
 (``lifting=False``, ``channels = r^2``) ``Q`` and ``R`` are the identity: with ``r = 1``, one
 spline block and ``a`` near 1 this is the convex-ridge gradient-step denoiser
-``D(x) = x - 2 a K^T s(K x + b)`` of Goujon et al. (2023).
+``D(x) = x - 2 a K^T s(K x + b)`` of Goujon et al. (2023). With ``dilations`` each block is a
+:class:`lipapps.MultiScaleGradientFlowBlock` instead: ``K = [w_s K_s P^s]`` stacks the wide
+full-resolution convolution with dilated ``3 x 3`` convolutions after ``s`` Haar low-pass
+downsamplings, ``||K|| <= 1`` certified, so the same bound holds with a potential whose receptive
+field spans 100+ pixels (:data:`MULTISCALE_RIDGE`: the convex-ridge form on such a ``K``).
 Then ``D`` is ``a``-averaged for ``0 < a < 1``, and firmly non-expansive for ``a = 1/2``
 (docs/math.md sections 2 and 6; Ryu et al. 2019, Sherry et al. 2024): the condition PnP-FBS needs,
 and for ``a <= 1/2`` the one PnP-ADMM needs.
@@ -27,13 +31,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import lipapps
-from lipapps import CheckpointError, ConvGradientFlowBlock, InputInjection, LipschitzConv2d
+from lipapps import CheckpointError, ConvGradientFlowBlock, InputInjection, LipschitzConv2d, MultiScaleGradientFlowBlock
 from lipapps.rounding import round_up
 
 #: The convex-ridge denoiser (the ``ridge`` family of shipped weights): one spline block of 32
 #: filters 13 x 13 on the image itself, ``a = 0.99`` (Goujon et al. 2023); ``AveragedDenoiser(**CONVEX_RIDGE)``.
 CONVEX_RIDGE = {"channels": 1, "hidden_channels": 32, "depth": 1, "kernel_size": 13, "averaging": 0.99, "downsampling": 1,
                 "activation": "spline", "lifting": False}
+#: The multi-scale convex-ridge denoiser (the ``multiscale`` recipe, not shipped): :data:`CONVEX_RIDGE` with a
+#: multi-scale ``K``: the 32 filters 13 x 13 on the image, and 32 channels after one and after two
+#: Haar low-pass downsamplings, each through 3 x 3 convolutions of dilations 1, 2, 4 (60 pixels wide).
+MULTISCALE_RIDGE = {**CONVEX_RIDGE, "dilations": [[1], [1, 2, 4], [1, 2, 4]], "coarse_kernel_size": 3}
 
 
 @lipapps.register_model
@@ -60,14 +68,19 @@ class AveragedDenoiser(lipapps.AveragedModel):
             convex-ridge denoiser; lifting and readout there would be two 1 -> 1 convolutions that
             start as ``+-delta`` with independent signs, so half the seeds would start from
             ``N = -Phi``.
+        dilations: ``None`` (each block one convolution, :class:`lipapps.ConvGradientFlowBlock`) or,
+            per scale, the dilations of a :class:`lipapps.MultiScaleGradientFlowBlock` (Haar
+            low-pass downsampling between scales): ``kernel_size`` on the first scale,
+            ``coarse_kernel_size`` on the others.
+        coarse_kernel_size: odd kernel size of the coarse scales (with ``dilations`` only).
         sigma: noise level on the 0-255 scale the weights were trained for (recorded, not used).
         constraint: ``"parametrization"``, ``"projection"`` or ``"none"`` (the unconstrained
             baseline of the benchmark, which carries no certificate).
     """
 
-    #: Files written before ``downsampling`` / ``injection`` / ``activation`` / ``lifting`` existed:
-    #: full resolution, no injection, relu, lifting and readout.
-    legacy_config = {"downsampling": 1, "injection": 0.0, "activation": "relu", "lifting": True}
+    #: Files written before ``downsampling`` / ``injection`` / ``activation`` / ``lifting`` /
+    #: ``dilations`` existed: full resolution, no injection, relu, lifting and readout, single-scale blocks.
+    legacy_config = {"downsampling": 1, "injection": 0.0, "activation": "relu", "lifting": True, "dilations": None}
     #: ``sigma`` is the live attribute (set it before fine-tuning for another level).
     config_attributes = ("sigma",)
 
@@ -83,6 +96,8 @@ class AveragedDenoiser(lipapps.AveragedModel):
         injection: float = 0.0,
         activation: str = "relu",
         lifting: bool = True,
+        dilations: list[list[int]] | None = None,
+        coarse_kernel_size: int = 3,
         sigma: float = 25.0,
         constraint: str = "parametrization",
     ) -> None:
@@ -101,10 +116,18 @@ class AveragedDenoiser(lipapps.AveragedModel):
         cells = self.downsampling**2
         if not lifting and channels != cells:
             raise ValueError(f"without lifting, channels must equal downsampling^2 = {cells}, got {channels}")
-        blocks = [
-            ConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint, activation=activation)
-            for _ in range(depth)
-        ]
+        if dilations is None:
+            blocks = [
+                ConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint, activation=activation)
+                for _ in range(depth)
+            ]
+        else:
+            sizes = [kernel_size] + [coarse_kernel_size] * (len(dilations) - 1)
+            blocks = [
+                MultiScaleGradientFlowBlock(channels, hidden_channels, dilations, sizes, step_size=step_size,
+                                            constraint=constraint, activation=activation)
+                for _ in range(depth)
+            ]
         flow = blocks if injection == 0.0 else [InputInjection(blocks, injection)]
         if lifting:
             flow = [LipschitzConv2d(cells, channels, kernel_size, constraint=constraint), *flow,

@@ -1,7 +1,8 @@
 """The training recipes of the shipped denoisers, and the order of their stages.
 
-Two families (:data:`denoisers.weights.FAMILIES`), each with its recipe (:data:`RECIPES`): the
-level ``FROM_SCRATCH`` (sigma 25) is trained from scratch, optionally followed by a warm restart
+The two shipped families (:data:`denoisers.weights.FAMILIES`) and the unshipped ``multiscale``
+one, each with its recipe (:data:`RECIPES`): the level ``FROM_SCRATCH`` (sigma 25) is trained
+from scratch (``multiscale``: from the ``ridge`` weights of the level, :func:`multiscale_from_ridge`), optionally followed by a warm restart
 from its own weights (a second cosine schedule, Loshchilov & Hutter 2017) at ``lr /
 RESTART_LR_DIVISOR``; the other levels are fine-tuned from the sigma-25 weights at ``lr /
 FINETUNE_LR_DIVISOR``, which reaches a given validation PSNR in far fewer epochs.
@@ -9,8 +10,13 @@ FINETUNE_LR_DIVISOR``, which reaches a given validation PSNR in far fewer epochs
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+import torch
+
+from denoisers.model import CONVEX_RIDGE, MULTISCALE_RIDGE, AveragedDenoiser
 
 FROM_SCRATCH = 25
 FINETUNE_LR_DIVISOR = 4.0
@@ -23,6 +29,8 @@ RECIPES: dict[str, dict[str, Any]] = {
              "lr": 2e-3, "fresh_patches": False},
     "ridge": {"activation": "spline", "epochs": 50, "restart_epochs": 20, "finetune_epochs": 10, "patches_per_image": 32, "batch_size": 64,
               "lr": 3e-3, "fresh_patches": True},
+    "multiscale": {"activation": "spline", "epochs": 16, "restart_epochs": 0, "finetune_epochs": 6, "patches_per_image": 32,
+                   "batch_size": 64, "lr": 1e-3, "fresh_patches": True},
 }
 
 
@@ -63,3 +71,31 @@ def training_stages(
             stages.append(Stage(sigma, epochs, name[sigma], None, 1.0))
             have_25 = True
     return stages
+
+
+def multiscale_from_ridge(ridge: AveragedDenoiser, coarse_logit: float = -4.0) -> AveragedDenoiser:
+    """A ``multiscale`` denoiser (:data:`denoisers.model.MULTISCALE_RIDGE`) that starts as ``ridge`` damped.
+
+    ``ridge`` is a convex-ridge denoiser ``x - 2 a K^T s(K x + b)`` (:data:`CONVEX_RIDGE`, the
+    ``ridge`` family). The new model's full-resolution branch takes ``K``, and its branch weights
+    start at ``softmax(0, c, c)`` (``c = coarse_logit``): ``w_0 = (1 - WEIGHT_MARGIN)
+    sqrt(softmax_0)`` on it, ``w_1 = w_2`` small on the coarse branches. With the bias ``w_0 b``
+    and the spline's knot span scaled by ``w_0`` (``s_{w_0 r}(w_0 u) = w_0 s_r(u)`` for a spline of
+    span ``r``), the full-resolution branch contributes exactly ``w_0^2`` times the ridge step
+    ``K^T s(K x + b)``; the coarse branches (random filters, initial clip splines) contribute
+    ``O(w_1^2)``. A spline's slopes in ``[0, 1]`` leave no room to undo the ``w_0^2`` factor, so the
+    start is the ridge denoiser with its step shortened by ``w_0^2`` (``1 - 2 e^c`` to first order).
+    """
+    config = ridge.config()
+    if config["dilations"] is not None or any(config[k] != v for k, v in CONVEX_RIDGE.items() if k != "averaging"):
+        raise ValueError("multiscale_from_ridge needs a single-scale convex-ridge denoiser (CONVEX_RIDGE)")
+    model = AveragedDenoiser(**{**MULTISCALE_RIDGE, "averaging": ridge.averaging}, sigma=ridge.sigma)
+    source, block = ridge.network[1], model.network[1]
+    with torch.no_grad():
+        block.operator.scale_logits.copy_(torch.tensor([0.0] + [coarse_logit] * (block.operator.scales - 1)))
+        w0 = float(block.operator.branch_weights()[0])
+        block.operator.branches[0][0].parametrizations.weight.load_state_dict(source.parametrizations.weight.state_dict())
+        block.biases[0].copy_(w0 * source.bias)
+        block.activations[0].load_state_dict(source.activation.state_dict())
+        block.activations[0].log_radius.add_(math.log(w0))
+    return model

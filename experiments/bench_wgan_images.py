@@ -14,7 +14,7 @@ A run trains for ``--minutes`` of training time (the clock of ``train_wgan``'s `
 summed over resumed calls, without the evaluations and restarts). Every ``--eval-every`` minutes
 it stops, and measures (:func:`critics.image_metrics.image_metrics`) ``--eval-samples``
 generated images against as many test images: the Frechet distance in the features of the
-shipped classifier ``experiments/weights/classifier_<data>.pt``, the entropy of its predicted
+shipped classifier ``experiments/classifiers/classifier_<data>.pt``, the entropy of its predicted
 labels, and the certified W1 bracket and held-out estimate of :func:`critics.estimate_w1` between
 the first ``--w1-samples`` of each set; the critic's certificate (``lipapps.certify``, certified
 runs) is logged at every checkpoint. Checkpoints live in ``--work`` (one folder per run), so a
@@ -174,7 +174,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--note", default="", help="how the run was made (machine load, concurrency), stored in the record")
-    parser.add_argument("--weights", type=Path, default=HERE / "weights", help="folder of classifier_<data>.pt")
+    parser.add_argument("--weights", type=Path, default=HERE / "classifiers", help="folder of classifier_<data>.pt")
     parser.add_argument("--work", type=Path, default=HERE / "checkpoints" / "wgan_images", help="checkpoints and curves")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()

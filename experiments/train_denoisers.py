@@ -1,6 +1,6 @@
 """Train the shipped averaged denoisers (sigma = 15, 25, 50 on the 0-255 scale).
 
-Two families (``denoisers.weights.FAMILIES``):
+Two shipped families (``denoisers.weights.FAMILIES``) and one recipe whose weights are not shipped:
 
 * ``firm`` (default): the firmly non-expansive PnP priors, ``a = 1/2``, six relu blocks at half
   resolution (57k parameters): 10 epochs of 60 fixed patches per image, batch 32, lr 2e-3.
@@ -8,6 +8,11 @@ Two families (``denoisers.weights.FAMILIES``):
   on the image, ``a = 0.99`` (6.2k parameters): 50 epochs of 32 fresh patches per image,
   batch 64, lr 3e-3, the splines at 10x the lr, then 20 more epochs from those weights at lr 1e-3
   (a warm restart; the first run's weights stay under experiments/checkpoints/).
+* ``multiscale``: the convex-ridge form on a multi-scale ``K`` (the 13 x 13 filters beside 3 x 3
+  dilated convolutions at 1/2 and 1/4 resolution, 45k parameters), started from the shipped
+  ``ridge`` weights of the level (``denoisers.recipes.multiscale_from_ridge``): 16 epochs of 32
+  fresh patches per image, batch 64, lr 1e-3, the splines at 10x the lr. Not shipped (it matched
+  the ridge weights, docs/denoisers.md): its weights go to experiments/weights/multiscale_sigma<S>.pt.
 
 sigma = 25 is trained from scratch; sigma = 15 and 50 start from the sigma = 25 weights
 (fine-tuning, at a quarter of the lr), which reaches a given validation PSNR in far fewer
@@ -21,6 +26,7 @@ the ridge family).
 
     python experiments/train_denoisers.py                      # all three, in order 25, 15, 50
     python experiments/train_denoisers.py --family ridge       # -> denoisers/weights/ridge_sigma{25,15,50}.pt
+    python experiments/train_denoisers.py --family multiscale --sigma 25   # -> experiments/weights/multiscale_sigma25.pt
     python experiments/train_denoisers.py --sigma 25 --epochs 6
     python experiments/train_denoisers.py --baseline --sigma 25 15 50   # -> experiments/weights/dncnn_sigma{25,15,50}.pt
 """
@@ -38,20 +44,33 @@ from lipapps.layers import ACTIVATIONS
 from lipapps.results import ResultsFile, data_dir
 from denoisers.baselines import DnCNN
 from denoisers.model import CONVEX_RIDGE, AveragedDenoiser
-from denoisers.recipes import FROM_SCRATCH, INTERMEDIATE, RECIPES, Stage, training_stages
+from denoisers.recipes import FROM_SCRATCH, INTERMEDIATE, RECIPES, Stage, multiscale_from_ridge, training_stages
 from denoisers.training import train_denoiser
 from denoisers.weights import FAMILIES, weights_name
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The shipped weights (the ``multiscale`` family starts from the ``ridge`` ones there).
+SHIPPED = ROOT / "denoisers" / "weights"
 
 
-def new_model(sigma: int, args: argparse.Namespace) -> torch.nn.Module:
-    """An untrained network of the run's kind for ``sigma``."""
+def new_model(sigma: int, args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
+    """The network of the run's kind that the first stage of ``sigma`` starts from, and what it is:
+    untrained (``"scratch"``), or for ``multiscale`` the shipped ``ridge`` weights of ``sigma`` in a multi-scale block."""
     if args.baseline:
-        return DnCNN(sigma=sigma)
+        return DnCNN(sigma=sigma), "scratch"
+    if args.family == "multiscale":
+        ridge = SHIPPED / f"{weights_name(sigma, 'ridge')}.pt"
+        return multiscale_from_ridge(lipapps.load(ridge)), f"{where(ridge)} (multiscale_from_ridge)"
     if args.family == "ridge":
-        return AveragedDenoiser(**{**CONVEX_RIDGE, "activation": args.activation}, sigma=sigma)
-    return AveragedDenoiser(sigma=sigma, activation=args.activation)
+        return AveragedDenoiser(**{**CONVEX_RIDGE, "activation": args.activation}, sigma=sigma), "scratch"
+    return AveragedDenoiser(sigma=sigma, activation=args.activation), "scratch"
+
+
+def stem(sigma: int, args: argparse.Namespace) -> str:
+    """The weights' file stem: ``dncnn_sigma<S>``, a shipped family's name, or ``<family>_sigma<S>``."""
+    if args.baseline:
+        return f"dncnn_sigma{sigma}"
+    return weights_name(sigma, args.family) if args.family in FAMILIES else f"{args.family}_sigma{sigma}"
 
 
 def where(path: Path) -> str:
@@ -72,8 +91,7 @@ def train_stage(stage: Stage, args: argparse.Namespace) -> dict:
         model.sigma = float(stage.sigma)  # the level it is fine-tuned for, saved with it
         start = where(init)
     else:
-        model = new_model(stage.sigma, args)
-        start = "scratch"
+        model, start = new_model(stage.sigma, args)
     start_time = time.time()
     lr = args.lr / stage.lr_divisor
     run = train_denoiser(args.data, stage.sigma, model=model, epochs=stage.epochs, patch_size=args.patch_size,
@@ -104,7 +122,7 @@ def train_stage(stage: Stage, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sigma", type=int, nargs="+", default=[25, 15, 50])
-    parser.add_argument("--family", choices=FAMILIES, default="firm", help="firm (PnP priors, a = 1/2) or ridge (convex ridge)")
+    parser.add_argument("--family", choices=tuple(RECIPES), default="firm", help="firm (PnP priors, a = 1/2), ridge (convex ridge) or multiscale (convex ridge, multi-scale K)")
     parser.add_argument("--activation", choices=ACTIVATIONS, help="the blocks' activation (default: the recipe's)")
     parser.add_argument("--epochs", type=int, help="epochs from scratch (default: the family's recipe)")
     parser.add_argument("--restart-epochs", type=int,
@@ -120,7 +138,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline", action="store_true", help="the unconstrained DnCNN-style baseline")
-    parser.add_argument("--weights-dir", type=Path, help="default: denoisers/weights, or experiments/weights with --baseline")
+    parser.add_argument("--weights-dir", type=Path,
+                        help="default: denoisers/weights, or experiments/weights with --baseline or an unshipped family (multiscale)")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "experiments" / "results")
     parser.add_argument("--checkpoint-dir", type=Path, default=ROOT / "experiments" / "checkpoints")
     args = parser.parse_args()
@@ -128,9 +147,9 @@ def main() -> None:
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.weights_dir is None:
-        args.weights_dir = ROOT / "experiments" / "weights" if args.baseline else ROOT / "denoisers" / "weights"
+        args.weights_dir = SHIPPED if args.family in FAMILIES and not args.baseline else ROOT / "experiments" / "weights"
     torch.set_num_threads(args.threads)
-    names = {s: f"dncnn_sigma{s}" if args.baseline else weights_name(s, args.family) for s in {*args.sigma, FROM_SCRATCH}}
+    names = {s: stem(s, args) for s in {*args.sigma, FROM_SCRATCH}}
     stages = training_stages(args.sigma, names, args.epochs, args.restart_epochs, args.finetune_epochs,
                              scratch_exists=(args.weights_dir / f"{names[FROM_SCRATCH]}.pt").exists())
     for stage in stages:

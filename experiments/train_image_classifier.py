@@ -2,7 +2,7 @@
 
 Trains :class:`critics.image_metrics.ImageClassifier` on the 60k training images (1 thread,
 seeded), measures its accuracy on the 10k test images, and ships the weights in
-``experiments/weights/classifier_<data>.pt`` with that accuracy and the feature layer; a record
+``experiments/classifiers/classifier_<data>.pt`` with that accuracy and the feature layer; a record
 goes to ``experiments/results/image_classifiers.json`` (through ``lipapps.results``).
 
     LIPAPPS_DATA=... .venv/bin/python experiments/train_image_classifier.py [--data mnist] [--epochs 2] [--data-dir DIR]
@@ -43,7 +43,7 @@ def main() -> None:
     model = train_classifier(flat(train_x), train_y.long(), epochs=args.epochs, seed=args.seed)
     seconds = time.perf_counter() - start
     accuracy = classifier_accuracy(model, flat(test_x), test_y.long())
-    weights = HERE / "weights" / f"classifier_{args.data}.pt"
+    weights = HERE / "classifiers" / f"classifier_{args.data}.pt"
     save_classifier(model, weights, args.data, accuracy)
     results = ResultsFile(HERE / "results" / "image_classifiers.json", key=lambda r: r["data"], markdown=lambda rows: (
         "# Image classifiers of the WGAN metrics (CPU, 1 thread)\n\n" + markdown_table(rows, [

@@ -8,7 +8,7 @@ is 1-Lipschitz for *any* linear ``K`` with ``tau ||K||^2 <= 2``: its Jacobian
     ``K x = [w_0 K_0 x; w_1 K_1 P x; ...; w_{S-1} K_{S-1} P^{S-1} x]``,
 
 with ``P`` a downsampling by 2 of norm ``<= 1`` (:func:`downsample`), each ``K_s`` a stack of
-stride-1, zero-'same'-padded (dilated) convolutions ``C_{s,J} ... C_{s,1}`` kept in the unit
+stride-1, zero-'same'-padded (dilated) ``k_s x k_s`` convolutions ``C_{s,J} ... C_{s,1}`` kept in the unit
 operator-norm ball by :func:`lipapps.constraints.constrain_`, and branch weights ``w_s``. From
 ``||[A; B]||^2 <= ||A||^2 + ||B||^2`` and ``||A B|| <= ||A|| ||B||``,
 
@@ -17,7 +17,7 @@ operator-norm ball by :func:`lipapps.constraints.constrain_`, and branch weights
 and the weights are ``w = sqrt(softmax(theta))`` (``theta`` learned), so ``sum_s w_s^2 = 1`` by
 construction. The adjoint ``K^T`` is exact: transposed convolutions and
 the adjoint of each downsampling. Branch ``s`` sees a window of ``(2 r_s + 1) 2^s`` pixels with
-``r_s = sum_j d_j (k - 1) / 2``, so a few convolutions at coarse scales give the potential a
+``r_s = sum_j d_j (k_s - 1) / 2``, so a few convolutions at coarse scales give the potential a
 receptive field of 100+ pixels at the cost of a few full-resolution convolutions.
 
 Float rounding: a certificate is a true upper bound, compared with 1 without tolerance. The
@@ -106,6 +106,13 @@ def dilated_conv_norm_bound(kernel: torch.Tensor, dilation: int, input_shape: tu
     return bound
 
 
+def _check_kernel_sizes(kernel_size: int | Sequence[int], scales: int) -> tuple[int, ...]:
+    sizes = (int(kernel_size),) * scales if isinstance(kernel_size, int) else tuple(int(k) for k in kernel_size)
+    if len(sizes) != scales or any(k < 1 or k % 2 != 1 for k in sizes):
+        raise ValueError(f"kernel_size must be odd (one for all scales, or one per scale: {scales}), got {kernel_size!r}")
+    return sizes
+
+
 def _check_dilations(dilations: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
     branches = tuple(tuple(int(d) for d in branch) for branch in dilations)
     if not branches or any(not branch or min(branch) < 1 for branch in branches):
@@ -118,7 +125,8 @@ class MultiScaleConv2d(nn.Module):
 
     Scale ``s = 0, ..., S - 1`` (``S = len(dilations)``) downsamples ``s`` times by ``P``
     (:func:`downsample`), then applies ``len(dilations[s])`` stride-1, zero-'same'-padded
-    ``k x k`` convolutions without bias, the ``j``-th with dilation ``dilations[s][j]``: the first
+    ``k_s x k_s`` convolutions without bias (``kernel_size``: one odd ``k`` for every scale, or
+    one per scale, e.g. a wide full-resolution branch beside ``3 x 3`` coarse ones), the ``j``-th with dilation ``dilations[s][j]``: the first
     maps the scale's channels (``in_channels``, times ``4^s`` for ``"unshuffle"``) to
     ``out_channels``, the others ``out_channels`` to ``out_channels``. Each convolution is kept
     in the unit ball for every image size (``constraint``, see :mod:`lipapps.constraints`), and
@@ -137,28 +145,27 @@ class MultiScaleConv2d(nn.Module):
         in_channels: int,
         out_channels: int,
         dilations: Sequence[Sequence[int]] = ((1,), (1, 2, 4), (1, 2, 4)),
-        kernel_size: int = 3,
+        kernel_size: int | Sequence[int] = 3,
         downsampling: str = "haar",
         constraint: str = "parametrization",
         init: str = "orthogonal",
     ) -> None:
         super().__init__()
-        if kernel_size % 2 != 1:
-            raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
+        self.dilations = _check_dilations(dilations)
+        self.kernel_sizes = _check_kernel_sizes(kernel_size, len(self.dilations))
         if downsampling not in DOWNSAMPLINGS:
             raise ValueError(f"downsampling must be one of {DOWNSAMPLINGS}, got {downsampling!r}")
         if init not in ("orthogonal", "random"):
             raise ValueError(f"init must be 'orthogonal' or 'random', got {init!r}")
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
-        self.dilations = _check_dilations(dilations)
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.downsampling = downsampling
         self.constraint = check_constraint(constraint)
         self.branches = nn.ModuleList()
-        for s, branch in enumerate(self.dilations):
+        for s, (branch, k) in enumerate(zip(self.dilations, self.kernel_sizes)):
             channels = in_channels * (4**s if downsampling == "unshuffle" else 1)
             convs = nn.ModuleList()
             for j, d in enumerate(branch):
-                conv = nn.Conv2d(channels if j == 0 else out_channels, out_channels, kernel_size, padding=d * (kernel_size // 2), dilation=d, bias=False)
+                conv = nn.Conv2d(channels if j == 0 else out_channels, out_channels, k, padding=d * (k // 2), dilation=d, bias=False)
                 (_orthogonal_centre_ if init == "orthogonal" else _random_filters_)(conv.weight)
                 convs.append(constrain_(conv, "weight", constraint))
             self.branches.append(convs)
@@ -235,14 +242,13 @@ class MultiScaleConv2d(nn.Module):
 
     def receptive_field(self) -> int:
         """Side, in input pixels, of the largest window one output of ``K`` depends on:
-        ``max_s (2 r_s + 1) 2^s`` with ``r_s = sum_j d_{s,j} (k - 1) / 2`` (scale-``s`` pixels)."""
-        half = self.kernel_size // 2
-        return max((2 * half * sum(branch) + 1) * 2**s for s, branch in enumerate(self.dilations))
+        ``max_s (2 r_s + 1) 2^s`` with ``r_s = sum_j d_{s,j} (k_s - 1) / 2`` (scale-``s`` pixels)."""
+        return max((2 * (k // 2) * sum(branch) + 1) * 2**s for s, (branch, k) in enumerate(zip(self.dilations, self.kernel_sizes)))
 
     def extra_repr(self) -> str:
         return (
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, dilations={self.dilations}, "
-            f"kernel_size={self.kernel_size}, downsampling={self.downsampling!r}, constraint={self.constraint!r}"
+            f"kernel_size={self.kernel_sizes}, downsampling={self.downsampling!r}, constraint={self.constraint!r}"
         )
 
 
@@ -272,7 +278,7 @@ class MultiScaleGradientFlowBlock(LipschitzModule):
         channels: int,
         hidden_channels: int = 32,
         dilations: Sequence[Sequence[int]] = ((1,), (1, 2, 4), (1, 2, 4)),
-        kernel_size: int = 3,
+        kernel_size: int | Sequence[int] = 3,
         downsampling: str = "haar",
         step_size: float = 2.0,
         constraint: str = "parametrization",

@@ -7,7 +7,7 @@ import lipapps
 from lipapps import CheckpointError, InputError
 
 from denoisers.images import write_image
-from denoisers.model import AveragedDenoiser
+from denoisers.model import MULTISCALE_RIDGE, AveragedDenoiser
 from lipapps.spectral import conv_perron_bound as perron_conv_bound
 from denoisers.pnp import RelaxedDenoiser
 from denoisers.training import random_patches, train_denoiser
@@ -96,6 +96,46 @@ def test_the_convex_ridge_denoiser_stays_averaged_through_training_and_loading(t
         assert torch.allclose(loaded(x), model(x), atol=1e-6)
 
 
+def test_the_multiscale_denoiser_stays_certified_averaged_after_aggressive_steps_and_on_load(tmp_path):
+    """The convex-ridge form on a multi-scale K: Adam at lr 1 pushing the gain up cannot lift the
+    certificate above 1 (no tolerance), no searched pair beats it, D is a-averaged, and it loads."""
+    model = AveragedDenoiser(**{**MULTISCALE_RIDGE, "hidden_channels": 4, "kernel_size": 5, "dilations": [[1], [1, 2], [2]]})
+    assert [type(m).__name__ for m in model.network] == ["PixelUnshuffle", "MultiScaleGradientFlowBlock", "PixelShuffle"]
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1.0)
+    for _ in range(8):
+        out = model(torch.rand(4, 1, 16, 16, generator=gen))
+        loss = -(out - out.roll(1, 0)).pow(2).sum() - out.pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert model.network_bound() <= 1.0 and lipapps.certify(model).upper_bound <= 1.0
+    assert model.certified_averagedness((1, 17, 22)) == model.certified_averagedness() == 0.99
+    model.check_constraint()
+    x = torch.rand(4, 1, 17, 22, generator=gen)
+    y = x + 0.1 * torch.randn(x.shape, generator=gen)
+    assert lipapps.empirical_lipschitz(model, x, steps=30, power_iterations=5) <= model.lipschitz_bound((1, 17, 22)) * (1 + 1e-6)
+    with torch.no_grad():  # a-averaged: ||Dx - Dy||^2 + (1 - a) / a ||(I - D)x - (I - D)y||^2 <= ||x - y||^2
+        dx, dy = model(x), model(y)
+    lhs = (dx - dy).pow(2).flatten(1).sum(1) + 0.01 / 0.99 * (x - dx - y + dy).pow(2).flatten(1).sum(1)
+    assert (lhs <= (x - y).pow(2).flatten(1).sum(1) * (1 + 1e-5)).all()
+    lipapps.save(model, tmp_path / "multiscale.pt")
+    loaded = lipapps.load(tmp_path / "multiscale.pt")
+    assert loaded.config()["dilations"] == [[1], [1, 2], [2]]
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), atol=1e-6)
+
+
+def test_the_trained_multiscale_weights_load_certified():
+    """experiments/weights/multiscale_sigma25.pt (trained, not shipped): strictly certified, 0.99-averaged."""
+    model = lipapps.load(Path(__file__).resolve().parents[2] / "experiments" / "weights" / "multiscale_sigma25.pt")
+    assert model.config() == {**MULTISCALE_RIDGE, "sigma": 25.0, "step_size": 2.0, "injection": 0.0, "constraint": "parametrization"}
+    assert lipapps.certify(model).upper_bound <= 1.0 and model.certified_averagedness((1, 40, 40)) == 0.99
+    x, _ = _pairs(2, 40, seed=3)
+    assert lipapps.empirical_lipschitz(model, x, steps=10, power_iterations=5) <= 1.0 + 1e-6
+
+
 @pytest.mark.parametrize("downsampling", [1, 2, 3])
 def test_odd_sizes_are_padded_and_cropped_and_stay_firmly_non_expansive(downsampling):
     model = AveragedDenoiser(channels=4, hidden_channels=8, depth=2, downsampling=downsampling)
@@ -116,10 +156,12 @@ def test_a_file_written_before_downsampling_and_splines_existed_loads_at_full_re
     model = AveragedDenoiser(channels=4, hidden_channels=8, depth=1, downsampling=1).eval()
     lipapps.save(model, tmp_path / "old.pt")
     payload = torch.load(tmp_path / "old.pt", weights_only=True)
-    del payload["config"]["downsampling"], payload["config"]["activation"], payload["config"]["lifting"]
+    for name in ("downsampling", "activation", "lifting", "dilations", "coarse_kernel_size"):
+        del payload["config"][name]
     torch.save(payload, tmp_path / "old.pt")
     loaded = lipapps.load(tmp_path / "old.pt")
     assert loaded.downsampling == 1 and loaded.config()["activation"] == "relu" and loaded.config()["lifting"]
+    assert loaded.config()["dilations"] is None
     x, _ = _pairs()
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x), atol=1e-6)

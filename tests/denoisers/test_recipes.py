@@ -1,6 +1,11 @@
 """denoisers.recipes: the order of the training stages and where each starts."""
 
-from denoisers.recipes import FINETUNE_LR_DIVISOR, RESTART_LR_DIVISOR, Stage, training_stages
+import pytest
+import torch
+
+from denoisers.model import MULTISCALE_RIDGE
+from denoisers.recipes import FINETUNE_LR_DIVISOR, RESTART_LR_DIVISOR, Stage, multiscale_from_ridge, training_stages
+from denoisers.weights import load_denoiser
 
 NAMES = {15: "s15", 25: "s25", 50: "s50"}
 
@@ -20,3 +25,24 @@ def test_a_restart_writes_an_intermediate_and_fine_tuning_starts_from_the_restar
 def test_a_level_before_sigma_25_starts_from_scratch_unless_its_weights_exist() -> None:
     assert training_stages([15, 25], NAMES, 4, 0, 2, scratch_exists=False)[0] == Stage(15, 2, "s15", None, 1.0)
     assert training_stages([15], NAMES, 4, 0, 2, scratch_exists=True) == [Stage(15, 2, "s15", "s25", FINETUNE_LR_DIVISOR)]
+
+
+def test_the_multiscale_warm_start_is_the_ridge_denoiser_with_its_step_scaled_by_the_branch_weight() -> None:
+    """Full-resolution branch: exactly w_0^2 times the ridge step; the coarse branches add O(e^c)."""
+    ridge = load_denoiser(25, "ridge")
+    x = torch.rand(2, 1, 40, 36, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        step = x - ridge(x)
+        alone = multiscale_from_ridge(ridge, coarse_logit=-60.0)  # coarse weights ~1e-13
+        w0 = float(alone.network[1].operator.branch_weights()[0])
+        assert torch.allclose(x - alone(x), w0**2 * step, atol=1e-6)
+        damped = multiscale_from_ridge(ridge)
+        gap = (x - damped(x) - step).norm() / step.norm()
+    assert 0.01 < float(gap) < 0.1  # 2 e^-4 = 3.7% shorter, plus the coarse branches
+    assert damped.config() == {**MULTISCALE_RIDGE, "sigma": 25.0, "step_size": 2.0, "injection": 0.0, "constraint": "parametrization"}
+    assert damped.certified_averagedness() == 0.99
+
+
+def test_the_multiscale_warm_start_needs_a_convex_ridge_denoiser() -> None:
+    with pytest.raises(ValueError, match="convex-ridge"):
+        multiscale_from_ridge(load_denoiser(25, "firm"))

@@ -42,3 +42,22 @@ def test_ridge_recipe_restarts_sigma_25_and_fine_tunes_from_the_restart(tmp_path
     for name in ("ridge_sigma25", "ridge_sigma15"):
         model = lipapps.load(dirs["weights"] / f"{name}.pt")
         assert model.certified_averagedness((1, 100, 100)) == pytest.approx(0.99)
+
+
+def test_multiscale_recipe_starts_from_the_shipped_ridge_weights_and_stays_certified(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    gen = torch.Generator().manual_seed(1)
+    for k in range(3):
+        write_image(data / f"img{k}.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 100, 100, generator=gen), 3, 1, 1)[0, 0])
+    dirs = {name: tmp_path / name for name in ("weights", "results", "checkpoints")}
+    args = ["--family", "multiscale", "--data", str(data), "--sigma", "25", "--epochs", "1", "--patches-per-image", "2",
+            "--weights-dir", str(dirs["weights"]), "--results-dir", str(dirs["results"]), "--checkpoint-dir", str(dirs["checkpoints"])]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    (record,) = json.loads((dirs["results"] / "denoiser_training_multiscale_sigma25.json").read_text())
+    assert record["initialised_from"] == "denoisers/weights/ridge_sigma25.pt (multiscale_from_ridge)"
+    assert record["recipe"]["lr"] == pytest.approx(1e-3) and record["config"]["dilations"] == [[1], [1, 2, 4], [1, 2, 4]]
+    model = lipapps.load(dirs["weights"] / "multiscale_sigma25.pt")
+    assert model.certified_averagedness((1, 100, 100)) == pytest.approx(0.99)
+    assert record["certificate"] <= 1.0

@@ -44,11 +44,12 @@ def test_downsampling_has_norm_at_most_one_and_an_exact_adjoint(mode, size):
     assert torch.allclose(p_adjoint, p.T, atol=1e-15)
 
 
+@pytest.mark.parametrize("kernel_size", [3, (5, 3, 1)])
 @pytest.mark.parametrize("mode", DOWNSAMPLINGS)
 @pytest.mark.parametrize("size", [(12, 16), (7, 11), (3, 2)])
-def test_adjoint_is_exact(mode, size):
+def test_adjoint_is_exact(mode, size, kernel_size):
     """<K x, z> = <x, K^T z> in float64 (a numerical identity, hence the tight tolerance)."""
-    op = MultiScaleConv2d(2, 3, dilations=SMALL, downsampling=mode, init="random").double()
+    op = MultiScaleConv2d(2, 3, dilations=SMALL, kernel_size=kernel_size, downsampling=mode, init="random").double()
     x = torch.randn(2, 2, *size, dtype=torch.float64)
     with torch.no_grad():
         kx = op(x)
@@ -60,10 +61,11 @@ def test_adjoint_is_exact(mode, size):
     assert abs(float(lhs - rhs)) <= 1e-12 * float(lhs.abs() + rhs.abs() + 1)
 
 
+@pytest.mark.parametrize("kernel_size", [3, (7, 3, 3)])
 @pytest.mark.parametrize("mode", DOWNSAMPLINGS)
 @pytest.mark.parametrize("constraint", CONSTRAINTS)
-def test_exact_norm_is_below_the_certified_bound_after_training(mode, constraint):
-    op = MultiScaleConv2d(1, 3, dilations=SMALL, downsampling=mode, constraint=constraint, init="random")
+def test_exact_norm_is_below_the_certified_bound_after_training(mode, constraint, kernel_size):
+    op = MultiScaleConv2d(1, 3, dilations=SMALL, kernel_size=kernel_size, downsampling=mode, constraint=constraint, init="random")
     with torch.no_grad():
         op.scale_logits.copy_(torch.tensor([0.3, -1.0, 2.0]))
     shape = (1, 7, 9)
@@ -146,6 +148,14 @@ def test_receptive_field_of_an_impulse():
     assert 100 <= width <= 2 * field
 
 
+def test_per_scale_kernel_sizes_set_each_branch_and_its_receptive_field():
+    """A wide full-resolution branch beside 3 x 3 coarse ones: (2 r_s + 1) 2^s with r_s = sum d (k_s - 1) / 2."""
+    op = MultiScaleConv2d(1, 2, dilations=((1,), (1, 2)), kernel_size=(15, 3))
+    assert [conv.kernel_size for branch in op.branches for conv in branch] == [(15, 15), (3, 3), (3, 3)]
+    assert op.receptive_field() == 15  # scale 1 alone: (2 * 3 + 1) * 2 = 14
+    assert MultiScaleConv2d(1, 2, dilations=((1,), (1, 2)), kernel_size=(5, 3)).receptive_field() == 14
+
+
 @pytest.mark.parametrize("size", [(13, 17), (1, 1), (2, 5)])
 def test_odd_and_tiny_images_keep_their_shape(size):
     block = MultiScaleGradientFlowBlock(3, 4, downsampling="unshuffle")
@@ -156,6 +166,10 @@ def test_odd_and_tiny_images_keep_their_shape(size):
 def test_arguments_are_validated():
     with pytest.raises(ValueError, match="kernel_size"):
         MultiScaleConv2d(1, 2, kernel_size=4)
+    with pytest.raises(ValueError, match="kernel_size"):
+        MultiScaleConv2d(1, 2, dilations=((1,), (1,)), kernel_size=(13, 3, 3))
+    with pytest.raises(ValueError, match="kernel_size"):
+        MultiScaleConv2d(1, 2, dilations=((1,), (1,)), kernel_size=(13, 4))
     with pytest.raises(ValueError, match="downsampling"):
         MultiScaleConv2d(1, 2, downsampling="bilinear")
     with pytest.raises(ValueError, match="dilations"):
