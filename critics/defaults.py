@@ -59,6 +59,10 @@ CHECK_STEPS = 50
 PATIENCE_STEPS = 500
 """Training stops when the validation objective has not improved for this many steps; the
 critic of the best evaluation is kept."""
+WARMUP_SHARE = 0.5
+"""Share of the target steps trained before the first validation evaluation. Without it, on small
+sets (300 points a side, 30 validation points) the noise of the validation objective picked a
+critic of the first 50 steps (held-out -0.066 against a population W1 of 0.077)."""
 
 GLUING_MAX_DIMENSION = 3
 """The glued bracket (:mod:`critics.gluing`) runs up to this dimension. Measured: disc vs square
@@ -80,7 +84,7 @@ class TrainingPlan:
     ``train_points``: pooled training points (both sets, after the held-out and validation
     splits); ``batch_size``: at most ``train_points`` (a full batch when equal); ``epochs`` passes
     over them at most. With ``validation_points > 0`` the validation objective is evaluated every
-    ``check_every`` epochs and training stops after ``patience`` evaluations without improvement,
+    ``check_every`` epochs from epoch ``check_from`` on, and training stops after ``patience`` evaluations without improvement,
     keeping the best evaluated critic; ``patience == 0``: no early stopping.
     """
 
@@ -91,6 +95,7 @@ class TrainingPlan:
     train_points: int
     validation_points: int = 0
     check_every: int = 1
+    check_from: int = 1
     patience: int = 0
 
 
@@ -138,7 +143,8 @@ def choose_training(
     and at most :data:`DEEP_MAX_POINTS`, else from :data:`LARGE_PROBLEM`, except that a critic
     deeper than that default gets ``lr`` :data:`DEEP_CRITIC_LR`; ``epochs`` is the fewest (at
     least one) reaching the target steps. Early stopping (with validation points): an evaluation
-    every :data:`CHECK_STEPS` steps, patience :data:`PATIENCE_STEPS` steps. Raises
+    every :data:`CHECK_STEPS` steps after :data:`WARMUP_SHARE` of the target steps, patience
+    :data:`PATIENCE_STEPS` steps. Raises
     :class:`InputError` for a ``heldout_fraction`` outside ``[0, 1)``, a ``validation_fraction``
     outside ``[0, 1 - heldout_fraction)`` or a non-positive ``epochs``, ``batch_size``, ``lr`` or
     ``depth``.
@@ -170,9 +176,11 @@ def choose_training(
     if epochs is None:
         epochs = max(1, math.ceil(steps / batches))
     check_every = math.ceil(CHECK_STEPS / batches)
+    check_from = max(1, math.ceil(WARMUP_SHARE * steps / batches))
     patience = math.ceil(PATIENCE_STEPS / (check_every * batches)) if valid_x else 0
     return TrainingPlan(depth=depth, lr=lr, epochs=epochs, batch_size=batch, train_points=pooled,
-                        validation_points=valid_x + valid_y, check_every=check_every, patience=patience)
+                        validation_points=valid_x + valid_y, check_every=check_every, check_from=check_from,
+                        patience=patience)
 
 
 @dataclass(frozen=True)

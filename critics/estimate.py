@@ -123,7 +123,8 @@ def estimate_w1(
     z, mass = pooled_training_set(x[train_x], y[train_y], a[train_x], b[train_y])
     stopping = None
     if plan.patience:
-        stopping = ValidationStopping(x[val_x], y[val_y], a[val_x], b[val_y], plan.check_every, plan.patience, device)
+        stopping = ValidationStopping(x[val_x], y[val_y], a[val_x], b[val_y], plan.check_every, plan.patience,
+                                      plan.check_from, device)
     history = lipapps.train(
         critic, kantorovich_loss, (z, mass), epochs=plan.epochs, batch_size=plan.batch_size,
         lr=plan.lr, seed=seed, progress=progress, callback=stopping,
