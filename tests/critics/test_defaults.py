@@ -3,7 +3,8 @@
 import pytest
 
 from critics.defaults import (
-    CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, DEEP_PROBLEM, FULL_BATCH, GLUING_MAX_DIMENSION, LARGE_PROBLEM,
+    CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, DEEP_PROBLEM, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH,
+    GLUING_MAX_DIMENSION, LARGE_PROBLEM,
     MINI_BATCH, PATIENCE_STEPS, SMALL_PROBLEM, WARMUP_SHARE, BoundPlan, TrainingPlan, choose_bounds, choose_training,
     heldout_counts, validation_counts,
 )
@@ -96,9 +97,11 @@ def test_bad_settings_are_refused(options, message):
 
 
 @pytest.mark.parametrize("n, m, d, max_pairs, expected", [
-    (2500, 2500, 2, 25_000_000, BoundPlan(cells=834, envelope=True, refine=True)),
+    (2500, 2500, 2, 25_000_000, BoundPlan(cells=2500, envelope=True, refine=True)),
+    (FINE_MAX_POINTS, 10, 2, 25_000_000, BoundPlan(cells=FINE_CELLS, envelope=True, refine=True)),
+    (FINE_MAX_POINTS + 1, 10, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=True)),
     (10**5, 10**5, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False)),
-    (2000, 3000, 3, 25_000_000, BoundPlan(cells=1000, envelope=True, refine=True)),
+    (2000, 3000, 3, 25_000_000, BoundPlan(cells=3000, envelope=True, refine=True)),
     (10**5, 10**5, 3, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=False, refine=False)),
     (10**4, 10**4, 16, 25_000_000, BoundPlan(cells=0, envelope=False, refine=False)),
 ])
