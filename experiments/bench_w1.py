@@ -288,7 +288,7 @@ def suite_markdown(rows: list[dict]) -> str:
     lines = ["# W1 suite: `critics.estimate_w1` with its defaults (CPU)", "",
              "lower/upper relative to `ot.emd2` where it ran (n <= 10^4); population: the known W1 of the "
              "distributions and the held-out estimate's error against it. Times on a shared 2-core machine "
-             "(load 5-10): wall seconds are inflated, CPU seconds beside them.", ""]
+             "(load 2-11): wall seconds are inflated, CPU seconds beside them.", ""]
     for tuning, title in ((True, "Tuning families"), (False, "Held-out families (kept out of all tuning)")):
         lines += [f"## {title}", ""]
         for family in SUITE_FAMILIES:
