@@ -307,6 +307,7 @@ def write_suite_plot(rows: list[dict], out: Path) -> None:
             ax.plot([r["n"] for r in part], [100 * r["bracket"] for r in part], "o-", label=name)
     ax.set(xscale="log", xlabel="n (each set)", ylabel="(upper - lower) / lower, %", title="certified bracket width, defaults")
     ax.set_yscale("symlog", linthresh=0.01)  # zero where the glued bracket is exact OT (one cell per point)
+    ax.set_ylim(bottom=0.0)
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(out / "w1_suite_width_vs_n.png", dpi=100)
