@@ -1,11 +1,14 @@
 """Certified Wasserstein-1 estimation and WGAN training on 1-Lipschitz ``lipapps`` critics."""
 
 from critics.coupling import block_coupling_cost
-from critics.critic import W1Critic
-from critics.defaults import TrainingPlan, choose_training
+from critics.critic import ValidationStopping, W1Critic
+from critics.defaults import BoundPlan, TrainingPlan, choose_bounds, choose_training
+from critics.distributions import HELD_OUT_FAMILIES, SUITE_FAMILIES, DistributionPair, SuitePair, w1_suite
 from critics.envelope import ConeEnvelope, cone_envelope
 from critics.estimate import estimate_w1
 from critics.exact import exact_w1
+from critics.gluing import GluedBracket, glued_bracket, glued_coupling_cost
+from critics.quantize import Quantization, quantize
 from critics.image_critic import ImageCritic
 from critics.image_generator import DCGANGenerator
 from critics.result import W1Estimate
@@ -14,11 +17,19 @@ from critics.toy import TOY_DATASETS, sample_toy
 from critics.wgan import WGANResult, train_wgan, write_wgan_outputs
 
 __all__ = [
+    "BoundPlan",
     "ConeEnvelope",
     "DCGANGenerator",
+    "DistributionPair",
+    "GluedBracket",
+    "HELD_OUT_FAMILIES",
     "ImageCritic",
+    "Quantization",
+    "SUITE_FAMILIES",
+    "SuitePair",
     "TOY_DATASETS",
     "TrainingPlan",
+    "ValidationStopping",
     "W1Critic",
     "W1Estimate",
     "WGANResult",
@@ -26,12 +37,17 @@ __all__ = [
     "as_weights",
     "block_coupling_cost",
     "check_pair",
+    "choose_bounds",
     "choose_training",
     "cone_envelope",
     "estimate_w1",
     "exact_w1",
+    "glued_bracket",
+    "glued_coupling_cost",
     "load_samples",
+    "quantize",
     "sample_toy",
     "train_wgan",
+    "w1_suite",
     "write_wgan_outputs",
 ]

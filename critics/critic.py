@@ -114,3 +114,46 @@ def certified_values(
         ]
         values.append(np.concatenate(parts) / bound)
     return values, bound
+
+
+class ValidationStopping:
+    """Early stopping on the Kantorovich-Rubinstein objective of validation points, as a
+    :func:`lipapps.train` callback.
+
+    Every ``check_every`` epochs from ``check_from`` on it evaluates ``E_a f - E_b f`` on the
+    validation sets (weights renormalised); after ``patience`` evaluations without a new best it asks training to stop.
+    :meth:`restore` loads the critic of the best evaluation. The validation points are used for
+    nothing else, so an estimate on separate held-out points stays free of this selection.
+    """
+
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, check_every: int, patience: int,
+        check_from: int = 1, device: str | torch.device = "cpu",
+    ) -> None:
+        self.z, self.mass = (t.to(device) for t in pooled_training_set(x, y, a, b))
+        self.mass /= len(self.z)
+        self.check_every = check_every
+        self.check_from = check_from
+        self.patience = patience
+        self.best = -float("inf")
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.misses = 0
+
+    @torch.no_grad()
+    def __call__(self, epoch: int, critic: nn.Module) -> dict:
+        """The validation objective at checked epochs (``{}`` otherwise) and whether to stop."""
+        if epoch < self.check_from or (epoch - self.check_from) % self.check_every:
+            return {}
+        value = float(self.mass @ critic(self.z).squeeze(-1))
+        if value > self.best:
+            self.best, self.best_epoch, self.misses = value, epoch, 0
+            self.best_state = copy.deepcopy(critic.state_dict())
+        else:
+            self.misses += 1
+        return {"validation": value, "stop": self.misses >= self.patience}
+
+    def restore(self, critic: nn.Module) -> None:
+        """Load the critic of the best evaluation (nothing when none was evaluated)."""
+        if self.best_state is not None:
+            critic.load_state_dict(self.best_state)

@@ -6,8 +6,11 @@ Kantorovich-Rubinstein duality (Villani 2009, Remark 6.5): for empirical measure
 
 Any certified 1-Lipschitz critic gives a lower bound; any coupling gives an upper bound. The
 critic is a ``lipapps`` network trained on mini-batches (memory linear in ``n + m``); the upper
-bound solves exact OT only on matched blocks (:mod:`critics.coupling`). Nothing ``n x m`` is
-built unless asked for (``exact``, ``refine``), so 10^6 points per side fit in memory.
+bound solves exact OT only on matched blocks (:mod:`critics.coupling`) and, in low dimension,
+on a coupling glued along the optimal plan between quantised measures (:mod:`critics.gluing`),
+whose cone potentials and pruned c-transforms give further lower bounds. Each side is the best
+of its certified candidates. Nothing ``n x m`` is held in memory (the full c-transform and
+``exact`` run in chunks or only when asked for), so 10^6 points per side fit.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ import torch
 
 import lipapps
 from critics.coupling import block_coupling_cost
-from critics.critic import W1Critic, certified_values, kantorovich_loss, pooled_training_set, standardisation
-from critics.defaults import choose_training, heldout_counts
+from critics.critic import ValidationStopping, W1Critic, certified_values, kantorovich_loss, pooled_training_set, standardisation
+from critics.defaults import VALIDATION_FRACTION, BoundPlan, choose_bounds, choose_training, heldout_counts, validation_counts
 from critics.envelope import cone_envelope
 from critics.exact import EXACT_MAX_PAIRS, exact_w1, wants_exact
+from critics.gluing import glued_bracket
 from critics.result import W1Estimate
 from critics.samples import as_samples, as_weights, check_pair
 
@@ -31,10 +35,11 @@ Z95 = 1.959963984540054
 """The 97.5% quantile of the standard normal: a two-sided 95% interval is ``mean +- Z95 * se``."""
 
 
-def _split(n: int, n_test: int, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random (train, test) index sets of a set of ``n`` points, ``n_test`` of them test points."""
+def _split(n: int, n_test: int, n_valid: int, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random disjoint (train, validation, test) index sets of ``n`` points, of sizes
+    ``n - n_valid - n_test``, ``n_valid`` and ``n_test``."""
     order = gen.permutation(n)
-    return order[n_test:], order[:n_test]
+    return order[n_test + n_valid :], order[n_test : n_test + n_valid], order[:n_test]
 
 
 def _weighted_mean_and_var(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
@@ -54,6 +59,7 @@ def estimate_w1(
     exact: str = "auto",
     refine: str = "auto",
     heldout_fraction: float = 0.2,
+    validation_fraction: float = VALIDATION_FRACTION,
     epochs: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
@@ -67,19 +73,27 @@ def estimate_w1(
 ) -> W1Estimate:
     """Certified bracket ``lower <= W1(mu, nu) <= upper`` between two weighted sample sets.
 
-    1. A :class:`~critics.critic.W1Critic` ``f`` is trained (Adam, mini-batches) to maximise
-       ``E_mu f - E_nu f`` on a random ``1 - heldout_fraction`` of each set; its value on the
-       rest is ``heldout`` (an unbiased estimate of ``E_P f - E_Q f <= W1(P, Q)`` for the
-       populations), with a normal 95% interval.
+    1. Each set is split at random into training points, ``validation_fraction`` validation
+       points and ``heldout_fraction`` held-out points. A :class:`~critics.critic.W1Critic` ``f``
+       is trained (Adam, mini-batches) to maximise ``E_mu f - E_nu f`` on the training points,
+       until the objective on the validation points stops improving
+       (:class:`~critics.critic.ValidationStopping`; the best evaluated critic is kept). Its value
+       on the held-out points, which no choice has seen, is ``heldout`` (an unbiased estimate of
+       ``E_P f - E_Q f <= W1(P, Q)`` for the populations), with a normal 95% interval.
     2. Divided by its certificate ``L = lipapps.certify(f)``, ``f / L`` is 1-Lipschitz, so
-       ``lower = E_mu f/L - E_nu f/L`` on all samples is a lower bound (Kantorovich-Rubinstein).
+       ``E_mu f/L - E_nu f/L`` on all samples is a lower bound (Kantorovich-Rubinstein).
     3. ``refine`` ("auto": when ``n * m <= max_pairs``) replaces ``f/L`` by its double c-transform
-       on the samples (:mod:`critics.envelope`): still 1-Lipschitz, never a worse bound.
-    4. ``upper``: the cost of the coupling that solves exact OT on blocks matched by quantiles
-       (:func:`~critics.coupling.block_coupling_cost`), a feasible coupling: ``x`` ordered by the
-       critic, ``y`` by the critic's value at the point the refinement sends it to (else by the
-       critic's own value).
-    5. ``exact`` ("auto": when ``n * m <= max_pairs``): ``ot.emd2`` with Euclidean cost.
+       on the samples (:mod:`critics.envelope`, in chunks): still 1-Lipschitz, never a worse
+       bound. Its value is ``critic_lower``, realised by the returned ``critic``.
+    4. ``coupling_upper``: the cost of the coupling that solves exact OT on blocks matched by
+       quantiles (:func:`~critics.coupling.block_coupling_cost`): ``x`` ordered by the critic,
+       ``y`` by the critic's value at the point the refinement sends it to (else by its own).
+    5. In low dimension (:func:`critics.defaults.choose_bounds`) the glued bracket
+       (:func:`critics.gluing.glued_bracket`) adds an upper bound (a glued coupling) and lower
+       bounds (cone potentials of the quantised problem and pruned double c-transforms, of them
+       and of the critic's values). ``lower`` is the best certified lower bound, ``upper`` the
+       cheapest coupling.
+    6. ``exact`` ("auto": when ``n * m <= max_pairs``): ``ot.emd2`` with Euclidean cost.
 
     ``x`` (n, d) and ``y`` (m, d): numpy arrays or tensors; ``weights_*`` non-negative (uniform
     by default). ``batch_size``, ``depth``, ``lr`` and ``epochs`` not given take the defaults of
@@ -95,48 +109,61 @@ def estimate_w1(
     n, m, dim = len(x), len(y), x.shape[1]
     run_exact = wants_exact(exact, n, m, max_pairs)
     run_refine = wants_exact(refine, n, m, max_pairs)
-    plan = choose_training(n, m, dim, heldout_fraction=heldout_fraction, epochs=epochs, batch_size=batch_size,
-                           lr=lr, depth=depth)
+    plan = choose_training(n, m, dim, heldout_fraction=heldout_fraction, validation_fraction=validation_fraction,
+                           epochs=epochs, batch_size=batch_size, lr=lr, depth=depth)
+    bounds = choose_bounds(n, m, dim, refine=run_refine, max_pairs=max_pairs)
     torch.manual_seed(seed)
     gen = np.random.default_rng(seed)
     held_x, held_y = heldout_counts(n, m, heldout_fraction)
-    if held_x:
-        train_x, test_x = _split(n, held_x, gen)
-        train_y, test_y = _split(m, held_y, gen)
-    else:
-        train_x, train_y = np.arange(n), np.arange(m)
+    valid_x, valid_y = validation_counts(n, m, heldout_fraction, validation_fraction)
+    train_x, val_x, test_x = _split(n, held_x, valid_x, gen)
+    train_y, val_y, test_y = _split(m, held_y, valid_y, gen)
     center, scale = standardisation(np.concatenate([x, y]))
     critic = W1Critic(dim, width=width, depth=plan.depth, center=center, scale=scale).to(device)
     z, mass = pooled_training_set(x[train_x], y[train_y], a[train_x], b[train_y])
+    stopping = None
+    if plan.patience:
+        stopping = ValidationStopping(x[val_x], y[val_y], a[val_x], b[val_y], plan.check_every, plan.patience,
+                                      plan.check_from, device)
     history = lipapps.train(
         critic, kantorovich_loss, (z, mass), epochs=plan.epochs, batch_size=plan.batch_size,
-        lr=plan.lr, seed=seed, progress=progress,
+        lr=plan.lr, seed=seed, progress=progress, callback=stopping,
     ).history
+    if stopping is not None:
+        stopping.restore(critic)
     heldout = heldout_ci95 = None
     if held_x:
         heldout, heldout_ci95 = _heldout_estimate(critic, x[test_x], y[test_y], a[test_x], b[test_y], device)
-    bracket = _bracket(critic, x, y, a, b, run_refine, block_size, device)
+    bracket = _bracket(critic, x, y, a, b, bounds, block_size, seed, device)
     return W1Estimate(
         **bracket, exact=exact_w1(x, y, a, b) if run_exact else None, heldout=heldout, heldout_ci95=heldout_ci95,
         network=critic, history=history, n_x=n, n_y=m, dim=dim, seconds=time.perf_counter() - start, plan=plan,
+        bounds=bounds,
     )
 
 
 def _bracket(
-    critic: torch.nn.Module, x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, refine: bool,
-    block_size: int | None, device: str | torch.device,
+    critic: torch.nn.Module, x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, bounds: BoundPlan,
+    block_size: int | None, seed: int, device: str | torch.device,
 ) -> dict:
-    """Steps 2-4 of :func:`estimate_w1`: the certificate, both lower bounds, the final critic, ``upper``."""
+    """Steps 2-5 of :func:`estimate_w1`: the certificate, the lower bounds, the final critic, the upper bounds."""
     (f_x, f_y), certificate = certified_values(critic, [x, y], device)
     network_lower = float(a @ f_x - b @ f_y)
     final_critic: torch.nn.Module = critic
     score_y = f_y
-    if refine:
+    if bounds.refine:
         final_critic, f_x, f_y, target = cone_envelope(x, y, f_x)
         score_y = f_x[target]
+    critic_lower = float(a @ f_x - b @ f_y)
+    coupling_upper = block_coupling_cost(x, y, a, b, f_x, score_y, block_size)
+    glued = None
+    lower, upper = critic_lower, coupling_upper
+    if bounds.cells:
+        glued = glued_bracket(x, y, a, b, bounds.cells, seed=seed, envelope=bounds.envelope, potentials_x=[f_x])
+        lower, upper = max(lower, glued.lower), min(upper, glued.upper)
     return {
-        "lower": float(a @ f_x - b @ f_y), "upper": block_coupling_cost(x, y, a, b, f_x, score_y, block_size),
-        "critic": final_critic, "network_lower": network_lower, "certificate": certificate,
+        "lower": lower, "upper": upper, "critic": final_critic, "critic_lower": critic_lower,
+        "coupling_upper": coupling_upper, "glued": glued, "network_lower": network_lower, "certificate": certificate,
     }
 
 

@@ -25,8 +25,9 @@ def euclidean_costs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(ot.dist(x, y, metric="euclidean"), dtype=np.float64)
 
 
-def optimal_coupling(a: np.ndarray, b: np.ndarray, costs: np.ndarray) -> np.ndarray:
-    """An optimal coupling for ``costs`` between probability vectors ``a`` and ``b``.
+def optimal_coupling_with_duals(a: np.ndarray, b: np.ndarray, costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An optimal coupling for ``costs`` between probability vectors ``a`` and ``b``, with the
+    simplex's dual potentials ``u``, ``v`` (``u_i + v_j <= costs_ij``, equality on the plan's support).
 
     Both vectors are rescaled in float64 to sum to exactly one; the simplex runs with an
     iteration cap large enough for the problem (``100 * (n + m)^2``, at least 10^7), and a run
@@ -40,7 +41,12 @@ def optimal_coupling(a: np.ndarray, b: np.ndarray, costs: np.ndarray) -> np.ndar
     plan, log = ot.emd(a, b, costs, numItermax=iterations, log=True)
     if log.get("result_code", 1) != 1:
         raise RuntimeError(f"ot.emd did not reach the optimum: {log.get('warning')}")
-    return plan
+    return plan, log["u"], log["v"]
+
+
+def optimal_coupling(a: np.ndarray, b: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    """The plan of :func:`optimal_coupling_with_duals`."""
+    return optimal_coupling_with_duals(a, b, costs)[0]
 
 
 def exact_w1(

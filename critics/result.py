@@ -8,7 +8,8 @@ from typing import Any
 
 from torch import nn
 
-from critics.defaults import TrainingPlan
+from critics.defaults import BoundPlan, TrainingPlan
+from critics.gluing import GluedBracket
 
 
 @dataclass
@@ -17,13 +18,15 @@ class W1Estimate:
 
     Guarantees (up to float64 rounding): ``lower <= W1(mu, nu) <= upper``.
 
-    - ``lower``: ``E_mu f - E_nu f`` for the returned ``critic`` ``f``, which is certified
+    - ``lower``: the best of ``critic_lower`` and the glued bracket's lower bound (``glued``).
+    - ``critic_lower``: ``E_mu f - E_nu f`` for the returned ``critic`` ``f``, which is certified
       1-Lipschitz (Kantorovich-Rubinstein duality, Villani 2009, Thm. 5.10 and Remark 6.5):
       the trained ``network`` divided by its ``certificate`` (``lipapps.certify``), or that
       function's double c-transform on the samples (:mod:`critics.envelope`), which is never
       worse. ``network_lower`` is the bound of ``network / certificate`` alone.
-    - ``upper``: the cost of a feasible coupling of ``mu`` and ``nu`` (matched blocks, see
-      :mod:`critics.coupling`).
+    - ``upper``: the cheaper of two feasible couplings of ``mu`` and ``nu``: matched blocks
+      (``coupling_upper``, :mod:`critics.coupling`) and, when ``glued`` is not ``None``, the
+      glued coupling of :mod:`critics.gluing`. ``bounds`` says which bounds ran.
     - ``exact``: ``W1(mu, nu)`` from ``ot.emd2`` when computed, else ``None``.
     - ``heldout``: ``E f - E f`` on samples the critic never saw in training, an unbiased estimate
       of a lower bound on the population ``W1(P, Q)`` (the empirical one is biased upward, by
@@ -47,6 +50,10 @@ class W1Estimate:
     dim: int = 0
     seconds: float = 0.0
     plan: TrainingPlan | None = None
+    critic_lower: float | None = None
+    coupling_upper: float | None = None
+    glued: GluedBracket | None = None
+    bounds: BoundPlan | None = None
 
     @property
     def width(self) -> float:
@@ -70,4 +77,8 @@ class W1Estimate:
             "dim": self.dim,
             "seconds": self.seconds,
             "plan": asdict(self.plan) if self.plan is not None else None,
+            "critic_lower": self.critic_lower,
+            "coupling_upper": self.coupling_upper,
+            "glued": asdict(self.glued) if self.glued is not None else None,
+            "bounds": asdict(self.bounds) if self.bounds is not None else None,
         }

@@ -16,6 +16,15 @@ Results go to ``experiments/results/w1_bench.{json,md}`` (through ``lipapps.resu
 cases are skipped on a rerun, so an interrupted run resumes. CPU, ``torch.set_num_threads(1)``.
 
     .venv/bin/python experiments/bench_w1.py [--quick] [--only NAME ...]
+
+``--suite`` runs the pair suite of ``critics.distributions.w1_suite`` instead, with the defaults
+only: for each family, dimension, n and seed, the bracket, ``ot.emd2`` and ``ot.sinkhorn2`` (value
+and time) where the n x n costs fit, the held-out estimate against the population W1 where known,
+wall and CPU seconds (``time.process_time``: the machine may be shared). Results go to
+``experiments/results/w1_suite.{json,md}`` (a table per family, held-out families apart) and
+``w1_suite_width_vs_n.png`` (bracket width against n).
+
+    .venv/bin/python experiments/bench_w1.py --suite [--families NAME ...] [--sizes N ...] [--max-dim D] [--seeds S ...]
 """
 
 from __future__ import annotations
@@ -39,8 +48,10 @@ import torch  # noqa: E402
 import lipapps  # noqa: E402
 from critics import estimate_w1  # noqa: E402
 from critics.baselines import LIPSCHITZ_BASELINES, gp_critic, lipschitz_baseline, train_baseline  # noqa: E402
-from critics.distributions import DistributionPair, mnist_digits, scaled_gaussians, toy_pair, translated_gaussians  # noqa: E402
-from lipapps.results import ResultsFile  # noqa: E402
+from critics.distributions import (  # noqa: E402
+    SUITE_FAMILIES, DistributionPair, SuitePair, mnist_digits, scaled_gaussians, toy_pair, translated_gaussians, w1_suite,
+)
+from lipapps.results import ResultsFile, markdown_table  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -222,6 +233,104 @@ def write_plots(rows: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+EMD_MAX_N = 10_000
+"""Largest n a side for which the suite runs ``ot.emd2`` and ``ot.sinkhorn2`` (10^8 costs, 0.8 GB)."""
+
+
+def run_suite_case(entry: SuitePair, n: int, seed: int) -> dict[str, Any]:
+    """``estimate_w1`` with its defaults on one suite pair, beside ``ot.emd2`` / ``ot.sinkhorn2``."""
+    x, y = entry.pair(n, seed)
+    print(f"--- {entry.name} n={n} seed={seed}", flush=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    est = estimate_w1(x, y, exact="never", seed=seed)
+    row = {"family": entry.family, "case": entry.name, "dim": entry.dim, "n": n, "seed": seed, "tuning": entry.tuning,
+           "population_w1": entry.pair.w1, **est.summary(), "cpu_seconds": time.process_time() - cpu,
+           "epochs_trained": len(est.history)}
+    row["seconds"] = time.perf_counter() - wall
+    if n <= EMD_MAX_N:
+        a, b = np.full(n, 1 / n), np.full(n, 1 / n)
+        start = time.perf_counter()
+        m = ot.dist(x, y, metric="euclidean")
+        row["exact"] = float(ot.emd2(a, b, m, numItermax=10**9))
+        row["emd2_seconds"] = time.perf_counter() - start
+        reg = 0.05 * float(m.mean())
+        row["sinkhorn"], row["sinkhorn_seconds"] = timed(lambda: ot.sinkhorn2(a, b, m, reg, numItermax=5000))
+        del m
+        for key in ("lower", "upper"):
+            row[f"{key}_rel_err"] = (row[key] - row["exact"]) / row["exact"]
+        # the upper bound holds up to float64 rounding of the plans' marginals (relative 1e-12)
+        row["bracket_contains_exact"] = row["lower"] <= row["exact"] <= row["upper"] * (1 + 1e-12)
+    row["bracket"] = (row["upper"] - row["lower"]) / row["lower"] if row["lower"] > 0 else None
+    if entry.pair.w1 is not None and row["heldout"] is not None:
+        lo, hi = row["heldout_ci95"]
+        row["heldout_rel_err_population"] = (row["heldout"] - entry.pair.w1) / entry.pair.w1
+        row["ci_covers_population"] = lo <= entry.pair.w1 <= hi
+    print(json.dumps({k: v for k, v in row.items() if k not in ("plan", "glued", "bounds")}), flush=True)
+    return row
+
+
+SUITE_COLUMNS = [
+    ("pair", lambda r: r["case"]), ("n", lambda r: r["n"]), ("seed", lambda r: r["seed"]),
+    ("exact", lambda r: num(r.get("exact"))),
+    ("lower", lambda r: f"{num(r['lower'])} {pct(r.get('lower_rel_err'))}"),
+    ("upper", lambda r: f"{num(r['upper'])} {pct(r.get('upper_rel_err'))}"),
+    ("(upper - lower) / lower", lambda r: pct(r["bracket"])),
+    ("held-out [95% CI]", lambda r: "" if r["heldout"] is None else
+        f"{num(r['heldout'])} [{num(r['heldout_ci95'][0])}, {num(r['heldout_ci95'][1])}]"),
+    ("population", lambda r: f"{num(r.get('population_w1'))} {pct(r.get('heldout_rel_err_population'))}"),
+    ("wall s (cpu s)", lambda r: f"{r['seconds']:.1f} ({r['cpu_seconds']:.1f})"),
+    ("emd2 (s)", lambda r: f"{r['exact']:.4f} ({r['emd2_seconds']:.1f})" if "emd2_seconds" in r else ""),
+    ("sinkhorn (s)", lambda r: paired(r, "sinkhorn")),
+]
+
+
+def suite_markdown(rows: list[dict]) -> str:
+    lines = ["# W1 suite: `critics.estimate_w1` with its defaults (CPU)", "",
+             "lower/upper relative to `ot.emd2` where it ran (n <= 10^4); population: the known W1 of the "
+             "distributions and the held-out estimate's error against it. Times on a shared 2-core machine "
+             "(load 2-11): wall seconds are inflated, CPU seconds beside them.", ""]
+    for tuning, title in ((True, "Tuning families"), (False, "Held-out families (kept out of all tuning)")):
+        lines += [f"## {title}", ""]
+        for family in SUITE_FAMILIES:
+            part = sorted((r for r in rows if r["family"] == family and r["tuning"] == tuning),
+                          key=lambda r: (r["dim"], r["n"], r["seed"]))
+            if part:
+                lines += [f"### {family}", "", markdown_table(part, SUITE_COLUMNS)]
+    return "\n".join(lines) + "\n"
+
+
+def write_suite_plot(rows: list[dict], out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in sorted({r["case"] for r in rows}):
+        part = sorted((r for r in rows if r["case"] == name and r["bracket"] is not None), key=lambda r: r["n"])
+        if part:
+            ax.plot([r["n"] for r in part], [100 * r["bracket"] for r in part], "o-", label=name)
+    ax.set(xscale="log", xlabel="n (each set)", ylabel="(upper - lower) / lower, %", title="certified bracket width, defaults")
+    ax.set_yscale("symlog", linthresh=0.01)  # zero where the glued bracket is exact OT (one cell per point)
+    ax.set_ylim(bottom=0.0)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "w1_suite_width_vs_n.png", dpi=100)
+    plt.close(fig)
+
+
+def run_suite(args: argparse.Namespace) -> None:
+    unknown = sorted(set(args.families or []) - set(SUITE_FAMILIES))
+    if unknown:
+        print(f"lipapps: error: unknown family {', '.join(unknown)}; choose from {', '.join(SUITE_FAMILIES)}", file=sys.stderr)
+        raise SystemExit(2)
+    results = ResultsFile(args.out / "w1_suite.json", key=lambda r: (r["case"], r["n"], r["seed"]), markdown=suite_markdown)
+    for n in args.sizes or [2500]:
+        for entry in w1_suite(args.families):
+            if entry.dim > args.max_dim:
+                continue
+            for seed in args.seeds:
+                if not results.has((entry.name, n, seed)):
+                    results.add(run_suite_case(entry, n, seed))
+    results.write()
+    write_suite_plot(results.records, args.out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one small case (a smoke run)")
@@ -229,7 +338,15 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="*", type=int, help="only cases with these n")
     parser.add_argument("--device", default="cpu", help="where the critic trains (the baselines stay on the CPU)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--suite", action="store_true", help="run the pair suite with the defaults instead")
+    parser.add_argument("--families", nargs="*", help="suite families to run (default: all)")
+    parser.add_argument("--max-dim", type=int, default=64, help="suite pairs up to this dimension")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0], help="suite seeds")
     args = parser.parse_args()
+    if args.suite:
+        torch.set_num_threads(1)
+        run_suite(args)
+        return
     todo = cases(args.quick)
     unknown = sorted(set(args.only or []) - {c.name for c in todo})
     if unknown:

@@ -138,7 +138,9 @@ def train(
     per-sample losses (shape ``(b,)``); the trainer averages them over the global batch.
     ``activation_lr_factor`` scales the learning rate of learned activations
     (:func:`parameter_groups`). ``callback(epoch, model)`` may return extra numbers for the
-    history (e.g. a validation accuracy); it runs on every rank. The model is trained in place.
+    history (e.g. a validation accuracy); it runs on every rank, and a true ``"stop"`` entry in
+    what it returns ends training after that epoch (early stopping; the schedule is not
+    shortened). The model is trained in place.
     """
     draw = tensors if callable(tensors) else (lambda _epoch: tensors)
     first = draw(0)
@@ -169,9 +171,11 @@ def train(
             record.update(callback(epoch + 1, model))
         result.history.append(record)
         bar.set_postfix(loss=f"{record['loss']:.4g}")
-        last = epoch + 1 == epochs
+        last = epoch + 1 == epochs or bool(record.get("stop"))
         if ckpt_path is not None and rank == 0 and ((epoch + 1) % checkpoint_every == 0 or last):
             _save_state(ckpt_path, model, optimizer, scheduler, result, epoch + 1)
+        if record.get("stop"):
+            break
     if world > 1:
         dist.barrier()
     model.eval()

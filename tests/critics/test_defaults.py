@@ -3,9 +3,12 @@
 import pytest
 
 from critics.defaults import (
-    DEEP_CRITIC_LR, FULL_BATCH, LARGE_PROBLEM, MINI_BATCH, SMALL_PROBLEM, TrainingPlan, choose_training,
-    heldout_counts,
+    CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, DEEP_PROBLEM, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH,
+    GLUING_MAX_DIMENSION, LARGE_PROBLEM,
+    MINI_BATCH, PATIENCE_STEPS, SMALL_PROBLEM, WARMUP_SHARE, BoundPlan, TrainingPlan, choose_bounds, choose_training,
+    heldout_counts, validation_counts,
 )
+from critics.gluing import DEFAULT_CELLS
 from lipapps.errors import InputError
 
 
@@ -17,17 +20,28 @@ def test_heldout_counts(n, m, fraction, expected):
     assert heldout_counts(n, m, fraction) == expected
 
 
+@pytest.mark.parametrize("n, m, heldout, fraction, expected", [
+    (1000, 500, 0.2, 0.1, (100, 50)), (10, 10, 0.2, 0.1, (1, 1)), (3, 10, 0.2, 0.1, (0, 0)), (10, 10, 0.2, 0.0, (0, 0)),
+    (10, 10, 0.5, 0.45, (4, 4)),
+])
+def test_validation_counts(n, m, heldout, fraction, expected):
+    """round(fraction * n), at least one, leaving a training point after the held-out split."""
+    assert validation_counts(n, m, heldout, fraction) == expected
+
+
 def test_small_low_dimensional_problems_get_the_deep_full_batch_critic():
-    plan = choose_training(1000, 1000, 2)  # 800 + 800 training points: one full batch
+    plan = choose_training(1000, 1000, 2)  # 700 + 700 training points: one full batch
     depth, lr, steps = SMALL_PROBLEM
-    assert plan == TrainingPlan(depth=depth, lr=lr, epochs=steps, batch_size=1600, train_points=1600)
+    assert plan == TrainingPlan(depth=depth, lr=lr, epochs=steps, batch_size=1400, train_points=1400,
+                                validation_points=200, check_every=CHECK_STEPS,
+                                check_from=round(WARMUP_SHARE * steps), patience=PATIENCE_STEPS // CHECK_STEPS)
 
 
-@pytest.mark.parametrize("n, d", [(1000, 4), (10_000, 2)])
+@pytest.mark.parametrize("n, d", [(1000, 4), (10_000, 2), (10**6, 16)])
 def test_high_dimension_or_mini_batches_get_the_large_problem_defaults(n, d):
     plan = choose_training(n, n, d)
     depth, lr, steps = LARGE_PROBLEM
-    pooled = 2 * (n - n // 5)
+    pooled = 2 * (n - n // 5 - n // 10)
     batch = pooled if pooled <= FULL_BATCH else MINI_BATCH
     batches = -(-pooled // batch)
     assert (plan.depth, plan.lr, plan.batch_size, plan.train_points) == (depth, lr, batch, pooled)
@@ -35,9 +49,25 @@ def test_high_dimension_or_mini_batches_get_the_large_problem_defaults(n, d):
     assert (plan.epochs - 1) * batches < steps <= plan.epochs * batches  # the fewest epochs reaching the steps
 
 
+@pytest.mark.parametrize("n, d", [(20_000, 12), (100_000, 64)])
+def test_mini_batches_above_low_dimension_get_the_deep_critic(n, d):
+    """Mini-batches in d > 3 up to DEEP_MAX_POINTS: depth 12, lr 0.01, 3000 steps, early stopping."""
+    plan = choose_training(n, n, d)
+    depth, lr, steps = DEEP_PROBLEM
+    batches = -(-plan.train_points // MINI_BATCH)
+    assert (plan.depth, plan.lr, plan.epochs) == (depth, lr, -(-steps // batches))
+    assert plan.train_points <= DEEP_MAX_POINTS and plan.patience > 0
+    assert plan.check_from * batches >= WARMUP_SHARE * steps and plan.patience * plan.check_every * batches >= PATIENCE_STEPS
+
+
+def test_no_early_stopping_without_validation_points():
+    plan = choose_training(100, 100, 2, validation_fraction=0.0)
+    assert plan.validation_points == 0 and plan.patience == 0 and plan.train_points == 160
+
+
 def test_full_batch_threshold():
     """Up to FULL_BATCH pooled training points, one batch; one more point, mini-batches."""
-    n = FULL_BATCH // 2 * 5 // 4  # 0.8 n a side: FULL_BATCH pooled
+    n = FULL_BATCH // 2 * 10 // 7  # 0.7 n a side: FULL_BATCH pooled
     assert choose_training(n, n, 5).batch_size == FULL_BATCH
     assert choose_training(n + 2, n + 2, 5).batch_size == MINI_BATCH
 
@@ -49,15 +79,34 @@ def test_a_deeper_critic_than_the_default_gets_the_smaller_step(depth, lr, expec
 
 
 def test_given_values_are_kept():
-    plan = choose_training(50, 30, 2, heldout_fraction=0.0, epochs=7, batch_size=1000, lr=0.2, depth=2)
-    assert plan == TrainingPlan(depth=2, lr=0.2, epochs=7, batch_size=80, train_points=80)
+    plan = choose_training(50, 30, 2, heldout_fraction=0.0, validation_fraction=0.0, epochs=7, batch_size=1000,
+                           lr=0.2, depth=2)
+    assert plan == TrainingPlan(depth=2, lr=0.2, epochs=7, batch_size=80, train_points=80, check_every=CHECK_STEPS,
+                                check_from=1000)
     assert choose_training(50, 30, 2, batch_size=16).batch_size == 16
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"heldout_fraction": 1.0}, "heldout_fraction"), ({"epochs": 0}, "epochs"), ({"batch_size": 0}, "positive"),
+    ({"heldout_fraction": 1.0}, "heldout_fraction"), ({"validation_fraction": 0.8}, "validation_fraction"),
+    ({"validation_fraction": -0.1}, "validation_fraction"), ({"epochs": 0}, "epochs"), ({"batch_size": 0}, "positive"),
     ({"lr": 0.0}, "positive"), ({"depth": 0}, "positive"),
 ])
 def test_bad_settings_are_refused(options, message):
     with pytest.raises(InputError, match=message):
         choose_training(10, 10, 2, **options)
+
+
+@pytest.mark.parametrize("n, m, d, max_pairs, expected", [
+    (2500, 2500, 2, 25_000_000, BoundPlan(cells=2500, envelope=True, refine=True)),
+    (FINE_MAX_POINTS, 10, 2, 25_000_000, BoundPlan(cells=FINE_CELLS, envelope=True, refine=True)),
+    (FINE_MAX_POINTS + 1, 10, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=True)),
+    (10**5, 10**5, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False)),
+    (2000, 3000, 3, 25_000_000, BoundPlan(cells=3000, envelope=True, refine=True)),
+    (10**5, 10**5, 3, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=False, refine=False)),
+    (10**4, 10**4, 16, 25_000_000, BoundPlan(cells=0, envelope=False, refine=False)),
+])
+def test_choose_bounds(n, m, d, max_pairs, expected):
+    """Gluing up to GLUING_MAX_DIMENSION; its envelope in 2-D at any n, in 3-D only where n m fits."""
+    refine = n * m <= max_pairs
+    assert choose_bounds(n, m, d, refine=refine, max_pairs=max_pairs) == expected
+    assert (expected.cells > 0) == (d <= GLUING_MAX_DIMENSION)

@@ -32,7 +32,8 @@ def test_bracket_contains_exact_ot(seed, n, m, d, weighted, block):
     wy = rng.random(m) + 0.01 if weighted else None
     r = estimate_w1(x, y, weights_x=wx, weights_y=wy, block_size=block, seed=seed % 1000, **TINY)
     assert r.exact is not None
-    assert r.network_lower <= r.lower + 1e-9
+    assert r.network_lower <= r.critic_lower + 1e-9 and r.critic_lower <= r.lower
+    assert r.glued is not None and r.upper <= r.coupling_upper
     assert r.lower <= r.exact + 1e-9 <= r.upper + 2e-9
 
 
@@ -50,7 +51,8 @@ def test_trained_critic_is_certified_and_the_envelope_agrees():
     with torch.no_grad():
         f_x = r.critic(torch.from_numpy(x)).squeeze(-1).numpy()
         f_y = r.critic(torch.from_numpy(y)).squeeze(-1).numpy()
-    assert f_x.mean() - f_y.mean() == pytest.approx(r.lower, abs=1e-9)
+    assert f_x.mean() - f_y.mean() == pytest.approx(r.critic_lower, abs=1e-9)
+    assert r.lower >= r.critic_lower and r.upper <= r.coupling_upper
     assert lipapps.certify(r.critic).upper_bound == 1.0
     assert r.lower <= r.exact + 1e-9 <= r.upper + 2e-9
     # a trained critic is far better than nothing: the translation part of W1 is found

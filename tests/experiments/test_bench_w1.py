@@ -45,3 +45,29 @@ def test_wgan_bench_refuses_unknown_data(tmp_path: Path):
     run = script("bench_wgan.py", "--data", "nosuch", "--out", str(tmp_path))
     assert run.returncode == 2 and "invalid choice" in run.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_suite_refuses_an_unknown_family_before_any_work(tmp_path: Path):
+    run = script("bench_w1.py", "--suite", "--families", "nosuch", "--out", str(tmp_path))
+    assert run.returncode == 2
+    assert len(run.stderr.strip().splitlines()) == 1 and run.stderr.startswith("lipapps: error: unknown family nosuch")
+    assert not any(tmp_path.iterdir())
+
+
+def test_suite_resumes_and_renders_a_table_per_family_held_out_apart(tmp_path: Path):
+    common = {"dim": 2, "n": 50, "seed": 0, "lower": 1.0, "upper": 1.01, "bracket": 0.01, "heldout": 0.9,
+              "heldout_ci95": [0.8, 1.0], "seconds": 2.0, "cpu_seconds": 1.0, "exact": 1.005, "emd2_seconds": 0.5,
+              "sinkhorn": 1.1, "sinkhorn_seconds": 0.2, "lower_rel_err": -0.005, "upper_rel_err": 0.005}
+    stored = [{**common, "family": "ring", "case": "ring-d2", "tuning": True},
+              {**common, "family": "discrete-vs-continuous", "case": "discrete-vs-continuous-d2", "tuning": False,
+               "population_w1": 0.95, "heldout_rel_err_population": -0.0526}]
+    (tmp_path / "w1_suite.json").write_text(json.dumps(stored))
+    run = script("bench_w1.py", "--suite", "--families", "ring", "discrete-vs-continuous", "--sizes", "50",
+                 "--out", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    assert "---" not in run.stdout  # both stored: nothing ran
+    tuning, held_out = (tmp_path / "w1_suite.md").read_text().split("## Held-out families")
+    assert "### ring" in tuning and "discrete-vs-continuous" not in tuning
+    assert "### discrete-vs-continuous" in held_out
+    assert "| ring-d2 | 50 | 0 | 1.0050 | 1.0000 -0.50% | 1.0100 +0.50% | +1.00% | 0.9000 [0.8000, 1.0000] |" in tuning
+    assert (tmp_path / "w1_suite_width_vs_n.png").exists()

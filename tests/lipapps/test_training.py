@@ -171,3 +171,10 @@ def test_resume_refuses_an_optimiser_state_of_other_parameter_groups(tmp_path):
     torch.save(state, tmp_path / "s.ckpt")
     with pytest.raises(lipapps.CheckpointError, match="parameter groups"):
         run(resume=True)
+
+
+def test_a_callback_can_stop_training(tmp_path):
+    """A true "stop" from the callback ends training after that epoch, checkpoint written."""
+    _, result = small_run(tmp_path, epochs=6, callback=lambda epoch, _model: {"stop": epoch == 2})
+    assert [r["epoch"] for r in result.history] == [1, 2] and result.history[-1]["stop"]
+    assert (tmp_path / "state.ckpt").exists()
