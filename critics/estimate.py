@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 import time
+from fractions import Fraction
 
 import numpy as np
 import torch
 
 import lipapps
+from lipapps.rounding import down, sum_error, sum_up
 from critics.coupling import block_coupling_cost
 from critics.critic import ValidationStopping, W1Critic, certified_values, kantorovich_loss, pooled_training_set, standardisation
 from critics.defaults import VALIDATION_FRACTION, BoundPlan, choose_bounds, choose_training, heldout_counts, validation_counts
@@ -142,6 +144,19 @@ def estimate_w1(
     )
 
 
+def _round_down(value: float, magnitude: float, terms: int) -> float:
+    """``value`` (a float64 sum of ``terms`` products whose absolute values sum to ``magnitude``)
+    lowered by the bound :func:`lipapps.rounding.sum_error` on its rounding error."""
+    return down(float(Fraction(value) - Fraction(sum_error(terms, magnitude))))
+
+
+def _round_up(cost: float, terms: int) -> float:
+    """A coupling's float64 cost (non-negative terms: plan entries times distances of ``d``
+    coordinates, summed over at most ``terms`` entries per row and column) raised by its rounding
+    bound :func:`lipapps.rounding.sum_error`."""
+    return sum_up(cost, sum_error(terms, cost))
+
+
 def _bracket(
     critic: torch.nn.Module, x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, bounds: BoundPlan,
     block_size: int | None, seed: int, device: str | torch.device,
@@ -154,8 +169,8 @@ def _bracket(
     if bounds.refine:
         final_critic, f_x, f_y, target = cone_envelope(x, y, f_x)
         score_y = f_x[target]
-    critic_lower = float(a @ f_x - b @ f_y)
-    coupling_upper = block_coupling_cost(x, y, a, b, f_x, score_y, block_size)
+    critic_lower = _round_down(float(a @ f_x - b @ f_y), float(a @ np.abs(f_x) + b @ np.abs(f_y)), len(x) + len(y) + x.shape[1])
+    coupling_upper = _round_up(block_coupling_cost(x, y, a, b, f_x, score_y, block_size), len(x) + len(y) + x.shape[1])
     glued = None
     lower, upper = critic_lower, coupling_upper
     if bounds.cells:
