@@ -137,20 +137,10 @@ def test_wgan_checks_numbers_before_creating_out(tmp_path, capsys, option, value
 
 
 @pytest.fixture
-def idx_dir(tmp_path):
+def idx_dir(tmp_path, tiny_idx):
     """A tiny MNIST-layout folder of gzipped IDX files: 40 training and 20 test images."""
-    import gzip
-
-    folder = tmp_path / "idx"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 40), ("t10k", 20)):
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = (rng.random((n, 28, 28)) * 60 + labels[:, None, None] * 20).astype(np.uint8)
-        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
-            header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
-            (folder / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
-    return folder
+    tiny_idx(tmp_path / "idx")
+    return tmp_path / "idx"
 
 
 def image_wgan(idx_dir, out, *extra):

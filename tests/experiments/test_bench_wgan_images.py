@@ -4,13 +4,11 @@ budget extends the runs from their checkpoints; bad input is one line and exit c
 
 from __future__ import annotations
 
-import gzip
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from critics.image_metrics import ImageClassifier, save_classifier
@@ -26,18 +24,11 @@ def script(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def folders(tmp_path: Path) -> dict[str, Path]:
+def folders(tmp_path: Path, tiny_idx) -> dict[str, Path]:
     """Tiny MNIST IDX files (40 training, 20 test images) and an untrained classifier file."""
     idx, weights = tmp_path / "idx", tmp_path / "weights"
-    idx.mkdir()
+    tiny_idx(idx)
     weights.mkdir()
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 40), ("t10k", 20)):
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = (rng.random((n, 28, 28)) * 60 + labels[:, None, None] * 20).astype(np.uint8)
-        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
-            header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
-            (idx / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
     save_classifier(ImageClassifier().eval(), weights / "classifier_mnist.pt", "mnist", 0.1)
     return {"idx": idx, "weights": weights, "work": tmp_path / "work", "out": tmp_path / "out"}
 

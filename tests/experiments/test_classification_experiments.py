@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import torch
@@ -37,17 +35,9 @@ def run_script(name: str, *args: str) -> None:
 
 
 @pytest.fixture
-def idx_dir(tmp_path: Path) -> Path:
+def idx_dir(tmp_path: Path, tiny_idx) -> Path:
     """A tiny MNIST-layout folder (gzipped IDX, torchvision raw/ layout): 40 train, 20 test."""
-    raw = tmp_path / "data" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 40), ("t10k", 20)):
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = (rng.random((n, 28, 28)) * 60 + labels[:, None, None] * 20).astype(np.uint8)
-        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
-            header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
-            (raw / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
+    tiny_idx(tmp_path / "data" / "MNIST" / "raw")
     return tmp_path / "data"
 
 
