@@ -29,6 +29,7 @@ from lipapps.training import epoch_seed
 
 from denoisers.images import centre_crop, read_image
 from denoisers.model import AveragedDenoiser
+from denoisers.metrics import psnr_per_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -110,9 +111,8 @@ def batch_psnr(model: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, batch
     values = []
     with torch.no_grad():
         for start in range(0, len(clean), batch_size):
-            out = model(noisy[start : start + batch_size].to(device)).clamp(0, 1)
-            mse = ((out - clean[start : start + batch_size].to(device)) ** 2).flatten(1).mean(dim=1)
-            values.append(10 * torch.log10(1.0 / mse.clamp_min(1e-12)).cpu())
+            out = model(noisy[start : start + batch_size].to(device))
+            values.append(psnr_per_image(out, clean[start : start + batch_size].to(device)).cpu())
     return float(torch.cat(values).mean())
 
 

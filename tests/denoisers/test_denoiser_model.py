@@ -221,3 +221,18 @@ def test_shipped_families_name_their_files_and_refuse_unknown_names():
         load_denoiser(25, "tv")
     with pytest.raises(InputError, match="no shipped ridge denoiser for sigma 7; available: \\[15, 25, 50\\]"):
         load_denoiser(7, "ridge")
+
+
+def test_batch_psnr_is_the_mean_of_per_image_psnr():
+    from denoisers.metrics import psnr, psnr_per_image
+    from denoisers.training import batch_psnr
+
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.rand((5, 1, 12, 12), generator=gen, dtype=torch.float64)
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=gen, dtype=torch.float64)
+    model = AveragedDenoiser(channels=4, hidden_channels=4, depth=1).double().eval()
+    with torch.no_grad():
+        out = model(noisy)
+    each = psnr_per_image(out, clean)
+    assert torch.allclose(each, torch.tensor([psnr(o, c) for o, c in zip(out, clean)], dtype=torch.float64))
+    assert batch_psnr(model, clean, noisy, batch_size=2) == pytest.approx(float(each.mean()))
