@@ -28,6 +28,7 @@ from torch import nn
 import lipapps
 from critics.estimate import estimate_w1
 from critics.result import W1Estimate
+from lipapps.checkpoint import read_payload
 from lipapps.errors import CheckpointError, InputError
 
 CLASSIFIER_FORMAT = "critics-image-classifier"
@@ -98,12 +99,10 @@ def save_classifier(model: ImageClassifier, path: str | os.PathLike, dataset: st
 
 def load_classifier(path: str | os.PathLike) -> tuple[ImageClassifier, dict]:
     """The classifier written by :func:`save_classifier` (eval mode) and its ``dataset``,
-    ``test_accuracy`` and ``layer``; :class:`CheckpointError` for a missing, foreign or corrupt file."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for foreign or corrupt files
-        raise CheckpointError(f"{path}: cannot read the image classifier ({err.__class__.__name__})") from err
-    if not isinstance(payload, dict) or payload.get("format") != CLASSIFIER_FORMAT:
+    ``test_accuracy`` and ``layer``; :class:`FileNotFoundError` for a missing file, :class:`CheckpointError`
+    for a foreign or corrupt one (:func:`lipapps.checkpoint.read_payload`)."""
+    payload = read_payload(path)
+    if payload.get("format") != CLASSIFIER_FORMAT:
         raise CheckpointError(f"{path}: not a critics image classifier")
     model = ImageClassifier()
     try:

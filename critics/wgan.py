@@ -28,6 +28,7 @@ from critics.baselines import gradient_penalty
 from critics.critic import W1Critic, kantorovich_gap
 from critics.exact import exact_w1
 from critics.toy import sample_toy
+from lipapps.checkpoint import read_payload
 from lipapps.errors import CheckpointError, InputError
 
 STATE_FORMAT = "critics-wgan-state"
@@ -111,11 +112,8 @@ class WGANState:
     def load(self, path: Path) -> tuple[int, list[dict], float]:
         """Restore a state written by :meth:`save` (and project the critic); its step, history and
         training seconds (those of the last history point for a checkpoint that does not store them)."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # torch raises many types for foreign or corrupt files
-            raise CheckpointError(f"{path}: cannot read the WGAN checkpoint ({err.__class__.__name__})") from err
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        state = read_payload(path)
+        if state.get("format") != STATE_FORMAT:
             raise CheckpointError(f"{path}: not a critics WGAN checkpoint")
         try:
             self.generator.load_state_dict(state["generator"])

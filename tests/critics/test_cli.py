@@ -175,7 +175,7 @@ def test_wgan_on_images_writes_grids_and_resumes_to_the_same_run(idx_dir, tmp_pa
 
 @pytest.mark.parametrize("case, message", [
     ("missing files", "train-images-idx3-ubyte"),
-    ("corrupt checkpoint", "cannot read the WGAN checkpoint"), ("foreign checkpoint", "does not fit"),
+    ("corrupt checkpoint", "not a plain-tensor checkpoint"), ("foreign checkpoint", "does not fit"),
     ("bad device", "not a torch device"), ("bad eval samples", "--eval-samples must be at least 0"),
 ])
 def test_wgan_image_input_errors_are_one_line(idx_dir, tmp_path, capsys, case, message):

@@ -80,9 +80,10 @@ def test_classifier_files_round_trip_and_are_checked(tmp_path):
     v = torch.rand(3, 784)
     assert torch.equal(loaded(v), model(v))
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    for path in (tmp_path / "bad.pt", tmp_path / "missing.pt"):
-        with pytest.raises(CheckpointError):
-            load_classifier(path)
+    with pytest.raises(CheckpointError, match="not a plain-tensor checkpoint"):
+        load_classifier(tmp_path / "bad.pt")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_classifier(tmp_path / "missing.pt")
     torch.save({"format": "something else"}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError):
         load_classifier(tmp_path / "foreign.pt")

@@ -66,7 +66,7 @@ def test_runs_are_evaluated_recorded_and_extended_from_their_checkpoints(folders
 @pytest.mark.parametrize("change, message", [
     (("--w1-samples", "1"), "2 <= --w1-samples"),
     (("--data-dir", "{empty}"), "train-images-idx3-ubyte"),
-    (("--weights", "{empty}"), "cannot read the image classifier"),
+    (("--weights", "{empty}"), "no such file"),
 ])
 def test_bad_input_is_one_line(folders, tmp_path, change, message):
     (tmp_path / "empty").mkdir()
