@@ -29,7 +29,8 @@ from lipapps.rounding import round_up
 ACTIVATIONS = ("relu", "spline")
 
 
-def _check_step_size(step_size: float) -> float:
+def check_step_size(step_size: float) -> float:
+    """``tau`` checked to lie in ``[0, 2]``, the range where a block with ``||K|| <= 1`` is non-expansive."""
     if not 0.0 <= step_size <= 2.0:
         raise ValueError(f"step_size must lie in [0, 2] (tau ||W||^2 <= 2 with ||W|| <= 1), got {step_size}")
     return float(step_size)
@@ -114,7 +115,7 @@ class LipschitzConv2d(nn.Conv2d, LipschitzModule):
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
         super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
         self.constraint = check_constraint(constraint)
-        _orthogonal_centre_(self.weight)
+        orthogonal_centre_(self.weight)
         if bias:
             nn.init.zeros_(self.bias)
         constrain_(self, "weight", constraint)
@@ -123,7 +124,7 @@ class LipschitzConv2d(nn.Conv2d, LipschitzModule):
         return conv_norm_bound(self.weight, input_shape)
 
 
-def _random_filters_(kernel: torch.Tensor) -> None:
+def random_filters_(kernel: torch.Tensor) -> None:
     """Gaussian filters with standard deviation ``fan_in^(-1/2)`` (torch's global generator).
 
     The unit-ball constraint divides them by their norm bound when it exceeds 1; the raw scale is
@@ -135,7 +136,7 @@ def _random_filters_(kernel: torch.Tensor) -> None:
         kernel.normal_(0.0, kernel[0].numel() ** -0.5)
 
 
-def _orthogonal_centre_(kernel: torch.Tensor) -> None:
+def orthogonal_centre_(kernel: torch.Tensor) -> None:
     """Zero kernel with an orthogonal matrix at the centre tap: an isometric ``1 x 1`` conv."""
     with torch.no_grad():
         centre = torch.empty(kernel.shape[0], kernel.shape[1])
@@ -167,7 +168,7 @@ class GradientFlowBlock(LipschitzModule):
     def __init__(self, features: int, hidden: int, step_size: float = 2.0, constraint: str = "parametrization") -> None:
         super().__init__()
         self.features, self.hidden = features, hidden
-        self.step_size = _check_step_size(step_size)
+        self.step_size = check_step_size(step_size)
         self.constraint = check_constraint(constraint)
         self.weight = nn.Parameter(torch.empty(hidden, features))
         self.bias = nn.Parameter(torch.zeros(hidden))
@@ -202,7 +203,7 @@ class ConvGradientFlowBlock(LipschitzModule):
     per hidden channel (non-decreasing, slopes in ``[0, 1]``): the potential stays convex and
     ``||K||^2``-smooth, so the same bounds hold (:mod:`lipapps.activations`). Relu blocks start
     from the orthogonal centre tap (an isometry); spline blocks from random filters
-    (:func:`_random_filters_`), because their initial clip profiles shrink filter responses and
+    (:func:`random_filters_`), because their initial clip profiles shrink filter responses and
     need filters that differ (with one input channel the centre tap makes every filter a
     multiple of a delta; 200 steps of the convex-ridge denoiser reached 19.7 dB from it, 25.7 dB
     from random filters).
@@ -222,7 +223,7 @@ class ConvGradientFlowBlock(LipschitzModule):
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
         self.channels, self.hidden_channels, self.kernel_size = channels, hidden_channels, kernel_size
         self.padding = kernel_size // 2
-        self.step_size = _check_step_size(step_size)
+        self.step_size = check_step_size(step_size)
         self.constraint = check_constraint(constraint)
         self.weight = nn.Parameter(torch.empty(hidden_channels, channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(hidden_channels))
@@ -230,10 +231,10 @@ class ConvGradientFlowBlock(LipschitzModule):
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         if activation == "relu":
             self.activation = nn.ReLU()
-            _orthogonal_centre_(self.weight)
+            orthogonal_centre_(self.weight)
         else:
             self.activation = MonotoneSpline(hidden_channels)
-            _random_filters_(self.weight)
+            random_filters_(self.weight)
         constrain_(self, "weight", constraint)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -44,7 +44,7 @@ from lipapps import spectral
 from lipapps.activations import MonotoneSpline
 from lipapps.constraints import check_constraint, constrain_
 from lipapps.contract import LipschitzModule
-from lipapps.layers import ACTIVATIONS, _check_step_size, _orthogonal_centre_, _random_filters_, block_bound, conv_norm_bound
+from lipapps.layers import ACTIVATIONS, check_step_size, orthogonal_centre_, random_filters_, block_bound, conv_norm_bound
 from lipapps.rounding import round_up, sqrt_up
 
 #: Downsamplings ``P`` by 2, both of norm ``<= 1`` (see :func:`downsample`).
@@ -166,7 +166,7 @@ class MultiScaleConv2d(nn.Module):
             convs = nn.ModuleList()
             for j, d in enumerate(branch):
                 conv = nn.Conv2d(channels if j == 0 else out_channels, out_channels, k, padding=d * (k // 2), dilation=d, bias=False)
-                (_orthogonal_centre_ if init == "orthogonal" else _random_filters_)(conv.weight)
+                (orthogonal_centre_ if init == "orthogonal" else random_filters_)(conv.weight)
                 convs.append(constrain_(conv, "weight", constraint))
             self.branches.append(convs)
         self.scale_logits = nn.Parameter(torch.zeros(len(self.dilations)))
@@ -288,7 +288,7 @@ class MultiScaleGradientFlowBlock(LipschitzModule):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.channels, self.hidden_channels, self.activation_name = channels, hidden_channels, activation
-        self.step_size = _check_step_size(step_size)
+        self.step_size = check_step_size(step_size)
         self.operator = MultiScaleConv2d(
             channels, hidden_channels, dilations, kernel_size, downsampling, constraint,
             init="orthogonal" if activation == "relu" else "random",
