@@ -15,8 +15,7 @@ import numpy as np
 from lipapps.errors import InputError
 
 IMAGE_DATASETS = ("mnist", "fashion-mnist")
-IMAGE_LATENT = 32
-IMAGE_SHAPE = (1, 28, 28)
+TOY_BATCH_SIZE = 256
 
 
 def _weights(path: str | None, n: int, option: str) -> np.ndarray | None:
@@ -77,14 +76,14 @@ def _wgan_command(args: argparse.Namespace) -> int:
     import torch
 
     import lipapps
-    from critics.image_critic import ImageCritic
     from critics.image_data import mnist_sampler
-    from critics.image_generator import DCGANGenerator
+    from critics.image_wgan import IMAGE_LATENT, IMAGE_SHAPE, IMAGE_WGAN_RECIPES
     from critics.wgan import train_wgan, write_wgan_outputs
     from lipapps.cli import check_positive
 
     check_positive(args.steps, "--steps")
-    check_positive(args.batch_size, "--batch-size", minimum=2)
+    if args.batch_size is not None:
+        check_positive(args.batch_size, "--batch-size", minimum=2)
     check_positive(args.log_every, "--log-every")
     check_positive(args.eval_samples, "--eval-samples", minimum=0)
     if args.checkpoint_every is not None:
@@ -93,7 +92,7 @@ def _wgan_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
-    common = dict(steps=args.steps, batch_size=args.batch_size, log_every=args.log_every, seed=args.seed,
+    common = dict(steps=args.steps, log_every=args.log_every, seed=args.seed,
                   checkpoint=out / "checkpoint.pt", checkpoint_every=args.checkpoint_every, resume=args.resume,
                   eval_samples=args.eval_samples, device=device, progress=True)
     if args.data in IMAGE_DATASETS:
@@ -101,14 +100,18 @@ def _wgan_command(args: argparse.Namespace) -> int:
             raise InputError(f"--data {args.data} needs --data-dir, the folder holding its IDX files")
         draw = mnist_sampler(args.data_dir, args.data, args.digit)
         out.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(args.seed)
-        result = train_wgan(draw, generator=DCGANGenerator(IMAGE_LATENT, IMAGE_SHAPE), critic=ImageCritic(IMAGE_SHAPE, downsampling=1),
+        recipe = IMAGE_WGAN_RECIPES["certified"]
+        generator, critic = recipe.build(args.seed)
+        result = train_wgan(draw, generator=generator, critic=critic, critic_steps=recipe.critic_steps,
+                            lr_critic=recipe.lr_critic, lr_generator=recipe.lr_generator,
+                            batch_size=recipe.batch_size if args.batch_size is None else args.batch_size,
                             latent_dim=IMAGE_LATENT, grid_dir=out / "grids", image_shape=IMAGE_SHAPE, **common)
         metrics = write_wgan_outputs(result, draw, out, name=args.data, latent_dim=IMAGE_LATENT,
                                      seed=args.seed, image_shape=IMAGE_SHAPE)
     else:
         out.mkdir(parents=True, exist_ok=True)
-        result = train_wgan(args.data, **common)
+        result = train_wgan(args.data, batch_size=TOY_BATCH_SIZE if args.batch_size is None else args.batch_size,
+                            **common)
         metrics = write_wgan_outputs(result, args.data, out, seed=args.seed)
     print(json.dumps(metrics))
     return 0
@@ -149,7 +152,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="folder with the MNIST / Fashion-MNIST IDX files (image data only)")
     p.add_argument("--digit", type=int, default=None, help="train on one class of the image data")
     p.add_argument("--steps", type=int, default=2000, help="generator steps")
-    p.add_argument("--batch-size", type=int, default=256, help="samples per step")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"samples per step (default: {TOY_BATCH_SIZE} on the toys; on images the certified recipe's, "
+                        "critics.image_wgan.IMAGE_WGAN_RECIPES)")
     p.add_argument("--log-every", type=int, default=100, help="log critic estimate and exact W1 every k steps")
     p.add_argument("--checkpoint-every", type=int, default=None,
                    help="write OUT/checkpoint.pt (and, for images, the sample grid OUT/grids/step_<k>.png) every k "

@@ -1,17 +1,22 @@
-"""Image WGANs at equal wall clock: the certified critic against WGAN-GP, on MNIST and Fashion-MNIST.
+"""Image WGANs at equal training time: the certified critic against WGAN-GP, on MNIST and Fashion-MNIST.
 
-Every run (data set, critic, seed) trains :func:`critics.wgan.train_wgan` with the same
-:class:`critics.image_generator.DCGANGenerator` (latent 32, width 16), batch, critic steps per
-generator step and Adam settings; the runs differ only in the critic:
+Every run (data set, critic, seed) trains :func:`critics.wgan.train_wgan` with the recipe
+:data:`critics.image_wgan.IMAGE_WGAN_RECIPES` names for its critic: the same
+:class:`critics.image_generator.DCGANGenerator` (latent 32, width 16) and batch; the runs differ
+in the critic and its training settings:
 
 * ``certified``: :class:`critics.image_critic.ImageCritic` with ``downsampling=1`` (one
   pixel-unshuffle, the gradient-flow blocks on 14 x 14 maps), 1-Lipschitz after every step, no
-  penalty;
+  penalty, with the critic steps and step sizes chosen on MNIST tuning seeds
+  (``tune_wgan_images.py``; Fashion-MNIST and the bench's seeds 0, 1 never tuned on);
 * ``wgan-gp``: the strided convolutional critic of :func:`critics.baselines.dcgan_critic`
-  (``width=32``) with the gradient penalty (weight 10), Gulrajani et al. 2017.
+  (``width=32``) with the gradient penalty (weight 10) and its paper's settings (5 critic steps
+  per generator step, Adam betas (0.5, 0.9)), Gulrajani et al. 2017.
 
-A run trains for ``--minutes`` of training time (the clock of ``train_wgan``'s ``max_seconds``:
-summed over resumed calls, without the evaluations and restarts). Every ``--eval-every`` minutes
+A run trains for ``--minutes`` of training time (``train_wgan``'s ``max_seconds`` on the
+``--clock``: by default the process's CPU seconds, on one thread what an idle core's wall clock
+gives, so that the budget does not shrink when other work shares the machine; summed over
+resumed calls, without the evaluations and restarts). Every ``--eval-every`` minutes
 it stops, and measures (:func:`critics.image_metrics.image_metrics`) ``--eval-samples``
 generated images against as many test images: the Frechet distance in the features of the
 shipped classifier ``experiments/classifiers/classifier_<data>.pt``, the entropy of its predicted
@@ -40,35 +45,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 import lipapps
-from critics.baselines import dcgan_critic
-from critics.image_critic import ImageCritic
 from critics.image_data import mnist_sampler
-from critics.image_generator import DCGANGenerator
 from critics.image_metrics import FEATURE_LAYER, image_metrics, load_classifier
 from critics.plots import plot_metric_curves
-from critics.wgan import sample_generator, train_wgan, write_sample_grid
+from critics.image_wgan import IMAGE_LATENT, IMAGE_SHAPE, IMAGE_WGAN_RECIPES
+from critics.wgan import CLOCKS, sample_generator, train_wgan, write_sample_grid
 from lipapps.datasets import load_mnist
 from lipapps.errors import InputError
 from lipapps.results import ResultsFile, data_dir, markdown_table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SHAPE = (1, 28, 28)
-LATENT = 32
-CRITICS = {
-    "certified": ("ImageCritic(downsampling=1)", lambda: ImageCritic(SHAPE, downsampling=1), 0.0),
-    "wgan-gp": ("dcgan_critic(width=32)", lambda: dcgan_critic(SHAPE, width=32), 10.0),
-}
-GENERATOR = f"DCGANGenerator(latent_dim={LATENT}, width=16)"
-
-
-def build(kind: str, seed: int) -> tuple[nn.Module, nn.Module]:
-    """The generator and the ``kind`` critic, initialised from ``seed``."""
-    torch.manual_seed(seed)
-    return DCGANGenerator(LATENT, SHAPE, width=16), CRITICS[kind][1]()
 
 
 def key(record: dict[str, Any]) -> tuple[str, str, int]:
@@ -76,12 +65,16 @@ def key(record: dict[str, Any]) -> tuple[str, str, int]:
 
 
 def markdown(records: list[dict[str, Any]]) -> str:
-    return "# Image WGANs at equal wall clock: certified critic against WGAN-GP (CPU)\n\n" + (
-        "Same DCGAN-like generator, batch, critic steps and Adam settings; values at the end of the run's "
+    return "# Image WGANs at equal training time: certified critic against WGAN-GP (CPU)\n\n" + (
+        "Same DCGAN-like generator and batch; each critic with its recipe (critic steps per generator step, Adam step "
+        "sizes: columns `critic steps`, `lr`); values at the end of the run's "
         "training time. Frechet distance: classifier features of `eval samples` generated vs as many test images; "
         "W1 bracket and held-out estimate: `estimate_w1` on the first `w1 samples` of each.\n\n") + markdown_table(records, [
         ("data", lambda r: r["data"]), ("critic", lambda r: r["critic"]), ("seed", lambda r: r["seed"]),
         ("minutes", lambda r: f"{r['seconds'] / 60:.1f}" + ("" if r["complete"] else " (running)")),
+        ("clock", lambda r: r.get("clock", "wall")),
+        ("critic steps", lambda r: r["critic_steps"]),
+        ("lr", lambda r: f"{r.get('lr_critic', r.get('lr')):g} / {r.get('lr_generator', r.get('lr')):g}"),
         ("steps", lambda r: r["steps"]), ("s/step", lambda r: f"{r['seconds_per_step']:.2f}"),
         ("Frechet", lambda r: f"{r['frechet_distance']:.2f}"), ("class entropy", lambda r: f"{r['class_entropy']:.3f}"),
         ("W1 bracket", lambda r: f"[{r['w1_lower']:.3f}, {r['w1_upper']:.3f}]"),
@@ -108,30 +101,31 @@ def run(args: argparse.Namespace, data: str, kind: str, seed: int) -> None:
     work.mkdir(parents=True, exist_ok=True)
     curve_path = work / "curve.json"
     curve: list[dict[str, Any]] = json.loads(curve_path.read_text()) if curve_path.exists() else []
-    name, _, gp_weight = CRITICS[kind]
+    recipe = IMAGE_WGAN_RECIPES[kind]
     budget = 60.0 * args.minutes
     targets = [min(60.0 * args.eval_every * k, budget) for k in range(1, math.ceil(args.minutes / args.eval_every) + 1)]
     for target in targets:
         if curve and curve[-1]["target_seconds"] >= target:
             continue
-        generator, critic = build(kind, seed)
+        generator, critic = recipe.build(seed)
         result = train_wgan(
-            draw, steps=10**9, max_seconds=target, generator=generator, critic=critic, gp_weight=gp_weight,
-            batch_size=args.batch_size, critic_steps=args.critic_steps, lr_generator=args.lr, lr_critic=args.lr,
-            latent_dim=LATENT, log_every=args.checkpoint_every, log_samples=500, eval_samples=0, seed=seed,
-            checkpoint=work / "checkpoint.pt", resume=True, device=args.device, progress=False,
+            draw, steps=10**9, max_seconds=target, generator=generator, critic=critic, gp_weight=recipe.gp_weight,
+            batch_size=recipe.batch_size, critic_steps=recipe.critic_steps, lr_generator=recipe.lr_generator,
+            lr_critic=recipe.lr_critic, latent_dim=IMAGE_LATENT, log_every=args.checkpoint_every, log_samples=500, eval_samples=0, seed=seed,
+            checkpoint=work / "checkpoint.pt", resume=True, device=args.device,
+            clock=CLOCKS[args.clock], progress=False,
         )
-        fake = sample_generator(result.generator, args.eval_samples, LATENT, seed + 1000)
+        fake = sample_generator(result.generator, args.eval_samples, IMAGE_LATENT, seed + 1000)
         metrics = image_metrics(fake, test[: args.eval_samples], classifier, seed=seed, w1_epochs=args.w1_epochs,
                                 device=args.device, w1_samples=args.w1_samples)
-        certificate = lipapps.certify(result.critic).upper_bound if gp_weight == 0 else None
+        certificate = lipapps.certify(result.critic).upper_bound if recipe.gp_weight == 0 else None
         steps = result.steps
         curve.append({"target_seconds": target, "seconds": result.seconds, "step": steps, "certificate": certificate,
                       **metrics.summary()})
         with lipapps.atomic_write(curve_path) as tmp:
             tmp.write_text(json.dumps(curve, indent=1))
         grid = work / f"grid_{round(target):06d}s.png"
-        write_sample_grid(result.generator, grid, SHAPE, LATENT, seed,
+        write_sample_grid(result.generator, grid, IMAGE_SHAPE, IMAGE_LATENT, seed,
                           f"{data}, {kind}: {result.seconds / 60:.0f} min, step {steps}")
         shutil.copy(grid, args.out / f"wgan_images_{data}_{kind}_seed{seed}.png")
         logged = [h["certificate"] for h in result.history if "certificate" in h] + [certificate]
@@ -141,10 +135,9 @@ def run(args: argparse.Namespace, data: str, kind: str, seed: int) -> None:
             **{k: v for k, v in metrics.summary().items() if k not in ("samples", "w1_samples")},
             "certificate": certificate, "max_certificate": None if certificate is None else max(logged),
             "eval_samples": metrics.samples, "w1_samples": metrics.w1_samples, "w1_epochs": args.w1_epochs,
-            "generator": GENERATOR, "critic_model": name, "gp_weight": gp_weight,
+            **recipe.describe(),
             "critic_parameters": sum(p.numel() for p in result.critic.parameters()),
-            "batch_size": args.batch_size, "critic_steps": args.critic_steps, "lr": args.lr, "betas": [0.5, 0.9],
-            "checkpoint_every": args.checkpoint_every, "threads": torch.get_num_threads(),
+            "checkpoint_every": args.checkpoint_every, "threads": torch.get_num_threads(), "clock": args.clock,
             "classifier": {"test_accuracy": about["test_accuracy"], "layer": FEATURE_LAYER},
             "curve": curve, "grid": f"wgan_images_{data}_{kind}_seed{seed}.png", "note": args.note,
         }
@@ -160,18 +153,18 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", choices=("mnist", "fashion-mnist"), default=["mnist", "fashion-mnist"])
     parser.add_argument("--data-dir", type=Path, help="folder of the IDX files (one data set only; default: the "
                                                       "shared data folder's <data>)")
-    parser.add_argument("--critics", nargs="+", choices=sorted(CRITICS), default=sorted(CRITICS))
+    parser.add_argument("--critics", nargs="+", choices=sorted(IMAGE_WGAN_RECIPES), default=sorted(IMAGE_WGAN_RECIPES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--minutes", type=float, default=30.0, help="training time of each run")
     parser.add_argument("--eval-every", type=float, default=5.0, help="minutes of training between evaluations")
     parser.add_argument("--eval-samples", type=int, default=10_000, help="generated (and test) images of the metrics")
     parser.add_argument("--w1-samples", type=int, default=1000, help="images of each set in the W1 bracket")
     parser.add_argument("--w1-epochs", type=int, default=None, help="epochs of the W1 critic (default: estimate_w1's)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--critic-steps", type=int, default=5)
-    parser.add_argument("--lr", type=float, default=2e-4, help="Adam step size of both networks (betas 0.5, 0.9)")
     parser.add_argument("--checkpoint-every", type=int, default=50, help="generator steps between checkpoints")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="clock of the training budget: this process's CPU seconds (what one thread gets from an "
+                             "idle core, whatever else the machine runs) or wall seconds")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--note", default="", help="how the run was made (machine load, concurrency), stored in the record")
     parser.add_argument("--weights", type=Path, default=HERE / "classifiers", help="folder of classifier_<data>.pt")

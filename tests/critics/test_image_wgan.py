@@ -102,6 +102,14 @@ def test_a_spent_time_budget_stops_and_the_resumed_run_is_the_uninterrupted_one(
         run(1, tmp_path / "c", max_seconds=0.0)
 
 
+def test_the_budget_runs_on_the_clock_given(tmp_path):
+    frozen = run(3, tmp_path / "a", max_seconds=1.0, eval_samples=0, clock=lambda: 0.0)
+    assert frozen.steps == 3 and frozen.seconds == 0.0  # the wall clock moved, this clock did not
+    ticks = iter([0.0])
+    jumped = run(3, tmp_path / "b", max_seconds=1.0, eval_samples=0, clock=lambda: next(ticks, 100.0))
+    assert jumped.steps == 1 and jumped.seconds == 100.0
+
+
 def test_a_checkpoint_of_other_networks_is_a_checkpoint_error(tmp_path):
     run(1, tmp_path)
     with pytest.raises(CheckpointError, match="does not fit"):
@@ -112,3 +120,19 @@ def test_a_checkpoint_of_other_networks_is_a_checkpoint_error(tmp_path):
 def test_grids_need_the_image_shape(tmp_path):
     with pytest.raises(InputError):
         train_wgan(bars, steps=1, grid_dir=tmp_path, progress=False)
+
+
+def test_recipes_build_the_same_generator_and_the_critic_they_name():
+    from critics.image_wgan import IMAGE_WGAN_RECIPES, ImageWGANRecipe
+
+    certified, gp = IMAGE_WGAN_RECIPES["certified"], IMAGE_WGAN_RECIPES["wgan-gp"]
+    g1, c1 = certified.build(seed=3)
+    g2, c2 = gp.build(seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values()))
+    assert isinstance(c1, ImageCritic) and certified.gp_weight == 0.0 and lipapps.certify(c1).upper_bound <= 1.0
+    assert not isinstance(c2, lipapps.CertifiedModel) and gp.gp_weight == 10.0
+    wide = ImageWGANRecipe("certified", critic_options=(("downsampling", 2), ("channels", 8)))
+    assert wide.critic_name() == "ImageCritic(downsampling=2, channels=8)" and wide.build(0)[1].downsampling == 2
+    assert certified.describe()["critic_model"] == certified.critic_name()
+    with pytest.raises(ValueError, match="critic must be"):
+        ImageWGANRecipe("clipped")
