@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from scipy.linalg import lapack
 
 from lipapps.rounding import solver_error, sqrt_up, sum_up
+from lipapps.spectral.sync import uses_sync_free
 
 #: Relative slacks tried, in order, on a Lanczos estimate before it is checked by
 #: Cholesky; the first that passes is used (larger slacks only when the estimate is poor).
@@ -28,8 +29,8 @@ LANCZOS_STEPS = 8
 #: Gram matrices up to this size get their top eigenpair from one batched ``eigh`` call
 #: instead (fewer, larger operations: faster for small weights).
 DIRECT_EIGENVALUE_SIZE = 32
-
-
+#: Power steps of :func:`sync_free_matrix_bounds` (from the warm start) before its candidates are checked.
+SYNC_FREE_POWER_STEPS = 2
 
 def matrix_norm(weight: torch.Tensor) -> float:
     """An upper bound on ``||W||_2`` (largest singular value), exact up to float64 rounding.
@@ -172,6 +173,49 @@ def certified_matrix_bounds(weights: torch.Tensor, v: torch.Tensor, steps: int =
         if open_.numel():
             bound[open_] = _estimated_bounds(weights[open_], gram[open_], v, open_, steps)
         return bound
+
+
+def sync_free_matrix_bounds(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Bounds ``c_b >= ||W_b||_2`` for a batch ``(B, m, n)``, by tensor operations alone (no host
+    synchronisation; see :mod:`lipapps.spectral.sync`).
+
+    ``G_b = W_b^T W_b`` (the smaller side) is formed once; :data:`SYNC_FREE_POWER_STEPS` power
+    steps from the warm-started ``v`` (``(B, min(m, n))``, updated in place) give
+    ``s_b^2 = ||G_b v_b|| <= lambda_max(G_b)``. The candidates ``s_b (1 + e)`` for every slack
+    ``e`` of :data:`POWER_SLACKS` are checked together, by one batched Cholesky factorisation of
+    each ``c^2 I - G_b`` (:func:`gram_bound_holds`), and the smallest proved one is kept. Where
+    none is proved, Gershgorin's bound ``lambda_max(G) <= max_i sum_j |G_ij|`` is used: its
+    row sums of ``n`` non-negative terms are within ``n eps`` (relative) of exact, and the square
+    root is raised by ``(1 + POWER_SLACKS[0])`` for the rounding of ``G`` itself, the margin that
+    the Cholesky check relies on. Every value is an upper bound whatever the estimates were;
+    the selection uses masks, so nothing is read on the host.
+    """
+    with torch.no_grad():
+        gram = _gram(weights)
+        power = v.unsqueeze(-1)
+        for _ in range(SYNC_FREE_POWER_STEPS):
+            power = torch.matmul(gram, F.normalize(power, dim=-2, eps=1e-12))
+        top = power.squeeze(-1).norm(dim=-1)
+        v.copy_(F.normalize(power.squeeze(-1), dim=-1, eps=1e-12))
+        slacks = torch.tensor(POWER_SLACKS, dtype=gram.dtype, device=gram.device)
+        candidates = top.sqrt() * (1.0 + slacks[:, None])  # (slacks, B)
+        size = gram.shape[-1]
+        proved = gram_bound_holds(gram.expand(len(POWER_SLACKS), *gram.shape).reshape(-1, size, size), candidates.reshape(-1))
+        proved = proved.reshape(candidates.shape) & (top > 0)
+        eps = torch.finfo(gram.dtype).eps
+        bound = (gram.abs().sum(dim=-1).amax(dim=-1) * (1.0 + size * eps)).sqrt() * (1.0 + POWER_SLACKS[0])
+        for slack in reversed(range(len(POWER_SLACKS))):
+            bound = torch.where(proved[slack], candidates[slack], bound)
+        return bound
+
+
+def training_matrix_bounds(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The per-step bounds of the training constraint: :func:`certified_matrix_bounds` where
+    reading a value on the host is free (the CPU), :func:`sync_free_matrix_bounds` elsewhere
+    (:func:`lipapps.spectral.sync.uses_sync_free`). Both are proved upper bounds."""
+    if uses_sync_free(weights.device):
+        return sync_free_matrix_bounds(weights, v)
+    return certified_matrix_bounds(weights, v)
 
 
 def _estimated_bounds(
