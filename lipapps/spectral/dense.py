@@ -29,8 +29,8 @@ LANCZOS_STEPS = 8
 #: Gram matrices up to this size get their top eigenpair from one batched ``eigh`` call
 #: instead (fewer, larger operations: faster for small weights).
 DIRECT_EIGENVALUE_SIZE = 32
-#: Power steps of :func:`sync_free_matrix_bounds` (from the warm start) before its candidates are checked.
-SYNC_FREE_POWER_STEPS = 2
+#: Repeated squarings of the Lanczos matrix in :func:`sync_free_matrix_bounds` (its ``2^k``-th power).
+SYNC_FREE_SQUARINGS = 12
 
 def matrix_norm(weight: torch.Tensor) -> float:
     """An upper bound on ``||W||_2`` (largest singular value), exact up to float64 rounding.
@@ -125,6 +125,15 @@ def lanczos_top_(gram: torch.Tensor, v: torch.Tensor, steps: int = LANCZOS_STEPS
     iteration with the same number of products. ``v`` (``(B, n)``) is replaced in place by the
     top Ritz vector, the warm start of the next call. Returns ``theta`` (``(B,)``).
     """
+    basis, projected = _krylov(gram, v, steps)
+    theta, vectors = torch.linalg.eigh(projected)
+    v.copy_(F.normalize((basis @ vectors[..., -1:]).squeeze(-1), dim=-1, eps=1e-12))
+    return theta[..., -1]
+
+
+def _krylov(gram: torch.Tensor, v: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """An orthonormal basis ``Q`` (``(B, n, steps)``) of the Krylov space of ``G`` from ``v``, by
+    Lanczos with full reorthogonalisation, and ``Q^T G Q`` (symmetrised). Tensor operations only."""
     steps = min(steps, gram.shape[-1])
     basis = torch.zeros(*v.shape, steps, dtype=gram.dtype, device=gram.device)
     q = F.normalize(v, dim=-1, eps=1e-12)
@@ -135,9 +144,7 @@ def lanczos_top_(gram: torch.Tensor, v: torch.Tensor, steps: int = LANCZOS_STEPS
             w = w - (basis[..., : j + 1] @ (basis[..., : j + 1].mT @ w.unsqueeze(-1))).squeeze(-1)
         q = F.normalize(w, dim=-1, eps=1e-12) * (w.norm(dim=-1, keepdim=True) > 1e-6)
     projected = basis.mT @ gram @ basis
-    theta, vectors = torch.linalg.eigh(0.5 * (projected + projected.mT))
-    v.copy_(F.normalize((basis @ vectors[..., -1:]).squeeze(-1), dim=-1, eps=1e-12))
-    return theta[..., -1]
+    return basis, 0.5 * (projected + projected.mT)
 
 
 def certified_matrix_bounds(weights: torch.Tensor, v: torch.Tensor, steps: int = LANCZOS_STEPS) -> torch.Tensor:
@@ -179,9 +186,12 @@ def sync_free_matrix_bounds(weights: torch.Tensor, v: torch.Tensor) -> torch.Ten
     """Bounds ``c_b >= ||W_b||_2`` for a batch ``(B, m, n)``, by tensor operations alone (no host
     synchronisation; see :mod:`lipapps.spectral.sync`).
 
-    ``G_b = W_b^T W_b`` (the smaller side) is formed once; :data:`SYNC_FREE_POWER_STEPS` power
-    steps from the warm-started ``v`` (``(B, min(m, n))``, updated in place) give
-    ``s_b^2 = ||G_b v_b|| <= lambda_max(G_b)``. The candidates ``s_b (1 + e)`` for every slack
+    ``G_b = W_b^T W_b`` (the smaller side) is formed once; :data:`LANCZOS_STEPS` Lanczos steps from
+    the warm-started ``v`` (``(B, min(m, n))``, replaced in place by the estimate's vector) give
+    ``Q^T G_b Q``, whose top eigenvector ``y`` is approximated without an eigensolver (whose
+    error check reads a value on the host): the largest column of ``(Q^T G_b Q)^(2^k)``, ``k =``
+    :data:`SYNC_FREE_SQUARINGS` repeated squarings. Its Rayleigh quotient ``s_b^2 <=
+    lambda_max(G_b)`` (Courant-Fischer) is the estimate. The candidates ``s_b (1 + e)`` for every slack
     ``e`` of :data:`POWER_SLACKS` are checked together, by one batched Cholesky factorisation of
     each ``c^2 I - G_b`` (:func:`gram_bound_holds`), and the smallest proved one is kept. Where
     none is proved, Gershgorin's bound ``lambda_max(G) <= max_i sum_j |G_ij|`` is used: its
@@ -192,11 +202,15 @@ def sync_free_matrix_bounds(weights: torch.Tensor, v: torch.Tensor) -> torch.Ten
     """
     with torch.no_grad():
         gram = _gram(weights)
-        power = v.unsqueeze(-1)
-        for _ in range(SYNC_FREE_POWER_STEPS):
-            power = torch.matmul(gram, F.normalize(power, dim=-2, eps=1e-12))
-        top = power.squeeze(-1).norm(dim=-1)
-        v.copy_(F.normalize(power.squeeze(-1), dim=-1, eps=1e-12))
+        basis, projected = _krylov(gram, v, LANCZOS_STEPS)
+        power = projected
+        for _ in range(SYNC_FREE_SQUARINGS):
+            power = power @ power
+            power = power / power.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(1e-30)
+        largest = power.diagonal(dim1=-2, dim2=-1).argmax(dim=-1)
+        y = F.normalize(torch.gather(power, -1, largest[:, None, None].expand(-1, power.shape[-2], 1)), dim=-2, eps=1e-12)
+        top = (y.mT @ projected @ y).reshape(-1).clamp_min(0.0)
+        v.copy_(F.normalize((basis @ y).squeeze(-1), dim=-1, eps=1e-12))
         slacks = torch.tensor(POWER_SLACKS, dtype=gram.dtype, device=gram.device)
         candidates = top.sqrt() * (1.0 + slacks[:, None])  # (slacks, B)
         size = gram.shape[-1]
