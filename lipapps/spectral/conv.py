@@ -290,8 +290,8 @@ def sync_free_grid_bound(
         u = F.normalize(torch.matmul(gram, vectors.to(device=gram.device, dtype=gram.dtype).unsqueeze(-1)).squeeze(-1), dim=-1, eps=1e-12)
         rayleigh = torch.einsum("fi,fij,fj->f", u.conj(), gram, u).real
         best = rayleigh.argmax().reshape(1)
-        slacks = torch.tensor(POWER_SLACKS, dtype=rayleigh.dtype, device=rayleigh.device)
-        candidates = rayleigh.max().clamp_min(0.0).sqrt() * (1.0 + slacks)
+        root = rayleigh.max().clamp_min(0.0).sqrt()
+        candidates = torch.stack([root * (1.0 + slack) for slack in POWER_SLACKS])
         frequencies, size = gram.shape[0], gram.shape[-1]
         stacked = gram.expand(len(POWER_SLACKS), *gram.shape).reshape(-1, size, size)
         holds = gram_bound_holds(stacked, candidates.repeat_interleave(frequencies)).reshape(len(POWER_SLACKS), frequencies).all(dim=1)

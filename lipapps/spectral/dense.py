@@ -87,8 +87,11 @@ def _gram(w: torch.Tensor) -> torch.Tensor:
 
 
 def _batched_mv(mats: torch.Tensor, vecs: torch.Tensor) -> torch.Tensor:
-    """``mats[b] @ vecs[b]``; a loop of matrix-vector products beats a one-column ``bmm`` on the CPU."""
-    return torch.stack([m @ x for m, x in zip(mats, vecs)])
+    """``mats[b] @ vecs[b]``; a loop of matrix-vector products beats a one-column ``bmm`` on the CPU,
+    one batched product (one kernel launch) is better elsewhere."""
+    if mats.device.type == "cpu":
+        return torch.stack([m @ x for m, x in zip(mats, vecs)])
+    return torch.matmul(mats, vecs.unsqueeze(-1)).squeeze(-1)
 
 
 def gram_bound_holds(gram: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
@@ -211,8 +214,8 @@ def sync_free_matrix_bounds(weights: torch.Tensor, v: torch.Tensor) -> torch.Ten
         y = F.normalize(torch.gather(power, -1, largest[:, None, None].expand(-1, power.shape[-2], 1)), dim=-2, eps=1e-12)
         top = (y.mT @ projected @ y).reshape(-1).clamp_min(0.0)
         v.copy_(F.normalize((basis @ y).squeeze(-1), dim=-1, eps=1e-12))
-        slacks = torch.tensor(POWER_SLACKS, dtype=gram.dtype, device=gram.device)
-        candidates = top.sqrt() * (1.0 + slacks[:, None])  # (slacks, B)
+        # (slacks, B); built from Python numbers: a tensor copied from the host would synchronise
+        candidates = torch.stack([top.sqrt() * (1.0 + slack) for slack in POWER_SLACKS])
         size = gram.shape[-1]
         proved = gram_bound_holds(gram.expand(len(POWER_SLACKS), *gram.shape).reshape(-1, size, size), candidates.reshape(-1))
         proved = proved.reshape(candidates.shape) & (top > 0)
