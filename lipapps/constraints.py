@@ -20,6 +20,11 @@ A ``1 x 1`` convolution is a dense map per pixel. The margin ``m =``
 :data:`lipapps.rounding.TRAINING_MARGIN` keeps the float32 weight's norm at most ``1 / (1 + m)``,
 far enough below 1 that its float32 rounding and that of the per-step bound cannot lift the
 float64 certificate of :func:`lipapps.certify` above 1 (:func:`lipapps.rounding.training_divisor`).
+
+Bounds and divisors stay tensors on the weights' device through a training step: on an
+accelerator the per-step bounds run sync-free (:mod:`lipapps.spectral.sync`) and nothing here
+reads a value on the host, so the host queues the whole step without waiting for the device.
+On the CPU the adaptive bounds run, with the same numbers as before the bounds were tensors.
 """
 
 from __future__ import annotations
