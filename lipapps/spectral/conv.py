@@ -274,7 +274,7 @@ def sync_free_grid_bound(
 
     The same power step from the warm-started ``vectors`` gives Rayleigh quotients ``r(w) <=
     lambda_max(G(w))``; the candidates ``c_e = max_w r(w) (1 + e)^2`` for every slack ``e`` of
-    :data:`lipapps.spectral.POWER_SLACKS` (the first is :data:`GRID_SLACK`) are checked at every
+    :data:`lipapps.spectral.POWER_SLACKS` (``1e-4`` to ``5e-2``) are checked at every
     frequency by one batched Cholesky factorisation (:func:`gram_bound_holds`), and the smallest
     ``c_e`` proved at *all* frequencies is kept. Where none is (``proved`` false: a cold start, or
     a jump), the returned value is finite but is no bound, and the caller must use another one
