@@ -11,6 +11,12 @@ width, batch size and mode, with its provenance (:class:`lipapps.results.Results
 measured again and replaced.
 
     python experiments/bench_constraints.py [--epochs 1] [--widths 50 100 200] [--batch-sizes 256 1024]
+    python experiments/bench_constraints.py --device cuda --widths 200 --batch-sizes 256 1024 \
+        --out experiments/results/gpu/bench_constraints_h100.json
+
+On a GPU the constrained step reads nothing on the host (:mod:`lipapps.spectral.sync`), so the
+constraint's own seconds, timed on the host, count kernel launches rather than their execution;
+the epoch ratio is the measurement there (the trainer reads each step's loss, which waits for it).
 """
 
 from __future__ import annotations

@@ -20,6 +20,11 @@ A ``1 x 1`` convolution is a dense map per pixel. The margin ``m =``
 :data:`lipapps.rounding.TRAINING_MARGIN` keeps the float32 weight's norm at most ``1 / (1 + m)``,
 far enough below 1 that its float32 rounding and that of the per-step bound cannot lift the
 float64 certificate of :func:`lipapps.certify` above 1 (:func:`lipapps.rounding.training_divisor`).
+
+Bounds and divisors stay tensors on the weights' device through a training step: on an
+accelerator the per-step bounds run sync-free (:mod:`lipapps.spectral.sync`) and nothing here
+reads a value on the host, so the host queues the whole step without waiting for the device.
+On the CPU the adaptive bounds run, with the same numbers as before the bounds were tensors.
 """
 
 from __future__ import annotations
@@ -65,9 +70,9 @@ class _UnitBall(nn.Module):
             # warm starts of the grid bound's power steps: rebuilt after loading, so not saved
             self.register_buffer("grid_vectors", spectral.grid_vectors(tuple(weight.shape)), persistent=False)
 
-    def scale(self, weight: torch.Tensor, update: bool, bound: float | None = None) -> torch.Tensor:
+    def scale(self, weight: torch.Tensor, update: bool, bound: torch.Tensor | None = None) -> torch.Tensor:
         """A divisor ``s >= max(1, (1 + m) ||W||)`` (:func:`lipapps.rounding.training_divisor`; a
-        tensor, differentiable in ``weight``).
+        tensor, differentiable in ``weight``), computed without reading a value on the host.
 
         ``bound`` is a checked bound on ``||W||`` already computed for this very ``weight`` (by
         :func:`prepare_parametrizations_`, batched); without it one is computed here.
@@ -77,14 +82,12 @@ class _UnitBall(nn.Module):
         w = weight.reshape(weight.shape[0], -1)
         v = self.v if update else self.v.clone()
         if bound is None:
-            bound = float(spectral.certified_matrix_bounds(w.detach()[None], v[None])[0])
+            bound = spectral.training_matrix_bounds(w.detach()[None], v[None])[0]
         divisor = training_divisor(bound)
-        if divisor == 1.0:
-            return weight.new_ones(())
         # sigma(W) ~ ||W v|| (or ||W^T v||): gradients see the normalisation, as in torch's
-        # spectral_norm; the value is the certified bound.
+        # spectral_norm; the value is the certified bound (1, and no gradient, where it is 1)
         estimate = torch.linalg.vector_norm(w @ v if v.shape[0] == w.shape[1] else w.mT @ v)
-        return estimate * (divisor / estimate.detach().clamp_min(1e-12))
+        return torch.where(divisor > 1.0, estimate * (estimate.detach().clamp_min(1e-12).reciprocal() * divisor), 1.0)
 
 
 class UnitNormParametrization(_UnitBall):
@@ -93,7 +96,7 @@ class UnitNormParametrization(_UnitBall):
 
     def __init__(self, weight: torch.Tensor) -> None:
         super().__init__(weight)
-        self.prepared: tuple[torch.Tensor, float] | None = None
+        self.prepared: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         bound = None
@@ -144,18 +147,19 @@ def projected_weight_norms(model: nn.Module) -> dict[str, float]:
         }
 
 
-def _batched_bounds_(members: list[tuple[_UnitBall, torch.Tensor]]) -> list[float]:
-    """Checked norm bounds of same-shaped dense weights in one batched call (updates each ``v``)."""
+def _batched_bounds_(members: list[tuple[_UnitBall, torch.Tensor]]) -> torch.Tensor:
+    """Checked norm bounds of same-shaped dense weights in one batched call (updates each ``v``);
+    a tensor on the weights' device, never read on the host."""
     first = members[0][1].detach()
     shape = (len(members), first.shape[0], first[0].numel())
     matrices = torch.stack(
         [w.detach().reshape(w.shape[0], -1) for _, w in members], out=spectral.workspace("stack", shape, first)
     )
     v = torch.stack([ball.v for ball, _ in members])
-    bounds = spectral.certified_matrix_bounds(matrices, v)
+    bounds = spectral.training_matrix_bounds(matrices, v)
     for (ball, _), v_b in zip(members, v):
         ball.v.copy_(v_b)
-    return bounds.tolist()
+    return bounds
 
 
 def _group_dense(pairs) -> dict[tuple[int, ...], list[tuple[_UnitBall, torch.Tensor]]]:

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from lipapps.rounding import UNIT_ROUNDOFF, down, fft_error, round_up, solver_error, sqrt_up, sum_error, sum_up
-from lipapps.spectral.dense import gram_bound_holds
+from lipapps.spectral.dense import POWER_SLACKS, gram_bound_holds
+from lipapps.spectral.sync import uses_sync_free
 
 #: Relative slack on the grid bound's power estimate before the Cholesky proof.
 GRID_SLACK = 1e-4
@@ -265,20 +266,67 @@ def _proved_grid_top(gram: torch.Tensor, rayleigh: torch.Tensor) -> tuple[int, f
     return (best, float(candidate[0]) ** 2) if bool(gram_bound_holds(gram, candidate).all()) else None
 
 
+def sync_free_grid_bound(
+    kernel: torch.Tensor, vectors: torch.Tensor, update: bool, grid: int = CONV_GRID, gram_kernel: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`proved_grid_bound` by tensor operations alone (no host synchronisation; see
+    :mod:`lipapps.spectral.sync`): returns ``(bound, proved)``, the bound valid where ``proved``.
+
+    The same power step from the warm-started ``vectors`` gives Rayleigh quotients ``r(w) <=
+    lambda_max(G(w))``; the candidates ``c_e = max_w r(w) (1 + e)^2`` for every slack ``e`` of
+    :data:`lipapps.spectral.POWER_SLACKS` (``1e-4`` to ``5e-2``) are checked at every
+    frequency by one batched Cholesky factorisation (:func:`gram_bound_holds`), and the smallest
+    ``c_e`` proved at *all* frequencies is kept. Where none is (``proved`` false: a cold start, or
+    a jump), the returned value is finite but is no bound, and the caller must use another one
+    (:func:`conv_training_bound` keeps the Gram bound alone). The maximising frequency and the
+    selection are tensors, never read on the host. ``sqrt(c) / cos(pi (n_h + n_w) / grid)``,
+    differentiable in ``kernel`` as in :func:`proved_grid_bound`.
+    """
+    side = _smaller_side(kernel)
+    if gram_kernel is None or side is not kernel:
+        gram_kernel = conv_gram_kernel(side)
+    with torch.no_grad():
+        gram = _grid_gram(gram_kernel.detach(), grid)
+        u = F.normalize(torch.matmul(gram, vectors.to(device=gram.device, dtype=gram.dtype).unsqueeze(-1)).squeeze(-1), dim=-1, eps=1e-12)
+        rayleigh = torch.einsum("fi,fij,fj->f", u.conj(), gram, u).real
+        best = rayleigh.argmax().reshape(1)
+        root = rayleigh.max().clamp_min(0.0).sqrt()
+        candidates = torch.stack([root * (1.0 + slack) for slack in POWER_SLACKS])
+        frequencies, size = gram.shape[0], gram.shape[-1]
+        stacked = gram.expand(len(POWER_SLACKS), *gram.shape).reshape(-1, size, size)
+        holds = gram_bound_holds(stacked, candidates.repeat_interleave(frequencies)).reshape(len(POWER_SLACKS), frequencies).all(dim=1)
+        top = candidates[-1]
+        for slack in reversed(range(len(POWER_SLACKS))):
+            top = torch.where(holds[slack], candidates[slack], top)
+        if update:
+            vectors.copy_(u.to(vectors.dtype))
+    half = grid // 2 + 1
+    u_best = u.index_select(0, best)[0]
+    estimate = torch.einsum("i,ij,j->", u_best.conj(), _gram_at_frequency(gram_kernel, grid, best[0] // half, best[0] % half), u_best).real
+    value = estimate * (top.square() / estimate.detach().clamp_min(1e-24))
+    return value.clamp_min(0.0).sqrt() / grid_slack(tuple(kernel.shape), grid), holds.any()
+
+
 def conv_training_bound(kernel: torch.Tensor, q: torch.Tensor, update: bool, vectors: torch.Tensor) -> torch.Tensor:
     """The bound the training constraint divides a convolution by: ``min(conv_gram_bound(kernel, q),
     proved_grid_bound(kernel, vectors))``, both from one Gram kernel, differentiable in ``kernel``.
 
     With ``update``, ``q`` first takes one step towards the Perron vector (:func:`perron_vector_`)
-    and ``vectors`` are replaced by the power step's (the warm starts of the next call).
+    and ``vectors`` are replaced by the power step's (the warm starts of the next call). Where the
+    per-step bounds run sync-free (:func:`lipapps.spectral.sync.uses_sync_free`) the grid bound is
+    :func:`sync_free_grid_bound`'s, and the Gram bound alone is used at steps where it is not proved.
     """
     gram_kernel = conv_gram_kernel(kernel)
     a = _abs_gram_matrix(gram_kernel)
     if update:
         with torch.no_grad():
             _advance_perron_(a.detach(), q)
-    grid = proved_grid_bound(kernel, vectors, update, gram_kernel=gram_kernel)
-    return torch.minimum(_collatz_bound(a, q), grid)
+    if not uses_sync_free(kernel.device):
+        grid = proved_grid_bound(kernel, vectors, update, gram_kernel=gram_kernel)
+        return torch.minimum(_collatz_bound(a, q), grid)
+    grid, proved = sync_free_grid_bound(kernel, vectors, update, gram_kernel=gram_kernel)
+    gram_bound = _collatz_bound(a, q)
+    return torch.where(proved, torch.minimum(gram_bound, grid), gram_bound)
 
 
 #: Grids whose :func:`conv_grid_bound` enters the size-independent certificate (the first is

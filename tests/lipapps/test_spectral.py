@@ -247,3 +247,46 @@ def test_grid_warm_starts_are_not_saved():
     """The warm starts live in a non-persistent buffer: files written before them still load."""
     conv = lipapps.LipschitzConv2d(3, 5, 3)
     assert not any("grid_vectors" in key for key in conv.state_dict())
+
+
+def test_sync_free_dense_bounds_are_upper_bounds_tracking_moving_weights():
+    """Every candidate checked at once, the smallest proved kept: tight once warm, always above."""
+    gen = torch.Generator().manual_seed(0)
+    size = spectral.DIRECT_EIGENVALUE_SIZE + 16
+    weights = torch.linalg.qr(torch.randn(3, size, size + 5, generator=gen).mT)[0].mT.contiguous()
+    v = torch.randn(3, size, generator=gen)
+    for _ in range(20):
+        weights += 1e-3 * torch.randn(weights.shape, generator=gen)
+        bounds = spectral.sync_free_matrix_bounds(weights, v).double()
+        exact = torch.linalg.svdvals(weights.double())[:, 0]
+        assert torch.all(bounds >= exact * (1 - 1e-7))
+    assert torch.all(bounds <= exact * (1 + 2e-3))  # Lanczos from the warm start: within the 1e-3 slack
+
+
+def test_sync_free_dense_bound_falls_back_to_gershgorin_when_no_candidate_is_proved():
+    """A warm start on an eigenvector of a smaller eigenvalue stays there: no candidate passes,
+    and the Gershgorin bound still lies above the norm."""
+    size = spectral.DIRECT_EIGENVALUE_SIZE + 8
+    diag = torch.ones(size)
+    diag[0] = 3.0
+    v = torch.zeros(1, size)
+    v[0, 1] = 1.0
+    bound = spectral.sync_free_matrix_bounds(torch.diag(diag)[None], v)
+    assert 9.0 * (1 + 1e-3) >= float(bound[0]) ** 2 >= 9.0
+
+
+@settings(max_examples=20, deadline=None)
+@given(c_out=st.integers(1, 6), c_in=st.integers(1, 6), k=st.sampled_from([3, 5]), seed=st.integers(0, 10_000))
+def test_sync_free_grid_bound_is_the_grid_bound_up_to_its_slack_where_proved(c_out, c_in, k, seed):
+    kernel = torch.randn(c_out, c_in, k, k, generator=torch.Generator().manual_seed(seed))
+    vectors = spectral.grid_vectors(tuple(kernel.shape))
+    exact = float(spectral.conv_grid_bound(kernel.double()))
+    q = torch.ones(c_in)
+    for _ in range(3):  # a cold start, then warm ones
+        bound, proved = spectral.sync_free_grid_bound(kernel, vectors, update=True)
+        with spectral.sync_free():
+            training = float(spectral.conv_training_bound(kernel, q, False, vectors.clone()))
+        assert training >= spectral.circular_conv_norm(kernel, (96, 96)) * (1 - 1e-5)
+        if bool(proved):
+            assert exact * (1 - 1e-5) <= float(bound) <= exact * (1 + 5e-2)
+    assert bool(proved)
