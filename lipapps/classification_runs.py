@@ -194,6 +194,18 @@ def two_moons_bayes_agreement(
     return accuracy(predict(model, ((draws.double() - mean) / std).float()), bayes)
 
 
+def two_moons_test_bayes_agreement(
+    model: nn.Module, train_fraction: float, seed: int = 0, n_samples: int = 4000
+) -> float:
+    """The share of the test points of :func:`two_moons_split` where ``model`` predicts the label of
+    the Bayes classifier (:func:`two_moons_bayes_labels`), not the drawn label: how far the model is
+    from the best any classifier can be expected to do on that very split."""
+    raw, _ = make_moons(n_samples, noise=MOONS_NOISE, seed=seed, standardize=False)
+    _, _, x_test, _ = two_moons_split(train_fraction, seed, n_samples)
+    n_train = round(train_fraction * n_samples)
+    return accuracy(predict(model, x_test), two_moons_bayes_labels(raw[n_train:]))
+
+
 def two_moons_kde_labels(
     x: torch.Tensor, train_fraction: float, seed: int = 0, n_samples: int = 4000,
     bandwidth: float = MOONS_NOISE,

@@ -16,7 +16,7 @@ import torch
 from lipapps.classification_runs import (
     MOONS_NOISE, run_two_moons, two_moons_bayes_accuracy, two_moons_bayes_agreement,
     two_moons_bayes_labels, two_moons_fresh_draws, two_moons_kde_labels, two_moons_log_densities,
-    two_moons_population_bayes_accuracy, two_moons_split,
+    two_moons_population_bayes_accuracy, two_moons_split, two_moons_test_bayes_agreement,
 )
 from lipapps.errors import InputError
 from lipapps.cli import main as lipapps_main
@@ -60,6 +60,7 @@ def test_two_moons_quick(tmp_path: Path) -> None:
         assert r["lipschitz_upper_bound"] <= 1.0
         assert r["train_fraction"] == 0.8 and r["depth"] == 2
         assert r["provenance"]["command"].endswith(f"--quick --out {tmp_path}")
+        assert 0.0 <= r["test_bayes_agreement"] <= 1.0
     table = (tmp_path / "two_moons_quick.md").read_text()
     assert table.count("| Thm ") == 2
     assert sorted(p.suffix for p in tmp_path.glob("*.png")) == [".png", ".png"]
@@ -160,6 +161,21 @@ def test_bayes_agreement_counts_agreement_on_fresh_draws() -> None:
     assert abs(a1 - 0.5) < 0.03 and a0 + a1 == pytest.approx(1.0)
     # a linear separator (inner moon lies lower) agrees far better than chance, not perfectly
     assert 0.8 < two_moons_bayes_agreement(_Linear([0.3, -1.0], 0.0), n_draws=4000) < 0.99
+    # on the test split: the two constants split it by the Bayes labels (1600 of 3200 each is
+    # not forced, so only their sum is exact)
+    t1, t0 = (two_moons_test_bayes_agreement(model, 0.2) for model in (ones, zeros))
+    assert abs(t1 - 0.5) < 0.05 and t0 + t1 == pytest.approx(1.0)
+
+
+def test_bayes_table_script(tmp_path: Path) -> None:
+    run_script("two_moons", "--bayes", "--bayes-draws", "2000", "--fractions", "0.8", "--out", str(tmp_path))
+    records = json.loads((tmp_path / "two_moons_bayes.json").read_text())
+    split = next(r for r in records if r["evaluated_on"] == "test split")
+    population = next(r for r in records if r["evaluated_on"] == "population")
+    assert (split["errors"], split["n"], split["accuracy"]) == (1, 800, 799 / 800)
+    assert split["quadrature_error"] < 1e-6 < split["min_abs_log_ratio"]
+    assert population["n"] == 2000 and 0 < population["standard_error"] < 1e-3
+    assert "| test split, train fraction 0.8 | 99.8750 |" in (tmp_path / "two_moons_bayes.md").read_text()
 
 
 def test_run_two_moons_on_a_validation_split_records_it() -> None:
