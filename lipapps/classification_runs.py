@@ -83,6 +83,13 @@ def two_moons_split(
     return x[:n_fit], y[:n_fit], x[n_fit:n_train], y[n_fit:n_train]
 
 
+def _moon_arcs(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two half circles at angles ``t``: outer ``(cos t, sin t)`` and inner
+    ``(1 - cos t, 1/2 - sin t)``, the point reflection of the outer one through ``(1/2, 1/4)``."""
+    outer = torch.stack([torch.cos(t), torch.sin(t)], -1)
+    return outer, torch.tensor([1.0, 0.5], dtype=outer.dtype) - outer
+
+
 def two_moons_log_densities(x: torch.Tensor, nodes: int = MOONS_QUADRATURE_NODES) -> torch.Tensor:
     """The two class densities of the two-moons distribution at raw (unstandardised) points ``x``:
     a ``(len(x), 2)`` float64 tensor of ``log p_0(x), log p_1(x)``.
@@ -106,10 +113,7 @@ def two_moons_log_densities(x: torch.Tensor, nodes: int = MOONS_QUADRATURE_NODES
     xi, w = np.polynomial.legendre.leggauss(nodes)
     t = torch.from_numpy(math.pi / 2 * (xi + 1))
     log_weight = torch.from_numpy(np.log(w / 2))  # (pi / 2) w_i of [0, pi], times the 1 / pi
-    arcs = (
-        torch.stack([torch.cos(t), torch.sin(t)], 1),
-        torch.stack([1 - torch.cos(t), 0.5 - torch.sin(t)], 1),
-    )
+    arcs = _moon_arcs(t)
     log_norm = math.log(2 * math.pi * MOONS_NOISE**2)
 
     def log_density(points: torch.Tensor, arc: torch.Tensor) -> torch.Tensor:
@@ -153,8 +157,8 @@ def two_moons_population_bayes_accuracy(n_draws: int = 10**6, seed: int = 0) -> 
     gen = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 2, (n_draws,), generator=gen)
     t = math.pi * torch.rand(n_draws, generator=gen, dtype=torch.float64)
-    outer = torch.stack([torch.cos(t), torch.sin(t)], 1)
-    arc = torch.where(y[:, None] == 1, torch.tensor([1.0, 0.5], dtype=torch.float64) - outer, outer)
+    outer, inner = _moon_arcs(t)
+    arc = torch.where(y[:, None] == 1, inner, outer)
     x = arc + MOONS_NOISE * torch.randn(n_draws, 2, generator=gen, dtype=torch.float64)
     posterior = torch.softmax(two_moons_log_densities(x), dim=1).max(1).values
     return MonteCarloEstimate(
