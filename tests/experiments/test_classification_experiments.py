@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,8 +14,9 @@ import pytest
 import torch
 
 from lipapps.classification_runs import (
-    run_two_moons, two_moons_bayes_accuracy, two_moons_bayes_agreement, two_moons_bayes_labels,
-    two_moons_fresh_draws, two_moons_kde_labels, two_moons_split,
+    MOONS_NOISE, run_two_moons, two_moons_bayes_accuracy, two_moons_bayes_agreement,
+    two_moons_bayes_labels, two_moons_fresh_draws, two_moons_kde_labels, two_moons_log_densities,
+    two_moons_population_bayes_accuracy, two_moons_split, two_moons_test_bayes_agreement,
 )
 from lipapps.errors import InputError
 from lipapps.cli import main as lipapps_main
@@ -58,6 +60,7 @@ def test_two_moons_quick(tmp_path: Path) -> None:
         assert r["lipschitz_upper_bound"] <= 1.0
         assert r["train_fraction"] == 0.8 and r["depth"] == 2
         assert r["provenance"]["command"].endswith(f"--quick --out {tmp_path}")
+        assert 0.0 <= r["test_bayes_agreement"] <= 1.0
     table = (tmp_path / "two_moons_quick.md").read_text()
     assert table.count("| Thm ") == 2
     assert sorted(p.suffix for p in tmp_path.glob("*.png")) == [".png", ".png"]
@@ -89,6 +92,36 @@ def test_bayes_labels_on_the_moons_and_between_them() -> None:
     # nearer one wins
     x = torch.tensor([[0.0, 1.0], [1.0, -0.5], [-1.0, 0.0], [2.0, 0.5], [0.5, 0.9], [0.5, -0.4]])
     assert two_moons_bayes_labels(x).tolist() == [0, 1, 0, 1, 0, 1]
+
+
+def test_moons_densities_match_a_brute_force_sum_over_the_arc() -> None:
+    """Gauss-Legendre against a midpoint sum on 2 million angles (error below 3e-9), at points on,
+    between and far from the moons; a density integrates the arc's uniform angle."""
+    x = torch.tensor([[0.0, 1.0], [0.5, 0.25], [1.0, -0.5], [-0.3, 0.45], [2.5, 2.0]])
+    t = (torch.arange(2_000_000, dtype=torch.float64) + 0.5) * math.pi / 2_000_000
+    outer = torch.stack([torch.cos(t), torch.sin(t)], 1)
+    for label, arc in enumerate((outer, torch.tensor([1.0, 0.5], dtype=torch.float64) - outer)):
+        squared = torch.cdist(x.double(), arc) ** 2
+        brute = torch.log(torch.exp(-squared / (2 * MOONS_NOISE**2)).mean(1) / (2 * math.pi * MOONS_NOISE**2))
+        assert torch.allclose(two_moons_log_densities(x)[:, label], brute, rtol=0, atol=1e-8)
+
+
+def test_bayes_rule_has_the_point_symmetry_of_the_moons() -> None:
+    """``x -> (1, 1/2) - x`` maps each moon onto the other: it swaps the densities and the labels."""
+    x = 3 * torch.rand(5000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 1
+    mirror = torch.tensor([1.0, 0.5], dtype=torch.float64) - x
+    assert torch.allclose(two_moons_log_densities(mirror), two_moons_log_densities(x).flip(1), atol=1e-9)
+    assert torch.equal(two_moons_bayes_labels(mirror), 1 - two_moons_bayes_labels(x))
+
+
+def test_population_bayes_accuracy_is_the_posterior_mean_with_its_error() -> None:
+    small = two_moons_population_bayes_accuracy(20_000)
+    assert small.n == 20_000 and 0 < small.standard_error < 2e-4
+    assert 0.999 < small.mean < 1.0
+    # another seed's estimate agrees within the errors (and is not the same number)
+    other = two_moons_population_bayes_accuracy(20_000, seed=1)
+    assert other.mean != small.mean
+    assert abs(other.mean - small.mean) < 4 * math.hypot(small.standard_error, other.standard_error)
 
 
 def test_validation_split_is_carved_from_the_training_split() -> None:
@@ -128,6 +161,21 @@ def test_bayes_agreement_counts_agreement_on_fresh_draws() -> None:
     assert abs(a1 - 0.5) < 0.03 and a0 + a1 == pytest.approx(1.0)
     # a linear separator (inner moon lies lower) agrees far better than chance, not perfectly
     assert 0.8 < two_moons_bayes_agreement(_Linear([0.3, -1.0], 0.0), n_draws=4000) < 0.99
+    # on the test split: the two constants split it by the Bayes labels (1600 of 3200 each is
+    # not forced, so only their sum is exact)
+    t1, t0 = (two_moons_test_bayes_agreement(model, 0.2) for model in (ones, zeros))
+    assert abs(t1 - 0.5) < 0.05 and t0 + t1 == pytest.approx(1.0)
+
+
+def test_bayes_table_script(tmp_path: Path) -> None:
+    run_script("two_moons", "--bayes", "--bayes-draws", "2000", "--fractions", "0.8", "--out", str(tmp_path))
+    records = json.loads((tmp_path / "two_moons_bayes.json").read_text())
+    split = next(r for r in records if r["evaluated_on"] == "test split")
+    population = next(r for r in records if r["evaluated_on"] == "population")
+    assert (split["errors"], split["n"], split["accuracy"]) == (1, 800, 799 / 800)
+    assert split["quadrature_error"] < 1e-6 < split["min_abs_log_ratio"]
+    assert population["n"] == 2000 and 0 < population["standard_error"] < 1e-3
+    assert "| test split, train fraction 0.8 | 99.8750 |" in (tmp_path / "two_moons_bayes.md").read_text()
 
 
 def test_run_two_moons_on_a_validation_split_records_it() -> None:
