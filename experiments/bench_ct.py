@@ -5,9 +5,9 @@ Central 256 x 256 crops of the first ``--images`` BSD68 test images (the disc th
 peak (``denoisers.problems.simulate_ct_relative``, seed = image index). Methods, per image:
 
 * ours: ``choose_settings(problem, "admm")`` and ``run_pnp`` (the library defaults: the shipped
-  convex-ridge denoiser relaxed to be firmly non-expansive, inexact warm-started CG data steps with
-  summable proven errors, over-relaxation; family, level and penalty rule chosen on train400
-  validation images by ``tune_ct.py``);
+  firmly non-expansive denoiser, inexact warm-started CG data steps with summable proven errors,
+  over-relaxation; family, level and penalty rule chosen on train400 validation images by
+  ``tune_ct.py``);
 * FBP with the best scikit-image filter and SART with the best sweep count, each picked against
   the truth (an oracle: the baselines are favoured).
 
@@ -16,7 +16,7 @@ CPU machine, 2 threads), and for ours the CPU seconds of the process (steadier t
 a shared machine; up to 2 threads' worth per wall second), iterations, CG products, convergence
 and whether the residual stayed within its proven error allowance. Results: experiments/results/ct_bench.{json,md}.
 
-    OMP_NUM_THREADS=2 python experiments/bench_ct.py --images 4 --results experiments/results/ct_bench_ridge.json
+    OMP_NUM_THREADS=2 python experiments/bench_ct.py --images 4
 """
 
 from __future__ import annotations
