@@ -6,13 +6,15 @@ peak (``denoisers.problems.simulate_ct_relative``, seed = image index). Methods,
 
 * ours: ``choose_settings(problem, "admm")`` and ``run_pnp`` (the library defaults: the shipped
   firmly non-expansive denoiser, inexact warm-started CG data steps with summable proven errors,
-  over-relaxation; parameters chosen on train400 validation images by ``tune_ct.py``);
+  over-relaxation; family, level and penalty rule chosen on train400 validation images by
+  ``tune_ct.py``);
 * FBP with the best scikit-image filter and SART with the best sweep count, each picked against
   the truth (an oracle: the baselines are favoured).
 
 Records PSNR, SSIM, seconds per reconstruction (the solver, not building the operator; shared
-CPU machine, 2 threads), and for ours iterations, CG products, convergence and whether the
-residual stayed within its proven error allowance. Results: experiments/results/ct_bench.{json,md}.
+CPU machine, 2 threads), and for ours the CPU seconds of the process (steadier than wall time on
+a shared machine; up to 2 threads' worth per wall second), iterations, CG products, convergence
+and whether the residual stayed within its proven error allowance. Results: experiments/results/ct_bench.{json,md}.
 
     OMP_NUM_THREADS=2 python experiments/bench_ct.py --images 4
 """
@@ -20,6 +22,7 @@ residual stayed within its proven error allowance. Results: experiments/results/
 from __future__ import annotations
 
 import argparse
+import time
 import warnings
 from pathlib import Path
 
@@ -45,6 +48,7 @@ def markdown(records: list[dict]) -> str:
     """Per-image rows, then the mean of each method over the images that have all three."""
     columns = [("image", lambda r: r["image"]), ("method", lambda r: r["method"]), ("PSNR (dB)", lambda r: f"{r['psnr']:.2f}"),
                ("SSIM", lambda r: f"{r['ssim']:.4f}"), ("seconds", lambda r: f"{r['seconds']:.2f}"),
+               ("CPU seconds", lambda r: f"{r['cpu_seconds']:.2f}" if "cpu_seconds" in r else ""),
                ("setting", lambda r: r["setting"]), ("iterations", lambda r: r.get("iterations", "")),
                ("CG products", lambda r: r.get("cg_products", "")), ("converged", lambda r: r.get("converged", "")),
                ("residual within allowance", lambda r: r.get("monotone", ""))]
@@ -57,6 +61,8 @@ def markdown(records: list[dict]) -> str:
             means.append({"image": f"mean of {len(rows)}", "method": method, "psnr": np.mean([r["psnr"] for r in rows]),
                           "ssim": np.mean([r["ssim"] for r in rows]), "seconds": np.mean([r["seconds"] for r in rows]),
                           "setting": "", **({"iterations": f"{np.mean([r['iterations'] for r in rows]):.1f}",
+                                              **({"cpu_seconds": np.mean([r["cpu_seconds"] for r in rows])}
+                                                 if all("cpu_seconds" in r for r in rows) else {}),
                                               "cg_products": f"{np.mean([r['cg_products'] for r in rows]):.0f}",
                                               "converged": all(r["converged"] for r in rows),
                                               "monotone": all(r["monotone"] for r in rows)} if method == METHODS[0] else {})})
@@ -93,11 +99,14 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConvergenceWarning)
             settings = choose_settings(problem, "admm")
+            start = time.process_time()
             result = run_pnp(problem, settings, max_iter=args.max_iter)
+            cpu_seconds = time.process_time() - start
         add(METHODS[0], result.x, result.seconds,
-            f"level {settings.denoiser_sigma}, penalty {settings.penalty:.3g}, relaxation {settings.relaxation:g}",
-            iterations=result.iterations, cg_products=sum(result.trace.prox_steps), converged=result.converged,
-            monotone=residual_non_increasing(result))
+            f"{settings.family} level {settings.denoiser_sigma}, strength {settings.strength:.3g}, "
+            f"penalty {settings.penalty:.3g}, relaxation {settings.relaxation:g}",
+            cpu_seconds=cpu_seconds, iterations=result.iterations, cg_products=sum(result.trace.prox_steps),
+            converged=result.converged, monotone=residual_non_increasing(result))
         fbp, seconds, name = best_filtered_back_projection(problem.operator, problem.y, truth)
         add(METHODS[1], fbp, seconds, name)
         sart, seconds, sweeps = best_sart(problem.operator, problem.y, truth, args.sart_sweeps)

@@ -91,10 +91,12 @@ def test_admm_relaxes_the_ridge_family_to_firmly_non_expansive():
 
 
 def test_ct_admm_uses_its_fixed_level_inexact_steps_and_a_relaxation_inside_the_guarantee():
-    from denoisers.parameters import ADMM_LEVEL, PROX_TOLERANCE, RELAXATION
+    from denoisers.parameters import ADMM_LEVEL, DEFAULT_CONFIGURATION, PROX_TOLERANCE, RELAXATION
 
     for noise in (0.05, 0.5, 2.0):
         settings = choose_settings(simulate("ct", IMAGE, noise=noise), "admm")
+        assert settings.family == DEFAULT_CONFIGURATION["ct"][1]
+        assert 0 < settings.strength * settings.denoiser.certified_averagedness() <= 0.5  # firmly non-expansive
         assert settings.denoiser_sigma == ADMM_LEVEL["ct"]
         assert settings.relaxation == RELAXATION["ct"] and 0 < settings.relaxation < 2
         assert settings.prox_tolerance == PROX_TOLERANCE["ct"] > 0
