@@ -187,11 +187,27 @@ class GradientFlowBlock(LipschitzModule):
         return f"features={self.features}, hidden={self.hidden}, step_size={self.step_size}, constraint={self.constraint!r}"
 
 
+def conv_adjoint(z: torch.Tensor, weight: torch.Tensor, padding: int, dilation: int = 1) -> torch.Tensor:
+    """``K^T z`` for ``K = conv2d(., weight, padding=padding, dilation=dilation)`` (stride 1): the
+    exact adjoint, ``conv_transpose2d`` with the same weight, padding and dilation.
+
+    With one output channel (``weight.shape[1] == 1``, a map back onto grey images) the same sum
+    ``sum_c k_c^T z_c`` is evaluated as a depthwise convolution of each channel with its flipped
+    filter followed by the sum over channels: the same linear map (up to the order of the float
+    additions), several times faster on the CPU than the transposed convolution with one output
+    channel.
+    """
+    if weight.shape[1] == 1:
+        flipped = weight.flip(-1, -2)
+        return F.conv2d(z, flipped, padding=padding, dilation=dilation, groups=weight.shape[0]).sum(1, keepdim=True)
+    return F.conv_transpose2d(z, weight, padding=padding, dilation=dilation)
+
+
 class ConvGradientFlowBlock(LipschitzModule):
     """``x -> x - tau K^T relu(K x + b)`` with a convolution ``K`` and its exact adjoint.
 
-    ``K`` is ``conv2d`` (stride 1, zero 'same' padding) and ``K^T`` is ``conv_transpose2d`` with
-    the same weight, stride and padding: its exact adjoint, so the step is a gradient step on a
+    ``K`` is ``conv2d`` (stride 1, zero 'same' padding) and ``K^T`` its exact adjoint
+    (:func:`conv_adjoint`: ``conv_transpose2d`` with the same weight, stride and padding), so the step is a gradient step on a
     convex potential and the facts of :class:`GradientFlowBlock` hold with ``||K||_op``:
     1-Lipschitz for ``tau ||K||^2 <= 2``, firmly non-expansive for ``tau ||K||^2 <= 1``.
     ``||K||_op <= 1`` for every image size is enforced with the smaller of the Gram bound of
@@ -240,7 +256,7 @@ class ConvGradientFlowBlock(LipschitzModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.weight
         z = self.activation(F.conv2d(x, k, self.bias, padding=self.padding))
-        return x - self.step_size * F.conv_transpose2d(z, k, padding=self.padding)
+        return x - self.step_size * conv_adjoint(z, k, self.padding)
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
         return block_bound(self.step_size, Fraction(conv_norm_bound(self.weight, input_shape)) ** 2)

@@ -44,7 +44,8 @@ from lipapps import spectral
 from lipapps.activations import MonotoneSpline
 from lipapps.constraints import check_constraint, constrain_
 from lipapps.contract import LipschitzModule
-from lipapps.layers import ACTIVATIONS, check_step_size, orthogonal_centre_, random_filters_, block_bound, conv_norm_bound
+from lipapps.layers import (ACTIVATIONS, block_bound, check_step_size, conv_adjoint, conv_norm_bound, orthogonal_centre_,
+                            random_filters_)
 from lipapps.rounding import round_up, sqrt_up
 
 #: Downsamplings ``P`` by 2, both of norm ``<= 1`` (see :func:`downsample`).
@@ -201,8 +202,8 @@ class MultiScaleConv2d(nn.Module):
 
     def adjoint(self, z: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         """``K^T z = sum_s (P^T)^s K_s^T w_s z_s`` onto ``size = (H, W)`` images, evaluated as
-        ``K_0^T w_0 z_0 + P^T (K_1^T w_1 z_1 + P^T (...))``; each ``C^T`` is ``conv_transpose2d``
-        with the convolution's weight, padding and dilation (exact for zero padding)."""
+        ``K_0^T w_0 z_0 + P^T (K_1^T w_1 z_1 + P^T (...))``; each ``C^T`` is :func:`lipapps.layers.conv_adjoint`
+        of the convolution's weight, padding and dilation (exact for zero padding)."""
         if len(z) != self.scales:
             raise ValueError(f"expected {self.scales} feature maps, got {len(z)}")
         weights = self.branch_weights()
@@ -211,7 +212,7 @@ class MultiScaleConv2d(nn.Module):
         for s in reversed(range(self.scales)):
             y = weights[s] * z[s]
             for conv in reversed(self.branches[s]):
-                y = F.conv_transpose2d(y, conv.weight, padding=conv.padding, dilation=conv.dilation)
+                y = conv_adjoint(y, conv.weight, conv.padding[0], conv.dilation[0])
             acc = y if acc is None else acc + y
             if s > 0:
                 acc = downsample_adjoint(acc, self.downsampling, sizes[s - 1])

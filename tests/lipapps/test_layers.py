@@ -51,3 +51,19 @@ def test_input_injection_certifies_by_its_recursion():
 def test_input_injection_is_validated():
     with pytest.raises(ValueError, match="injection"):
         lipapps.InputInjection([nn.Identity()], injection=1.5)
+
+
+@pytest.mark.parametrize("out_channels, dilation", [(1, 1), (1, 3), (2, 1)])
+def test_conv_adjoint_is_the_transposed_convolution(out_channels, dilation):
+    from lipapps.layers import conv_adjoint
+
+    torch.manual_seed(0)
+    weight = torch.randn(5, out_channels, 7, 7, dtype=torch.float64)
+    padding = dilation * 3
+    x = torch.randn(2, out_channels, 11, 9, dtype=torch.float64)
+    z = torch.randn(2, 5, 11, 9, dtype=torch.float64)
+    adjoint = conv_adjoint(z, weight, padding, dilation)
+    reference = torch.nn.functional.conv_transpose2d(z, weight, padding=padding, dilation=dilation)
+    assert adjoint.shape == x.shape and torch.allclose(adjoint, reference, rtol=0, atol=1e-12)
+    kx = torch.nn.functional.conv2d(x, weight, padding=padding, dilation=dilation)
+    assert torch.isclose((kx * z).sum(), (x * adjoint).sum(), rtol=1e-12)
