@@ -40,6 +40,35 @@ def _radii(points: np.ndarray, quantization: Quantization) -> np.ndarray:
     return radii * (1.0 + 2.0 * (points.shape[1] + 3) * UNIT_ROUNDOFF)
 
 
+def _directional_bounds(
+    values: np.ndarray,
+    anchors: np.ndarray,
+    anchor_cells: Quantization,
+    members_a: list[np.ndarray],
+    centres_p: np.ndarray,
+    radius_p: np.ndarray,
+    radius_a: np.ndarray,
+) -> np.ndarray:
+    """``(query cells, anchor cells)`` lower bounds ``|c - e| - R_S + min_{j in T} (w_j - u . (p_j - e))``
+    on ``w_j + |z - p_j|`` over ``z`` in ``S`` and ``j`` in ``T``, ``u`` the unit vector from ``e`` to
+    ``c`` (module docstring), lowered by a rounding guard; ``-inf`` where ``c = e``."""
+    dim = anchors.shape[1]
+    offsets = centres_p[:, None, :] - anchor_cells.centers[None, :, :]
+    gaps = np.sqrt(np.sum(offsets**2, axis=2))
+    shrink = 1.0 + 4.0 * (dim + 3) * UNIT_ROUNDOFF
+    with np.errstate(invalid="ignore", divide="ignore"):
+        units = offsets / (gaps * shrink)[:, :, None]
+    out = np.full(gaps.shape, -np.inf)
+    for q, members in enumerate(members_a):
+        spread = anchors[members] - anchor_cells.centers[q]
+        lowest = np.min(values[members][None, :] - units[:, q, :] @ spread.T, axis=1)
+        out[:, q] = np.sum(units[:, q, :] * offsets[:, q, :], axis=1) - radius_p + lowest
+    scale = float(np.max(np.abs(values))) + float(gaps.max()) + float(radius_p.max()) + float(radius_a.max())
+    out -= 16.0 * (dim + 3) * UNIT_ROUNDOFF * scale
+    out[gaps == 0.0] = -np.inf
+    return out
+
+
 def pruned_cone_minimum(
     values: np.ndarray,
     anchors: np.ndarray,
@@ -58,6 +87,7 @@ def pruned_cone_minimum(
     members_a = anchor_cells.members()
     centres_a = torch.as_tensor(anchor_cells.centers)
     centres_p = torch.as_tensor(point_cells.centers)
+    directional = _directional_bounds(values, anchors, anchor_cells, members_a, point_cells.centers, radius_p, radius_a)
 
     def exact(members: np.ndarray, cells: np.ndarray) -> np.ndarray:
         pool = np.concatenate([members_a[q] for q in cells])
@@ -67,7 +97,7 @@ def pruned_cone_minimum(
     out = np.empty(len(points))
     for p, members in enumerate(point_cells.members()):
         gap = certified_distances(centres_p[p : p + 1], centres_a, -1.0).numpy()[0]
-        bound = lowest + np.maximum(gap - radius_p[p] - radius_a, 0.0)
+        bound = np.maximum(lowest + np.maximum(gap - radius_p[p] - radius_a, 0.0), directional[p])
         first = np.argsort(bound, kind="stable")[:seeds]
         chosen = np.union1d(first, np.nonzero(bound < exact(members, first).max())[0])
         bound[chosen] = np.inf

@@ -20,7 +20,8 @@ def estimate(**changes) -> W1Estimate:
         network=nn.Identity(), network_lower=0.95, certificate=0.99, history=[{"loss": -1.0}], n_x=10, n_y=12,
         dim=3, seconds=2.5, plan=TrainingPlan(depth=4, lr=0.03, epochs=5, batch_size=16, train_points=17),
         critic_lower=0.98, coupling_upper=1.3, bounds=BoundPlan(cells=4, envelope=True, refine=False),
-        glued=GluedBracket(lower=1.0, upper=1.25, centroid_cost=1.05, cells_x=4, cells_y=4, edges=7, seconds=0.1),
+        glued=GluedBracket(lower=1.0, upper=1.25, centroid_cost=1.05, cells_x=4, cells_y=4, edges=7, seconds=0.1,
+                            glued_upper=1.3, passes=2),
     )
     return W1Estimate(**{**fields, **changes})
 
