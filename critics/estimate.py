@@ -113,7 +113,7 @@ def estimate_w1(
     run_refine = wants_exact(refine, n, m, max_pairs)
     plan = choose_training(n, m, dim, heldout_fraction=heldout_fraction, validation_fraction=validation_fraction,
                            epochs=epochs, batch_size=batch_size, lr=lr, depth=depth)
-    bounds = choose_bounds(n, m, dim, refine=run_refine, max_pairs=max_pairs)
+    bounds = choose_bounds(n, m, dim, refine=run_refine)
     torch.manual_seed(seed)
     gen = np.random.default_rng(seed)
     held_x, held_y = heldout_counts(n, m, heldout_fraction)
@@ -174,7 +174,8 @@ def _bracket(
     glued = None
     lower, upper = critic_lower, coupling_upper
     if bounds.cells:
-        glued = glued_bracket(x, y, a, b, bounds.cells, seed=seed, envelope=bounds.envelope, potentials_x=[f_x])
+        glued = glued_bracket(x, y, a, b, bounds.cells, seed=seed, envelope=bounds.envelope, potentials_x=[f_x],
+                              passes=bounds.passes)
         lower, upper = max(lower, glued.lower), min(upper, glued.upper)
     return {
         "lower": lower, "upper": upper, "critic": final_critic, "critic_lower": critic_lower,

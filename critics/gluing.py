@@ -63,7 +63,7 @@ GROUP_POINTS = 400
 """Points per exact problem of the upper bound that :func:`glued_bracket` aims at. Measured
 (disc vs square, n = 10^4 a side, 2000 cells, exact 0.123580): groups of 1 / 4 / 16 / 64 cells
 gave 0.124430 / 0.124144 / 0.123933 / 0.123785 in 0.6 / 0.5 / 0.7 / 1.6 s."""
-BLOCK_POINTS = 400
+BLOCK_POINTS = 1000
 """Points a side per block of the refinement rounds (:func:`critics.coupling.refine_coupling`)."""
 
 
