@@ -91,9 +91,9 @@ def estimate_w1(
        quantiles (:func:`~critics.coupling.block_coupling_cost`): ``x`` ordered by the critic,
        ``y`` by the critic's value at the point the refinement sends it to (else by its own).
     5. In low dimension (:func:`critics.defaults.choose_bounds`) the glued bracket
-       (:func:`critics.gluing.glued_bracket`) adds an upper bound (a glued coupling) and lower
-       bounds (cone potentials of the quantised problem and pruned double c-transforms, of them
-       and of the critic's values). ``lower`` is the best certified lower bound, ``upper`` the
+       (:func:`critics.gluing.glued_bracket`) adds an upper bound (a glued coupling, refined by
+       rounds of block re-solves) and lower bounds (cone potentials of the quantised problem and
+       pruned double c-transforms, of them and of the critic's values). ``lower`` is the best certified lower bound, ``upper`` the
        cheapest coupling.
     6. ``exact`` ("auto": when ``n * m <= max_pairs``): ``ot.emd2`` with Euclidean cost.
 

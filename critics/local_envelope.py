@@ -13,13 +13,23 @@ Both transforms are minima ``min_j (w_j + |z - p_j|)`` over all ``n`` (or ``m``)
 :func:`pruned_cone_minimum` without the ``n x m`` table: for a cell ``S`` of query points (centre
 ``c``, radius ``R``) and a cell ``T`` of anchors (centre ``e``, radius ``R'``), the triangle inequality
 gives ``w_j + |z - p_j| >= min_T w + max(0, |c - e| - R - R')`` for every ``z`` in ``S`` and ``j`` in
-``T``. A cell pair is evaluated exactly when its bound is below the largest minimum found over the
+``T``. A sharper bound follows the direction between the cells: for the unit vector ``u`` from ``e``
+to ``c``, ``|z - p_j| >= u . (z - p_j) = u . (c - e) + u . (z - c) - u . (p_j - e)`` (Cauchy-Schwarz),
+so ``w_j + |z - p_j| >= |c - e| - R + min_{j in T} (w_j - u . (p_j - e))``. For a near-optimal
+potential ``w`` falls at unit rate along the transport rays, so on the cells along the ray from ``z``
+the last term barely varies and the bound loses only ``R`` where the first loses ``R + 2 R'``:
+in 3-D, where the first prunes little (10^5 points a side, 2000 cells: minutes), the larger of
+the two prunes to seconds. A cell pair is evaluated exactly when its bound is below the largest minimum found over the
 few cells of lowest bound (branch and bound); every other pair contributes its bound, so the result
 is a lower bound whatever the pruning does, and the exact minimum when the pruned cells cannot
 attain it.
 
 Floating point: distances are rounded down and radii up by a relative ``2 (d + 3) 2^-53`` (see
-:mod:`critics.cones`); a guard for the additions and weighted sums is subtracted. The values
+:mod:`critics.cones`); a guard for the additions and weighted sums is subtracted. In the
+directional bound ``u`` is divided by its norm raised by a relative ``4 (d + 3) 2^-53`` (so
+``|u| <= 1`` and Cauchy-Schwarz holds for the computed vector), and each bound is lowered by
+``16 (d + 3) 2^-53`` times the largest ``|w| + |c - e| + R + R'``, above the rounding of its two dot
+products of ``d`` terms and three additions (Higham 2002, Sec. 3.1). The values
 ``h`` need no care: any values are valid and ``g(y_j) <= h_j`` is exact.
 """
 
