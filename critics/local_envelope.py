@@ -41,6 +41,9 @@ import torch
 from critics.cones import UNIT_ROUNDOFF, certified_distances
 from critics.quantize import Quantization
 
+TABLE_ENTRIES = 2**21
+"""Cell-pair bounds held at once (query cells times anchor cells; four arrays of this many floats)."""
+
 
 def _radii(points: np.ndarray, quantization: Quantization) -> np.ndarray:
     """Largest distance of a cell's points to its centre, rounded up."""
@@ -97,7 +100,6 @@ def pruned_cone_minimum(
     members_a = anchor_cells.members()
     centres_a = torch.as_tensor(anchor_cells.centers)
     centres_p = torch.as_tensor(point_cells.centers)
-    directional = _directional_bounds(values, anchors, anchor_cells, members_a, point_cells.centers, radius_p, radius_a)
 
     def exact(members: np.ndarray, cells: np.ndarray) -> np.ndarray:
         pool = np.concatenate([members_a[q] for q in cells])
@@ -105,9 +107,14 @@ def pruned_cone_minimum(
         return np.min(values[pool][None, :] + distances.numpy(), axis=1)
 
     out = np.empty(len(points))
+    rows = max(1, TABLE_ENTRIES // len(centres_a))
     for p, members in enumerate(point_cells.members()):
+        if p % rows == 0:
+            block = slice(p, p + rows)
+            directional = _directional_bounds(values, anchors, anchor_cells, members_a, point_cells.centers[block],
+                                              radius_p[block], radius_a)
         gap = certified_distances(centres_p[p : p + 1], centres_a, -1.0).numpy()[0]
-        bound = np.maximum(lowest + np.maximum(gap - radius_p[p] - radius_a, 0.0), directional[p])
+        bound = np.maximum(lowest + np.maximum(gap - radius_p[p] - radius_a, 0.0), directional[p % rows])
         first = np.argsort(bound, kind="stable")[:seeds]
         chosen = np.union1d(first, np.nonzero(bound < exact(members, first).max())[0])
         bound[chosen] = np.inf

@@ -10,6 +10,7 @@ from critics.exact import exact_w1
 from critics.cones import cone_lower_bound, cone_values
 from critics.envelope import cone_envelope
 from critics.gluing import glued_bracket, glued_coupling
+from critics import local_envelope
 from critics.local_envelope import local_envelope_lower_bound
 from critics.quantize import cell_means, quantize
 
@@ -162,3 +163,12 @@ def test_pruned_transforms_are_the_cone_envelope(cells, d):
     bound = local_envelope_lower_bound(x, y, a, b, qx, qy, f_x)
     assert bound <= a @ g_x - b @ g_y
     assert bound == pytest.approx(a @ g_x - b @ g_y, rel=1e-10)  # the rounding guard, about (n + m) 2^-53 times the values
+
+
+def test_pruned_transforms_do_not_depend_on_the_table_blocks(monkeypatch):
+    x, y, a, b = _problem(8, 200, 150, 3)
+    qx, qy = quantize(x, a, 30), quantize(y, b, 30, seed=1)
+    f_x = np.random.default_rng(2).normal(size=200) * 0.01 + x[:, 1]
+    whole = local_envelope_lower_bound(x, y, a, b, qx, qy, f_x)
+    monkeypatch.setattr(local_envelope, "TABLE_ENTRIES", 70)
+    assert local_envelope_lower_bound(x, y, a, b, qx, qy, f_x) == pytest.approx(whole, rel=1e-12)
