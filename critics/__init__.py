@@ -1,13 +1,13 @@
 """Certified Wasserstein-1 estimation and WGAN training on 1-Lipschitz ``lipapps`` critics."""
 
-from critics.coupling import block_coupling_cost
+from critics.coupling import SparseCoupling, block_coupling_cost, refine_coupling, resolve_blocks
 from critics.critic import ValidationStopping, W1Critic
 from critics.defaults import BoundPlan, TrainingPlan, choose_bounds, choose_training
 from critics.distributions import HELD_OUT_FAMILIES, SUITE_FAMILIES, DistributionPair, SuitePair, w1_suite
 from critics.envelope import ConeEnvelope, cone_envelope
 from critics.estimate import estimate_w1
 from critics.exact import exact_w1
-from critics.gluing import GluedBracket, glued_bracket, glued_coupling_cost
+from critics.gluing import GluedBracket, glued_bracket, glued_coupling
 from critics.quantize import Quantization, quantize
 from critics.image_critic import ImageCritic
 from critics.image_generator import DCGANGenerator
@@ -27,6 +27,7 @@ __all__ = [
     "Quantization",
     "SUITE_FAMILIES",
     "SuitePair",
+    "SparseCoupling",
     "TOY_DATASETS",
     "TrainingPlan",
     "ValidationStopping",
@@ -43,9 +44,11 @@ __all__ = [
     "estimate_w1",
     "exact_w1",
     "glued_bracket",
-    "glued_coupling_cost",
+    "glued_coupling",
     "load_samples",
     "quantize",
+    "refine_coupling",
+    "resolve_blocks",
     "sample_toy",
     "train_wgan",
     "w1_suite",

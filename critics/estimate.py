@@ -91,9 +91,9 @@ def estimate_w1(
        quantiles (:func:`~critics.coupling.block_coupling_cost`): ``x`` ordered by the critic,
        ``y`` by the critic's value at the point the refinement sends it to (else by its own).
     5. In low dimension (:func:`critics.defaults.choose_bounds`) the glued bracket
-       (:func:`critics.gluing.glued_bracket`) adds an upper bound (a glued coupling) and lower
-       bounds (cone potentials of the quantised problem and pruned double c-transforms, of them
-       and of the critic's values). ``lower`` is the best certified lower bound, ``upper`` the
+       (:func:`critics.gluing.glued_bracket`) adds an upper bound (a glued coupling, refined by
+       rounds of block re-solves) and lower bounds (cone potentials of the quantised problem and
+       pruned double c-transforms, of them and of the critic's values). ``lower`` is the best certified lower bound, ``upper`` the
        cheapest coupling.
     6. ``exact`` ("auto": when ``n * m <= max_pairs``): ``ot.emd2`` with Euclidean cost.
 
@@ -113,7 +113,7 @@ def estimate_w1(
     run_refine = wants_exact(refine, n, m, max_pairs)
     plan = choose_training(n, m, dim, heldout_fraction=heldout_fraction, validation_fraction=validation_fraction,
                            epochs=epochs, batch_size=batch_size, lr=lr, depth=depth)
-    bounds = choose_bounds(n, m, dim, refine=run_refine, max_pairs=max_pairs)
+    bounds = choose_bounds(n, m, dim, refine=run_refine)
     torch.manual_seed(seed)
     gen = np.random.default_rng(seed)
     held_x, held_y = heldout_counts(n, m, heldout_fraction)
@@ -174,7 +174,8 @@ def _bracket(
     glued = None
     lower, upper = critic_lower, coupling_upper
     if bounds.cells:
-        glued = glued_bracket(x, y, a, b, bounds.cells, seed=seed, envelope=bounds.envelope, potentials_x=[f_x])
+        glued = glued_bracket(x, y, a, b, bounds.cells, seed=seed, envelope=bounds.envelope, potentials_x=[f_x],
+                              passes=bounds.passes)
         lower, upper = max(lower, glued.lower), min(upper, glued.upper)
     return {
         "lower": lower, "upper": upper, "critic": final_critic, "critic_lower": critic_lower,

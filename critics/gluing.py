@@ -22,6 +22,14 @@ gluing bound ``E_mu|x - q(x)| + W1(q#mu, r#nu) + E_nu|y - r(y)|`` (each edge's p
 by the coupling through the two centroids). Cost: ``k + l`` splits and ``k + l`` cell problems of
 a few cells' points each; memory linear in ``n + m``.
 
+Refinement (``passes``). The glued coupling is kept by its support (:class:`~critics.coupling.SparseCoupling`)
+and lowered by rounds of :func:`~critics.coupling.refine_coupling`: the support is split into
+blocks (k-means cells of the moves' sources, targets or midpoints, in turn), and each block's
+two marginals are coupled exactly in place of the block. The marginals stay those of ``mu`` and
+``nu`` and the cost never rises (the old block is feasible for the block's problem), so every
+round's cost is again an upper bound; the rounds let mass cross the borders of the cells and
+groups that the gluing fixed (domain decomposition, Benamou 1994; Bonafini and Schmitzer 2021).
+
 Lower bound (a cone potential). For any values ``w_q`` the function
 ``phi(z) = min_q (|z - e_q| - w_q)`` is 1-Lipschitz on ``R^d`` (a minimum of 1-Lipschitz cones), so
 ``E_mu phi - E_nu phi <= W1(mu, nu)`` (Kantorovich-Rubinstein, Villani 2009, Remark 6.5). With
@@ -50,9 +58,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from critics.cones import CHUNK_ENTRIES, cone_lower_bound, cone_values
+from critics.cones import CHUNK_ENTRIES, cone_lower_bound
+from critics.coupling import SparseCoupling, refine_coupling
 from critics.exact import euclidean_costs, optimal_coupling, optimal_coupling_with_duals
 from critics.local_envelope import local_envelope_lower_bound
+from lipapps.rounding import sum_error, sum_up
 from critics.quantize import Quantization, cell_means, quantize
 
 DEFAULT_CELLS = 2000
@@ -61,6 +71,8 @@ GROUP_POINTS = 400
 """Points per exact problem of the upper bound that :func:`glued_bracket` aims at. Measured
 (disc vs square, n = 10^4 a side, 2000 cells, exact 0.123580): groups of 1 / 4 / 16 / 64 cells
 gave 0.124430 / 0.124144 / 0.123933 / 0.123785 in 0.6 / 0.5 / 0.7 / 1.6 s."""
+BLOCK_POINTS = 1000
+"""Points a side per block of the refinement rounds (:func:`critics.coupling.refine_coupling`)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,9 @@ class GluedBracket:
     """``lower <= W1(mu, nu) <= upper`` (see the module docstring for both proofs).
 
     ``centroid_cost`` is ``W1(q#mu, r#nu)``; ``cells_x``, ``cells_y`` the number of cells;
-    ``edges`` the number of edges of the centroid plan; ``seconds`` the wall time.
+    ``edges`` the number of edges of the centroid plan; ``glued_upper`` the glued coupling's cost
+    before ``passes`` rounds of :func:`~critics.coupling.refine_coupling` lowered it to ``upper``;
+    ``seconds`` the wall time.
     """
 
     lower: float
@@ -89,6 +103,15 @@ class GluedBracket:
     cells_y: int
     edges: int
     seconds: float
+    glued_upper: float
+    passes: int
+
+
+def _cost_up(coupling: SparseCoupling, x: np.ndarray, y: np.ndarray) -> float:
+    """The coupling's float64 cost raised by the bound :func:`lipapps.rounding.sum_error` on the
+    rounding of its sum of products (each distance adds a relative ``(d + 3) 2^-53``)."""
+    cost = coupling.cost(x, y)
+    return sum_up(cost, sum_error(len(coupling.masses) + x.shape[1] + 3, cost))
 
 
 def centroid_transport(qx: Quantization, qy: Quantization) -> CentroidTransport:
@@ -133,32 +156,35 @@ def _edge_parts(
     return parts
 
 
-def _cellwise_cost(
+def _cellwise_plan(
     points: np.ndarray,
     weights: np.ndarray,
     quantization: Quantization,
     cell_of_edge: np.ndarray,
     others: np.ndarray,
     other_parts: list[tuple[np.ndarray, np.ndarray]],
-) -> float:
-    """Cost of the coupling that solves, for each cell, exact OT between the cell's points and
-    the other side's sub-measures on the cell's edges (module docstring)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The coupling that solves, for each cell, exact OT between the cell's points and the other
+    side's sub-measures on the cell's edges (module docstring), as (this side's indices, the
+    other side's indices, masses)."""
     order = np.argsort(cell_of_edge, kind="stable")
     bounds = np.searchsorted(cell_of_edge[order], np.arange(len(quantization.masses) + 1))
-    total = 0.0
+    parts = []
     for cell, members in enumerate(quantization.members()):
         edges = order[bounds[cell] : bounds[cell + 1]]
         if len(edges) == 0:
             continue
         pool = np.concatenate([other_parts[edge][0] for edge in edges])
         shares = np.concatenate([other_parts[edge][1] for edge in edges])
-        costs = euclidean_costs(points[members], others[pool])
-        plan = optimal_coupling(weights[members], shares, costs)
-        total += float(weights[members].sum()) * float(np.sum(plan * costs))
-    return total
+        plan = optimal_coupling(weights[members], shares, euclidean_costs(points[members], others[pool]))
+        r, c = np.nonzero(plan)
+        parts.append((members[r], pool[c], plan[r, c] * weights[members].sum()))
+    if not parts:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
+    return tuple(np.concatenate(column) for column in zip(*parts))
 
 
-def glued_coupling_cost(
+def glued_coupling(
     x: np.ndarray,
     y: np.ndarray,
     a: np.ndarray,
@@ -167,27 +193,30 @@ def glued_coupling_cost(
     qy: Quantization,
     plan: np.ndarray,
     group: int = 1,
-) -> float:
-    """Cost of the glued coupling of ``(x, a)`` and ``(y, b)`` along the centroid ``plan``.
+) -> SparseCoupling:
+    """The glued coupling of ``(x, a)`` and ``(y, b)`` along the centroid ``plan`` (the cheaper of
+    the two sides' constructions, module docstring).
 
     ``qx``, ``qy`` quantise ``x`` and ``y`` (any partition is valid); ``plan`` is any coupling of
     their normalised cell masses (``k x l``). With ``group > 1`` the exact problems are solved on
     groups of about ``group`` neighbouring cells (k-means of the centres) instead of single cells:
-    any partition into groups is valid, and larger groups move less mass across group borders. The result is an upper bound on ``W1(mu, nu)`` (see
-    the module docstring).
+    any partition into groups is valid, and larger groups move less mass across group borders. Its
+    cost is an upper bound on ``W1(mu, nu)`` (see the module docstring).
     """
     rows, cols = np.nonzero(plan > 0)
     edge_mass = plan[rows, cols]
     parts_x = _edge_parts(x, a, qx, rows, qy.centers[cols], edge_mass)
     parts_y = _edge_parts(y, b, qy, cols, qx.centers[rows], edge_mass)
+    cells_x, cells_y, edges_x, edges_y = qx, qy, rows, cols
     if group > 1:
         gx = quantize(qx.centers, qx.masses, -(-len(qx.masses) // group)).labels
         gy = quantize(qy.centers, qy.masses, -(-len(qy.masses) // group), seed=1).labels
-        return min(
-            _cellwise_cost(x, a, cell_means(x, a, gx[qx.labels]), gx[rows], y, parts_y),
-            _cellwise_cost(y, b, cell_means(y, b, gy[qy.labels]), gy[cols], x, parts_x),
-        )
-    return min(_cellwise_cost(x, a, qx, rows, y, parts_y), _cellwise_cost(y, b, qy, cols, x, parts_x))
+        cells_x, cells_y = cell_means(x, a, gx[qx.labels]), cell_means(y, b, gy[qy.labels])
+        edges_x, edges_y = gx[rows], gy[cols]
+    from_x = _cellwise_plan(x, a, cells_x, edges_x, y, parts_y)
+    from_y = _cellwise_plan(y, b, cells_y, edges_y, x, parts_x)
+    candidates = (SparseCoupling(*from_x), SparseCoupling(from_y[1], from_y[0], from_y[2]))
+    return min(candidates, key=lambda coupling: coupling.cost(x, y))
 
 
 def glued_bracket(
@@ -201,30 +230,37 @@ def glued_bracket(
     group_points: int = GROUP_POINTS,
     envelope: bool = True,
     potentials_x: Sequence[np.ndarray] = (),
+    passes: int = 0,
+    block_points: int = BLOCK_POINTS,
     chunk_entries: int = CHUNK_ENTRIES,
 ) -> GluedBracket:
     """Certified ``lower <= W1(mu, nu) <= upper`` from ``cells``-cell k-means quantisations.
 
     ``x`` (n, d), ``y`` (m, d) float64 arrays; ``a``, ``b`` probability vectors. ``upper`` is
-    :func:`glued_coupling_cost` along the optimal centroid plan, on groups of cells holding about
+    the cost of :func:`glued_coupling` along the optimal centroid plan (rounded up), on groups of cells holding about
     ``group_points`` points; ``lower`` the better of the two
     cone potentials built from the centroid duals (:func:`~critics.cones.cone_lower_bound`) and
     of that potential's pruned double c-transform
     (:func:`~critics.local_envelope.local_envelope_lower_bound`), and of the transforms of any
     ``potentials_x`` (values on ``x`` of any function, e.g. a trained critic's: the transform is
-    1-Lipschitz whatever the values, so every candidate is a certified bound). Time: k-means,
-    ``(n + m) x cells`` distances and, with ``envelope``, two pruned transforms for the lower bound
-    (measured, 2 CPU threads, 10^5 points a side, 2000 cells: seconds in 2-D, about 6 minutes in
-    3-D, where the cell bounds prune little), a ``cells x cells`` ``ot.emd`` and about
-    ``4 cells`` small exact problems for the upper; memory linear in ``n + m`` (plus
-    ``cells^2`` for the centroid problem).
+    1-Lipschitz whatever the values, so every candidate is a certified bound). With ``passes``
+    the glued coupling is refined by that many rounds of blocks of about ``block_points`` points
+    (module docstring); ``glued_upper`` is its cost before. Time: k-means, ``(n + m) x cells``
+    distances and, with ``envelope``, two pruned transforms per potential for the lower bound
+    (measured, 1 CPU thread, 10^5 points a side, 2000 cells: about 16 CPU s per potential in 3-D),
+    a ``cells x cells`` ``ot.emd`` and about ``4 cells`` small exact problems for the upper, and
+    ``max(n, m) / block_points`` exact problems a round (15-18 CPU s in 3-D at that size); memory
+    linear in ``n + m`` (plus ``cells^2`` for the centroid problem and the cell bounds).
     """
     start = time.perf_counter()
     qx = quantize(x, a, cells, seed=seed)
     qy = quantize(y, b, cells, seed=seed + 1)
     transport = centroid_transport(qx, qy)
     group = max(1, round(group_points * len(qx.masses) / max(len(x), len(y))))
-    upper = glued_coupling_cost(x, y, a, b, qx, qy, transport.plan, group)
+    coupling = glued_coupling(x, y, a, b, qx, qy, transport.plan, group)
+    glued_upper = upper = _cost_up(coupling, x, y)
+    if passes:
+        upper = min(upper, _cost_up(refine_coupling(x, y, coupling, passes, block_points, seed=seed + 2), x, y))
     cone_lower, phi_x = max(
         cone_lower_bound(x, y, a, b, qy.centers, transport.v, +1.0, chunk_entries),
         cone_lower_bound(x, y, a, b, qx.centers, transport.u, -1.0, chunk_entries),
@@ -241,4 +277,6 @@ def glued_bracket(
         cells_y=len(qy.masses),
         edges=int(np.count_nonzero(transport.plan > 0)),
         seconds=time.perf_counter() - start,
+        glued_upper=glued_upper,
+        passes=passes,
     )

@@ -13,13 +13,23 @@ Both transforms are minima ``min_j (w_j + |z - p_j|)`` over all ``n`` (or ``m``)
 :func:`pruned_cone_minimum` without the ``n x m`` table: for a cell ``S`` of query points (centre
 ``c``, radius ``R``) and a cell ``T`` of anchors (centre ``e``, radius ``R'``), the triangle inequality
 gives ``w_j + |z - p_j| >= min_T w + max(0, |c - e| - R - R')`` for every ``z`` in ``S`` and ``j`` in
-``T``. A cell pair is evaluated exactly when its bound is below the largest minimum found over the
+``T``. A sharper bound follows the direction between the cells: for the unit vector ``u`` from ``e``
+to ``c``, ``|z - p_j| >= u . (z - p_j) = u . (c - e) + u . (z - c) - u . (p_j - e)`` (Cauchy-Schwarz),
+so ``w_j + |z - p_j| >= |c - e| - R + min_{j in T} (w_j - u . (p_j - e))``. For a near-optimal
+potential ``w`` falls at unit rate along the transport rays, so on the cells along the ray from ``z``
+the last term barely varies and the bound loses only ``R`` where the first loses ``R + 2 R'``:
+in 3-D, where the first prunes little (10^5 points a side, 2000 cells: minutes), the larger of
+the two prunes to seconds. A cell pair is evaluated exactly when its bound is below the largest minimum found over the
 few cells of lowest bound (branch and bound); every other pair contributes its bound, so the result
 is a lower bound whatever the pruning does, and the exact minimum when the pruned cells cannot
 attain it.
 
 Floating point: distances are rounded down and radii up by a relative ``2 (d + 3) 2^-53`` (see
-:mod:`critics.cones`); a guard for the additions and weighted sums is subtracted. The values
+:mod:`critics.cones`); a guard for the additions and weighted sums is subtracted. In the
+directional bound ``u`` is divided by its norm raised by a relative ``4 (d + 3) 2^-53`` (so
+``|u| <= 1`` and Cauchy-Schwarz holds for the computed vector), and each bound is lowered by
+``16 (d + 3) 2^-53`` times the largest ``|w| + |c - e| + R + R'``, above the rounding of its two dot
+products of ``d`` terms and three additions (Higham 2002, Sec. 3.1). The values
 ``h`` need no care: any values are valid and ``g(y_j) <= h_j`` is exact.
 """
 
@@ -31,6 +41,9 @@ import torch
 from critics.cones import UNIT_ROUNDOFF, certified_distances
 from critics.quantize import Quantization
 
+TABLE_ENTRIES = 2**21
+"""Cell-pair bounds held at once (query cells times anchor cells; four arrays of this many floats)."""
+
 
 def _radii(points: np.ndarray, quantization: Quantization) -> np.ndarray:
     """Largest distance of a cell's points to its centre, rounded up."""
@@ -38,6 +51,35 @@ def _radii(points: np.ndarray, quantization: Quantization) -> np.ndarray:
     radii = np.zeros(len(quantization.centers))
     np.maximum.at(radii, quantization.labels, gaps)
     return radii * (1.0 + 2.0 * (points.shape[1] + 3) * UNIT_ROUNDOFF)
+
+
+def _directional_bounds(
+    values: np.ndarray,
+    anchors: np.ndarray,
+    anchor_cells: Quantization,
+    members_a: list[np.ndarray],
+    centres_p: np.ndarray,
+    radius_p: np.ndarray,
+    radius_a: np.ndarray,
+) -> np.ndarray:
+    """``(query cells, anchor cells)`` lower bounds ``|c - e| - R_S + min_{j in T} (w_j - u . (p_j - e))``
+    on ``w_j + |z - p_j|`` over ``z`` in ``S`` and ``j`` in ``T``, ``u`` the unit vector from ``e`` to
+    ``c`` (module docstring), lowered by a rounding guard; ``-inf`` where ``c = e``."""
+    dim = anchors.shape[1]
+    offsets = centres_p[:, None, :] - anchor_cells.centers[None, :, :]
+    gaps = np.sqrt(np.sum(offsets**2, axis=2))
+    shrink = 1.0 + 4.0 * (dim + 3) * UNIT_ROUNDOFF
+    with np.errstate(invalid="ignore", divide="ignore"):
+        units = offsets / (gaps * shrink)[:, :, None]
+    out = np.full(gaps.shape, -np.inf)
+    for q, members in enumerate(members_a):
+        spread = anchors[members] - anchor_cells.centers[q]
+        lowest = np.min(values[members][None, :] - units[:, q, :] @ spread.T, axis=1)
+        out[:, q] = np.sum(units[:, q, :] * offsets[:, q, :], axis=1) - radius_p + lowest
+    scale = float(np.max(np.abs(values))) + float(gaps.max()) + float(radius_p.max()) + float(radius_a.max())
+    out -= 16.0 * (dim + 3) * UNIT_ROUNDOFF * scale
+    out[gaps == 0.0] = -np.inf
+    return out
 
 
 def pruned_cone_minimum(
@@ -65,9 +107,14 @@ def pruned_cone_minimum(
         return np.min(values[pool][None, :] + distances.numpy(), axis=1)
 
     out = np.empty(len(points))
+    rows = max(1, TABLE_ENTRIES // len(centres_a))
     for p, members in enumerate(point_cells.members()):
+        if p % rows == 0:
+            block = slice(p, p + rows)
+            directional = _directional_bounds(values, anchors, anchor_cells, members_a, point_cells.centers[block],
+                                              radius_p[block], radius_a)
         gap = certified_distances(centres_p[p : p + 1], centres_a, -1.0).numpy()[0]
-        bound = lowest + np.maximum(gap - radius_p[p] - radius_a, 0.0)
+        bound = np.maximum(lowest + np.maximum(gap - radius_p[p] - radius_a, 0.0), directional[p % rows])
         first = np.argsort(bound, kind="stable")[:seeds]
         chosen = np.union1d(first, np.nonzero(bound < exact(members, first).max())[0])
         bound[chosen] = np.inf

@@ -24,7 +24,7 @@ wall and CPU seconds (``time.process_time``: the machine may be shared). Results
 ``experiments/results/w1_suite.{json,md}`` (a table per family, held-out families apart) and
 ``w1_suite_width_vs_n.png`` (bracket width against n).
 
-    .venv/bin/python experiments/bench_w1.py --suite [--families NAME ...] [--sizes N ...] [--max-dim D] [--seeds S ...]
+    .venv/bin/python experiments/bench_w1.py --suite [--families NAME ...] [--sizes N ...] [--max-dim D] [--seeds S ...] [--rerun]
 """
 
 from __future__ import annotations
@@ -325,7 +325,7 @@ def run_suite(args: argparse.Namespace) -> None:
             if entry.dim > args.max_dim:
                 continue
             for seed in args.seeds:
-                if not results.has((entry.name, n, seed)):
+                if args.rerun or not results.has((entry.name, n, seed)):
                     results.add(run_suite_case(entry, n, seed))
     results.write()
     write_suite_plot(results.records, args.out)
@@ -342,6 +342,7 @@ def main() -> None:
     parser.add_argument("--families", nargs="*", help="suite families to run (default: all)")
     parser.add_argument("--max-dim", type=int, default=64, help="suite pairs up to this dimension")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0], help="suite seeds")
+    parser.add_argument("--rerun", action="store_true", help="run stored suite cases again, replacing their records")
     args = parser.parse_args()
     if args.suite:
         torch.set_num_threads(1)

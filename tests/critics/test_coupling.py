@@ -2,10 +2,11 @@
 with one block."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from critics.coupling import block_coupling_cost
+from critics.coupling import SparseCoupling, block_coupling_cost, refine_coupling, resolve_blocks
 from critics.exact import exact_w1
 
 
@@ -44,3 +45,23 @@ def test_one_dimensional_sorted_blocks_are_exact():
     x, y, a, b, _ = _problem(3, 50, 70, 1)
     cost = block_coupling_cost(x, y, a, b, x[:, 0], y[:, 0], block_size=5)
     assert abs(cost - exact_w1(x, y, a, b)) < 1e-9
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 40), m=st.integers(1, 40), d=st.integers(1, 3),
+       passes=st.integers(1, 4), block=st.integers(1, 20))
+def test_refined_coupling_keeps_the_marginals_and_never_costs_more(seed, n, m, d, passes, block):
+    x, y, a, b, rng = _problem(seed, n, m, d)
+    start = SparseCoupling(*np.nonzero(np.outer(a, b)), np.outer(a, b)[np.nonzero(np.outer(a, b))])
+    refined = refine_coupling(x, y, start, passes, block, seed=seed)
+    assert np.allclose(np.bincount(refined.rows, refined.masses, n), a, rtol=1e-12, atol=0)
+    assert np.allclose(np.bincount(refined.cols, refined.masses, m), b, rtol=1e-12, atol=0)
+    assert exact_w1(x, y, a, b) * (1 - 1e-12) <= refined.cost(x, y) <= start.cost(x, y) * (1 + 1e-12)
+
+
+def test_one_block_is_exact_ot():
+    x, y, a, b, _ = _problem(2, 30, 25, 2)
+    plan = np.outer(a, b)
+    start = SparseCoupling(*np.nonzero(plan), plan[np.nonzero(plan)])
+    assert resolve_blocks(x, y, start, np.zeros(len(start.masses), dtype=np.int64)).cost(x, y) == pytest.approx(
+        exact_w1(x, y, a, b), rel=1e-12)

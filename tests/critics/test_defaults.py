@@ -3,7 +3,7 @@
 import pytest
 
 from critics.defaults import (
-    CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, DEEP_PROBLEM, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH,
+    CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, DEEP_PROBLEM, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH, REFINE_PASSES,
     GLUING_MAX_DIMENSION, LARGE_PROBLEM,
     MINI_BATCH, PATIENCE_STEPS, SMALL_PROBLEM, WARMUP_SHARE, BoundPlan, TrainingPlan, choose_bounds, choose_training,
     heldout_counts, validation_counts,
@@ -98,15 +98,15 @@ def test_bad_settings_are_refused(options, message):
 
 @pytest.mark.parametrize("n, m, d, max_pairs, expected", [
     (2500, 2500, 2, 25_000_000, BoundPlan(cells=2500, envelope=True, refine=True)),
-    (FINE_MAX_POINTS, 10, 2, 25_000_000, BoundPlan(cells=FINE_CELLS, envelope=True, refine=True)),
-    (FINE_MAX_POINTS + 1, 10, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=True)),
-    (10**5, 10**5, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False)),
+    (FINE_MAX_POINTS, 10, 2, 25_000_000, BoundPlan(cells=FINE_CELLS, envelope=True, refine=True, passes=REFINE_PASSES)),
+    (FINE_MAX_POINTS + 1, 10, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=True, passes=REFINE_PASSES)),
+    (10**5, 10**5, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES)),
     (2000, 3000, 3, 25_000_000, BoundPlan(cells=3000, envelope=True, refine=True)),
-    (10**5, 10**5, 3, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=False, refine=False)),
+    (10**5, 10**5, 3, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES)),
     (10**4, 10**4, 16, 25_000_000, BoundPlan(cells=0, envelope=False, refine=False)),
 ])
 def test_choose_bounds(n, m, d, max_pairs, expected):
-    """Gluing up to GLUING_MAX_DIMENSION; its envelope in 2-D at any n, in 3-D only where n m fits."""
+    """Gluing and its envelope up to GLUING_MAX_DIMENSION; refinement rounds where cells < points."""
     refine = n * m <= max_pairs
-    assert choose_bounds(n, m, d, refine=refine, max_pairs=max_pairs) == expected
+    assert choose_bounds(n, m, d, refine=refine) == expected
     assert (expected.cells > 0) == (d <= GLUING_MAX_DIMENSION)

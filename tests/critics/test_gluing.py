@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from critics.exact import exact_w1
 from critics.cones import cone_lower_bound, cone_values
 from critics.envelope import cone_envelope
-from critics.gluing import glued_bracket, glued_coupling_cost
+from critics.gluing import glued_bracket, glued_coupling
+from critics import local_envelope
 from critics.local_envelope import local_envelope_lower_bound
 from critics.quantize import cell_means, quantize
 
@@ -33,12 +34,14 @@ def _problem(seed: int, n: int, m: int, d: int):
 )
 def test_bracket_contains_exact_w1(seed, n, m, d, cells):
     x, y, a, b = _problem(seed, n, m, d)
-    result = glued_bracket(x, y, a, b, cells, seed=seed, group_points=int(seed % 7), envelope=seed % 2 == 0)
+    result = glued_bracket(x, y, a, b, cells, seed=seed, group_points=int(seed % 7), envelope=seed % 2 == 0,
+                           passes=seed % 4, block_points=1 + seed % 9)
     exact = exact_w1(x, y, a, b)
     # ``exact`` is ot.emd's float sum of n + m - 1 plan entries times costs: relative rounding
     # up to about (n + m) 2^-53 on the reference itself, allowed on both sides (not on the bounds)
     assert result.lower - 1e-12 * exact <= exact <= result.upper + 1e-12 * exact
     assert result.cells_x <= min(cells, n) and result.cells_y <= min(cells, m)
+    assert result.upper <= result.glued_upper
 
 
 def test_one_cell_per_point_is_exact():
@@ -69,7 +72,10 @@ def test_any_partition_and_plan_give_an_upper_bound():
     independent = np.outer(qx.masses, qy.masses)
     exact = exact_w1(x, y, a, b)
     for group in (1, 2, 4):
-        assert glued_coupling_cost(x, y, a, b, qx, qy, independent, group) >= exact - 1e-12
+        coupling = glued_coupling(x, y, a, b, qx, qy, independent, group)
+        assert np.allclose(np.bincount(coupling.rows, coupling.masses, 50), a, rtol=1e-12, atol=0)
+        assert np.allclose(np.bincount(coupling.cols, coupling.masses, 35), b, rtol=1e-12, atol=0)
+        assert coupling.cost(x, y) >= exact - 1e-12
 
 
 @settings(max_examples=25, deadline=None)
@@ -139,20 +145,30 @@ def test_quantize_cells_are_cell_means_and_deterministic(cells):
     n=st.integers(1, 40),
     m=st.integers(1, 40),
     cells=st.integers(1, 8),
+    d=st.integers(1, 3),
 )
-def test_local_envelope_is_a_lower_bound_for_any_values(seed, n, m, cells):
-    x, y, a, b = _problem(seed, n, m, 2)
+def test_local_envelope_is_a_lower_bound_for_any_values(seed, n, m, cells, d):
+    x, y, a, b = _problem(seed, n, m, d)
     qx, qy = quantize(x, a, cells, seed=seed), quantize(y, b, cells, seed=seed + 1)
     f_x = np.random.default_rng(seed).normal(size=n) * 3.0
     assert local_envelope_lower_bound(x, y, a, b, qx, qy, f_x) <= exact_w1(x, y, a, b)
 
 
-@pytest.mark.parametrize("cells", [1, 7, 40])
-def test_pruned_transforms_are_the_cone_envelope(cells):
-    x, y, a, b = _problem(17, 300, 250, 2)
+@pytest.mark.parametrize("cells, d", [(1, 2), (7, 2), (40, 2), (40, 3)])
+def test_pruned_transforms_are_the_cone_envelope(cells, d):
+    x, y, a, b = _problem(17, 300, 250, d)
     qx, qy = quantize(x, a, cells), quantize(y, b, cells, seed=1)
     f_x = np.random.default_rng(4).normal(size=300) * 0.01 + x[:, 0]
     _, g_x, g_y, _ = cone_envelope(x, y, f_x)
     bound = local_envelope_lower_bound(x, y, a, b, qx, qy, f_x)
     assert bound <= a @ g_x - b @ g_y
-    assert bound == pytest.approx(a @ g_x - b @ g_y, rel=1e-11)  # the rounding guard
+    assert bound == pytest.approx(a @ g_x - b @ g_y, rel=1e-10)  # the rounding guard, about (n + m) 2^-53 times the values
+
+
+def test_pruned_transforms_do_not_depend_on_the_table_blocks(monkeypatch):
+    x, y, a, b = _problem(8, 200, 150, 3)
+    qx, qy = quantize(x, a, 30), quantize(y, b, 30, seed=1)
+    f_x = np.random.default_rng(2).normal(size=200) * 0.01 + x[:, 1]
+    whole = local_envelope_lower_bound(x, y, a, b, qx, qy, f_x)
+    monkeypatch.setattr(local_envelope, "TABLE_ENTRIES", 70)
+    assert local_envelope_lower_bound(x, y, a, b, qx, qy, f_x) == pytest.approx(whole, rel=1e-12)
