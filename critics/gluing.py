@@ -53,6 +53,7 @@ empty and is left out.
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,7 +63,7 @@ from critics.cones import CHUNK_ENTRIES, cone_lower_bound
 from critics.coupling import SparseCoupling, refine_coupling
 from critics.exact import euclidean_costs, optimal_coupling, optimal_coupling_with_duals
 from critics.local_envelope import local_envelope_lower_bound
-from lipapps.rounding import sum_error, sum_up
+from lipapps.rounding import round_up, sqrt_up, sum_error, sum_up
 from critics.quantize import Quantization, cell_means, quantize
 
 DEFAULT_CELLS = 2000
@@ -107,11 +108,24 @@ class GluedBracket:
     passes: int
 
 
-def _cost_up(coupling: SparseCoupling, x: np.ndarray, y: np.ndarray) -> float:
-    """The coupling's float64 cost raised by the bound :func:`lipapps.rounding.sum_error` on the
-    rounding of its sum of products (each distance adds a relative ``(d + 3) 2^-53``)."""
+def _cost_up(coupling: SparseCoupling, x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """An upper bound on ``W1(a, b)`` from a coupling whose marginals match ``(a, b)`` only up to
+    the rounding of the solvers that built it: its float64 cost, raised by the bound
+    :func:`lipapps.rounding.sum_error` on the rounding of its sum of products (each distance adds
+    a relative ``(d + 3) 2^-53``), plus ``D (||r - a||_1 + ||c - b||_1)`` for its marginals
+    ``(r, c)`` and a bound ``D`` on every distance between the points. The repair behind that
+    term: scale down the rows and columns that carry too much mass (the cost does not rise), then
+    couple what is missing on each side independently (at most ``D`` a unit of mass, and the
+    missing mass is at most the two defects; ``docs/math.md``, W1 brackets)."""
     cost = coupling.cost(x, y)
-    return sum_up(cost, sum_error(len(coupling.masses) + x.shape[1] + 3, cost))
+    rows = np.bincount(coupling.rows, weights=coupling.masses, minlength=len(x))
+    cols = np.bincount(coupling.cols, weights=coupling.masses, minlength=len(y))
+    defect = float(np.abs(rows - a).sum() + np.abs(cols - b).sum())
+    defect = sum_up(defect, sum_error(len(coupling.masses) + len(x) + len(y), 2.0 + defect))
+    both = np.concatenate([x, y])
+    diameter = sqrt_up(sum((Fraction(float(hi)) - Fraction(float(lo))) ** 2  # exact: the bounding box's diagonal
+                           for hi, lo in zip(both.max(axis=0), both.min(axis=0))))
+    return sum_up(cost, sum_error(len(coupling.masses) + x.shape[1] + 3, cost), round_up(Fraction(diameter) * Fraction(defect)))
 
 
 def centroid_transport(qx: Quantization, qy: Quantization) -> CentroidTransport:
@@ -258,9 +272,9 @@ def glued_bracket(
     transport = centroid_transport(qx, qy)
     group = max(1, round(group_points * len(qx.masses) / max(len(x), len(y))))
     coupling = glued_coupling(x, y, a, b, qx, qy, transport.plan, group)
-    glued_upper = upper = _cost_up(coupling, x, y)
+    glued_upper = upper = _cost_up(coupling, x, y, a, b)
     if passes:
-        upper = min(upper, _cost_up(refine_coupling(x, y, coupling, passes, block_points, seed=seed + 2), x, y))
+        upper = min(upper, _cost_up(refine_coupling(x, y, coupling, passes, block_points, seed=seed + 2), x, y, a, b))
     cone_lower, phi_x = max(
         cone_lower_bound(x, y, a, b, qy.centers, transport.v, +1.0, chunk_entries),
         cone_lower_bound(x, y, a, b, qx.centers, transport.u, -1.0, chunk_entries),

@@ -2,6 +2,7 @@
 cone function is certified on the stated side, and chunking changes nothing."""
 
 import numpy as np
+import ot
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -172,3 +173,19 @@ def test_pruned_transforms_do_not_depend_on_the_table_blocks(monkeypatch):
     whole = local_envelope_lower_bound(x, y, a, b, qx, qy, f_x)
     monkeypatch.setattr(local_envelope, "TABLE_ENTRIES", 70)
     assert local_envelope_lower_bound(x, y, a, b, qx, qy, f_x) == pytest.approx(whole, rel=1e-12)
+
+
+def test_a_coupling_off_its_marginals_still_bounds_from_above():
+    from critics.coupling import SparseCoupling
+    from critics.gluing import _cost_up
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(40, 2)) + 0.5
+    a, b = np.full(30, 1 / 30), np.full(40, 1 / 40)
+    plan = ot.emd(a, b, ot.dist(x, y, metric="euclidean"))
+    rows, cols = np.nonzero(plan)
+    exact = float(ot.emd2(a, b, ot.dist(x, y, metric="euclidean")))
+    shrunk = SparseCoupling(rows, cols, plan[rows, cols] * (1 - 1e-2))  # marginals 1% short: cost below W1
+    assert shrunk.cost(x, y) < exact <= _cost_up(shrunk, x, y, a, b)
+    exact_plan = SparseCoupling(rows, cols, plan[rows, cols])
+    assert exact <= _cost_up(exact_plan, x, y, a, b) <= exact * (1 + 1e-9)
