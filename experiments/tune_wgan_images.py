@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, name: str, seed: int, test: torch.Tensor, clas
         mnist_sampler(args.data_dir, "mnist"), steps=10**9, max_seconds=60.0 * args.minutes, generator=generator,
         critic=critic, gp_weight=recipe.gp_weight, batch_size=recipe.batch_size, critic_steps=recipe.critic_steps,
         lr_generator=recipe.lr_generator, lr_critic=recipe.lr_critic, latent_dim=IMAGE_LATENT,
-        log_every=10**9, eval_samples=0, seed=seed, checkpoint=args.work / f"{name}_seed{seed}_{args.minutes:g}min.pt",
+        log_every=10**9, checkpoint_every=50, eval_samples=0, seed=seed, checkpoint=args.work / f"{name}_seed{seed}_{args.minutes:g}min.pt",
         resume=True, clock=CLOCKS[args.clock], progress=False,
     )
     fake = sample_generator(result.generator, args.eval_samples, IMAGE_LATENT, seed + 1000)
