@@ -93,8 +93,8 @@ def main() -> None:
                 start = time.perf_counter()
                 solution = model.solve(y, sigma, tol=args.tol)
                 results.add({**base, "method": method, "psnr": psnr(solution.x[0, 0], truth), "seconds": time.perf_counter() - start,
-                             "strength": float(model.strength(torch.tensor(float(sigma)))),
-                             "scale": float(model.scale(torch.tensor(float(sigma)))),
+                             "strength": float(model.strength(torch.tensor(float(sigma))).detach()),
+                             "scale": float(model.scale(torch.tensor(float(sigma))).detach()),
                              "error_bound": float(solution.error_bound[0]), "iterations": int(solution.iterations[0]),
                              "converged": bool(solution.converged[0])})
             print(f"sigma {sigma}: {index + 1}/{len(files)} {path.name}", flush=True)
