@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import torch
 import torch.nn as nn
@@ -41,6 +42,7 @@ import torch.nn.functional as F
 import lipapps
 from lipapps import CheckpointError, ConvGradientFlowBlock
 from lipapps.layers import conv_norm_bound
+from lipapps.rounding import round_up
 
 from denoisers.model import AveragedDenoiser
 
@@ -165,8 +167,9 @@ class ProxDenoiser(lipapps.CertifiedModel):
         return self._rule(self.log_scale, sigma)
 
     def squared_norm_bound(self) -> float:
-        """A provable bound on ``||K||^2`` for every image size (:func:`lipapps.layers.conv_norm_bound`)."""
-        return conv_norm_bound(self.potential.weight, None) ** 2
+        """A provable bound on ``||K||^2`` for every image size (:func:`lipapps.layers.conv_norm_bound`,
+        squared in exact arithmetic and rounded up)."""
+        return round_up(Fraction(conv_norm_bound(self.potential.weight, None)) ** 2)
 
     def regulariser_gradient(self, x: torch.Tensor, scale: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Tensor:
         """``grad R_mu(x) = K^T s(mu K x + b) / mu`` (``scale`` = ``mu``, per image ``(B, 1, 1, 1)``;
