@@ -110,7 +110,7 @@ def test_from_ridge_matches_the_one_step_denoiser_at_small_lambda():
     torch.manual_seed(0)
     ridge = AveragedDenoiser(**CONVEX_RIDGE).double()
     model = ProxDenoiser.from_ridge(ridge).double()
-    assert float(model.strength(torch.tensor(7.0))) == pytest.approx(0.99 * 2.0)
+    assert float(model.strength(torch.tensor(7.0)).detach()) == pytest.approx(0.99 * 2.0)
     y = images(2, size=20)
     lam = 0.05
     model.set_rule(lam, 1.0)
@@ -129,8 +129,8 @@ def test_rules_are_log_linear_and_fit_exactly():
     assert torch.allclose(model.strength(sigma), torch.tensor([2.5, 5.0, 20.0]))
     assert torch.allclose(model.scale(sigma), torch.tensor([2 * 2**0.5, 2.0, 1.0]))
     model.fit_rule([10, 40], [2.0, 8.0], [3.0, 3.0])
-    assert float(model.strength(torch.tensor(20.0))) == pytest.approx(4.0, rel=1e-5)
-    assert float(model.scale(torch.tensor(33.0))) == pytest.approx(3.0, rel=1e-5)
+    assert float(model.strength(torch.tensor(20.0)).detach()) == pytest.approx(4.0, rel=1e-5)
+    assert float(model.scale(torch.tensor(33.0)).detach()) == pytest.approx(3.0, rel=1e-5)
 
 
 def test_per_image_noise_levels_and_bad_input():
