@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 import lipapps
 from lipapps import CheckpointError, ConvGradientFlowBlock
-from lipapps.layers import conv_norm_bound
+from lipapps.layers import conv_adjoint, conv_norm_bound
 from lipapps.rounding import round_up
 
 from denoisers.model import AveragedDenoiser
@@ -87,15 +87,16 @@ class ProxDenoiser(lipapps.CertifiedModel):
     The convex ridge regulariser ``R`` is held by :attr:`potential`, a spline
     :class:`lipapps.ConvGradientFlowBlock` (its ``K``, ``b`` and ``s``; ``||K|| <= 1`` kept by its
     constraint after every optimiser step); its own forward, a gradient step, is not used.
-    ``forward(y)`` solves the prox at :attr:`sigma` to :attr:`tol` (:meth:`solve`, no gradients);
-    training differentiates :meth:`unrolled`.
+    ``forward(y)`` is :meth:`descend`: :attr:`max_iter` plain gradient steps on the prox objective
+    at :attr:`sigma`, a certified 1-Lipschitz map; :meth:`solve` computes the prox faster, to
+    :attr:`tol`, with per-image error bounds; training differentiates :meth:`unrolled`.
 
     Args:
         hidden_channels: number of filters of ``K``.
         kernel_size: odd size of the filters.
         sigma: the noise level ``forward`` denoises (0-255 scale; :meth:`solve` takes any).
         tol: stopping tolerance on ``||grad F||`` per image (absolute, ``[0, 1]`` intensity scale).
-        max_iter: most iterations of the inner solver.
+        max_iter: the steps of :meth:`forward` and the most iterations of :meth:`solve`.
         constraint: the constraint of ``K`` (``"parametrization"`` or ``"projection"``).
     """
 
@@ -175,16 +176,12 @@ class ProxDenoiser(lipapps.CertifiedModel):
         """``grad R_mu(x) = K^T s(mu K x + b) / mu`` (``scale`` = ``mu``, per image ``(B, 1, 1, 1)``;
         ``kernel``: ``K``'s weight when the caller materialised it once for many evaluations).
 
-        ``K^T z = sum_c z_c * k_c`` (true convolution with each filter, i.e. correlation with the
-        flipped filter, zero padding): the exact adjoint of ``conv2d``, computed as a depthwise
-        convolution and a sum over channels, 5x faster on one CPU thread than ``conv_transpose2d``
-        on 32 channels (0.13 s against 0.74 s on a 321 x 481 image).
+        ``K^T`` is :func:`lipapps.layers.conv_adjoint`, the exact adjoint of the convolution.
         """
         block = self.potential
         k = block.weight if kernel is None else kernel
         z = block.activation(F.conv2d(scale * x, k, block.bias, padding=block.padding))
-        adjoint = F.conv2d(z, k.flip(-1, -2), padding=block.padding, groups=k.shape[0]).sum(dim=1, keepdim=True)
-        return adjoint / scale
+        return conv_adjoint(z, k, block.padding) / scale
 
     def _parameters_at(self, y: torch.Tensor, sigma: float | torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if y.dim() != 4 or y.shape[1] != 1:
@@ -245,13 +242,35 @@ class ProxDenoiser(lipapps.CertifiedModel):
             active, previous, x, target = active[keep], x[keep], x_next[keep], target[keep]
         return ProxSolution(x=out, error_bound=error, iterations=iterations, converged=converged, tol=tol)
 
+    def descend(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
+        """``steps`` (default :attr:`max_iter`) plain gradient steps ``x <- x - grad F(x) / L`` from
+        ``x_0 = y``: a 1-Lipschitz map of ``y`` for every number of steps, converging to the prox at
+        the rate ``(1 - 1/L)^k``.
+
+        Proof: the Jacobian of ``x -> x - (x - y + lambda grad R_mu(x)) / L`` in ``x`` is
+        ``I - (I + lambda K^T S K) / L`` with ``S`` the diagonal of spline slopes in ``[0, 1]``
+        and ``||K||^2 <= beta``, ``L = 1 + lambda beta``: symmetric with eigenvalues in
+        ``[0, 1 - 1/L]``. So ``|x_{k+1} - x'_{k+1}| <= (1 - 1/L) |x_k - x'_k| + |y - y'| / L``,
+        and from ``x_0 = y`` induction gives ``|x_k - x'_k| <= |y - y'|`` (``docs/math.md``,
+        section 5). Unlike :meth:`solve`, no early stop and no momentum, which would break it.
+        """
+        steps = self.max_iter if steps is None else int(steps)
+        strength, scale, smoothness = self._parameters_at(y, sigma)
+        kernel = self.potential.weight
+        x = y
+        for _ in range(steps):
+            x = x - (x - y + strength * self.regulariser_gradient(x, scale, kernel)) / smoothness
+        return x
+
+    @torch.no_grad()
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.solve(y).x
+        """:meth:`descend` at :attr:`sigma` for :attr:`max_iter` steps: the certified map (bound 1)."""
+        return self.descend(y)
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
-        """1: the Lipschitz constant of the exact prox of the convex ``lambda R_mu`` (firmly non-expansive,
-        whatever ``K``). The computed map adds its per-image :attr:`ProxSolution.error_bound`:
-        ``||D~(y) - D~(y')|| <= ||y - y'|| + e(y) + e(y')``; this is not a bound without them."""
+        """1, for :meth:`forward` (:meth:`descend`: plain gradient steps from ``y``, nonexpansive for
+        every number of steps). :meth:`solve` (accelerated, stopped per image) has instead
+        ``||D~(y) - D~(y')|| <= ||y - y'|| + e(y) + e(y')`` with its per-image error bounds."""
         return 1.0
 
     def check_constraint(self) -> None:

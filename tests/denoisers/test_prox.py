@@ -199,3 +199,23 @@ def test_training_keeps_the_certificate_and_resumes_to_the_same_weights(tmp_path
     resumed = run(resume=True)
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_forward_is_nonexpansive_for_any_number_of_steps():
+    model = small_model(seed=5, strength=8.0, scale=4.0)
+    torch.manual_seed(5)
+    y = torch.rand(1, 1, 12, 12, dtype=torch.float64)
+    model = model.double()
+    for steps in (1, 7, 60):
+        delta = 1e-2 * torch.randn_like(y)
+        worst = 0.0
+        for _ in range(30):  # ascend the ratio along random directions and its own gradient
+            delta.requires_grad_(True)
+            ratio = (model.descend(y + delta, steps=steps) - model.descend(y, steps=steps)).norm() / delta.norm()
+            (grad,) = torch.autograd.grad(ratio, delta)
+            worst = max(worst, float(ratio.detach()))
+            delta = (delta + 1e-2 * grad / grad.norm()).detach()
+        assert worst <= 1.0
+    converged = model.solve(y, tol=1e-10).x
+    assert (model.descend(y, steps=2000) - converged).norm() <= 1e-6
+    assert model.lipschitz_bound() == 1.0 and torch.equal(model(y), model.descend(y))
