@@ -44,6 +44,8 @@ VARIANTS = {
     "certified-5x1e-3": ImageWGANRecipe("certified", critic_steps=5, lr_critic=1e-3, lr_generator=2e-4),
     "certified-2x1e-3": ImageWGANRecipe("certified", critic_steps=2, lr_critic=1e-3, lr_generator=2e-4),
     "certified-2x5e-4-5e-4": ImageWGANRecipe("certified", critic_steps=2, lr_critic=5e-4, lr_generator=5e-4),
+    "certified-1x1e-3": ImageWGANRecipe("certified", critic_steps=1, lr_critic=1e-3, lr_generator=2e-4),
+    "certified-2x2e-3": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4),
     "certified-wide-5x2e-4": ImageWGANRecipe("certified", critic_steps=5, lr_critic=2e-4, lr_generator=2e-4,
                                              critic_options=(("downsampling", 2), ("channels", 32),
                                                              ("hidden_channels", 64))),
