@@ -65,7 +65,7 @@ def markdown(records: list[dict[str, Any]]) -> str:
             "training time. Fashion-MNIST and seeds 0, 1 (the bench's) are not used here.\n\n") + markdown_table(
         sorted(records, key=lambda r: (r["minutes"], r["seed"], r["frechet_distance"])), [
             ("variant", lambda r: r["variant"]), ("critic", lambda r: r["recipe"]["critic"]), ("seed", lambda r: r["seed"]),
-            ("minutes", lambda r: f"{r['minutes']:g}"), ("steps", lambda r: r["steps"]),
+            ("minutes", lambda r: f"{r['minutes']:g}"), ("clock", lambda r: r["clock"]), ("steps", lambda r: r["steps"]),
             ("s/step", lambda r: f"{r['seconds_per_step']:.2f}"), ("Frechet", lambda r: f"{r['frechet_distance']:.2f}"),
             ("class entropy", lambda r: f"{r['class_entropy']:.3f}"),
             ("certificate", lambda r: "-" if r["certificate"] is None else f"{r['certificate']:.6f}"),
