@@ -4,7 +4,7 @@ import pytest
 
 from critics.defaults import (
     CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, DEEP_PROBLEM, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH, REFINE_PASSES,
-    GLUING_MAX_DIMENSION, LARGE_PROBLEM,
+    GLUING_MAX_DIMENSION, HIGH_DIMENSION_GLUING_POINTS, LARGE_PROBLEM,
     MINI_BATCH, PATIENCE_STEPS, SMALL_PROBLEM, WARMUP_SHARE, BoundPlan, TrainingPlan, choose_bounds, choose_training,
     heldout_counts, validation_counts,
 )
@@ -103,10 +103,14 @@ def test_bad_settings_are_refused(options, message):
     (10**5, 10**5, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES)),
     (2000, 3000, 3, 25_000_000, BoundPlan(cells=3000, envelope=True, refine=True)),
     (10**5, 10**5, 3, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES)),
-    (10**4, 10**4, 16, 25_000_000, BoundPlan(cells=0, envelope=False, refine=False)),
+    (5000, 5000, 16, 25_000_000, BoundPlan(cells=5000, envelope=True, refine=True)),
+    (HIGH_DIMENSION_GLUING_POINTS, 10, 16, 25_000_000,
+     BoundPlan(cells=FINE_CELLS, envelope=True, refine=True, passes=REFINE_PASSES)),
+    (HIGH_DIMENSION_GLUING_POINTS + 1, 10, 16, 25_000_000, BoundPlan(cells=0, envelope=False, refine=True)),
 ])
 def test_choose_bounds(n, m, d, max_pairs, expected):
-    """Gluing and its envelope up to GLUING_MAX_DIMENSION; refinement rounds where cells < points."""
+    """Gluing and its envelope up to GLUING_MAX_DIMENSION, above it up to HIGH_DIMENSION_GLUING_POINTS
+    a side; refinement rounds where cells < points."""
     refine = n * m <= max_pairs
     assert choose_bounds(n, m, d, refine=refine) == expected
-    assert (expected.cells > 0) == (d <= GLUING_MAX_DIMENSION)
+    assert (expected.cells > 0) == (d <= GLUING_MAX_DIMENSION or max(n, m) <= HIGH_DIMENSION_GLUING_POINTS)
