@@ -29,13 +29,20 @@ TARGET_STEPS = 1000
 #: Above one batch each step costs more and (4, 0.03, 1000) keeps 10^6 points to minutes.
 SMALL_PROBLEM = (8, 0.01, 2 * TARGET_STEPS)
 LARGE_PROBLEM = (4, 0.03, TARGET_STEPS)
-#: Defaults above LOW_DIMENSION for mini-batch problems of at most DEEP_MAX_POINTS pooled training
-#: points: the population W1 of radial differences (scaled pairs) needs depth. Measured (scaled
-#: pairs, P and 1.5 P, n = 10^5, CPU): the held-out estimate against the known W1 was -1.15%
-#: (d = 16) and -1.27% (d = 64) with depth 12, lr 0.01 and about 3000 steps, against 6.7% below
-#: with LARGE_PROBLEM (d = 12, n = 2 x 10^4). Beyond DEEP_MAX_POINTS (10^6 a side) the steps of
-#: a depth-12 critic would not fit minutes, and LARGE_PROBLEM is kept.
-DEEP_PROBLEM = (12, 0.01, 3 * TARGET_STEPS)
+#: The deep critic, above LOW_DIMENSION for mini-batch problems of at most DEEP_MAX_POINTS pooled
+#: training points (:func:`deep_problem`): the population W1 of radial differences (scaled
+#: pairs) needs depth, and more of it as the dimension grows. Measured (scaled pairs, P and 1.5 P,
+#: CPU, held-out estimate against the known W1): n = 10^5, lr 0.01, d = 16: depth 12 (3000
+#: steps) -1.15%, depth 24 (about 5200 steps) -0.72%, depth 36 no better than 24 at 3000 steps; d = 64:
+#: depth 12 -1.27%, depth 24 -0.62%, depth 32 (about 7900 steps) -0.55%, depth 48 no better;
+#: d = 12, n = 2 x 10^4: depth 12 (3000 steps, still improving) -3.35%; d = 16, n = 2 x 10^4:
+#: depth 24, 3000 steps (still improving) -2.03%. Hence depth DEEP_BASE_DEPTH + DEEP_DEPTH_PER_OCTAVE
+#: per doubling of the dimension (24 in d = 9-16, 32 in d = 33-64) and DEEP_STEPS_PER_LAYER target
+#: steps per layer, which early stopping cuts short. Beyond DEEP_MAX_POINTS (10^6 a side) the
+#: steps of a deep critic would not fit minutes, and LARGE_PROBLEM is kept.
+DEEP_BASE_DEPTH = 8
+DEEP_DEPTH_PER_OCTAVE = 4
+DEEP_STEPS_PER_LAYER = 250
 DEEP_MAX_POINTS = 400_000
 #: The default ``lr`` of a critic deeper than its problem's default depth. Measured on the scaled
 #: pairs (P and 1.5 P, n = 10^5, CPU), held-out error against the known W1 with lr 0.03 / 0.01:
@@ -117,6 +124,14 @@ class TrainingPlan:
     patience: int = 0
 
 
+def deep_problem(dim: int) -> tuple[int, float, int]:
+    """``(depth, lr, target steps)`` of the deep critic in dimension ``dim``: depth
+    ``DEEP_BASE_DEPTH + DEEP_DEPTH_PER_OCTAVE * ceil(log2(dim))``, lr :data:`DEEP_CRITIC_LR`,
+    ``DEEP_STEPS_PER_LAYER`` steps per layer (see the measurements above)."""
+    depth = DEEP_BASE_DEPTH + DEEP_DEPTH_PER_OCTAVE * math.ceil(math.log2(dim))
+    return depth, DEEP_CRITIC_LR, DEEP_STEPS_PER_LAYER * depth
+
+
 def heldout_count(n: int, fraction: float) -> int:
     """Points of a set of ``n >= 2`` held out: ``round(fraction * n)``, kept in ``[1, n - 1]``."""
     return min(max(1, round(fraction * n)), n - 1)
@@ -157,7 +172,7 @@ def choose_training(
     Given values are kept; the others default as follows, with ``N`` the pooled training points:
     ``batch_size`` is ``N`` up to :data:`FULL_BATCH`, else :data:`MINI_BATCH`; ``depth``, ``lr``
     and the target steps come from :data:`SMALL_PROBLEM` when that is one full batch and
-    ``dim <= LOW_DIMENSION``, from :data:`DEEP_PROBLEM` above ``LOW_DIMENSION`` with mini-batches
+    ``dim <= LOW_DIMENSION``, from :func:`deep_problem` above ``LOW_DIMENSION`` with mini-batches
     and at most :data:`DEEP_MAX_POINTS`, else from :data:`LARGE_PROBLEM`, except that a critic
     deeper than that default gets ``lr`` :data:`DEEP_CRITIC_LR`; ``epochs`` is the fewest (at
     least one) reaching the target steps. Early stopping (with validation points): an evaluation
@@ -183,7 +198,7 @@ def choose_training(
     if batch_size >= pooled:
         default_depth, default_lr, steps = SMALL_PROBLEM if dim <= LOW_DIMENSION else LARGE_PROBLEM
     elif dim > LOW_DIMENSION and pooled <= DEEP_MAX_POINTS:
-        default_depth, default_lr, steps = DEEP_PROBLEM
+        default_depth, default_lr, steps = deep_problem(dim)
     else:
         default_depth, default_lr, steps = LARGE_PROBLEM
     depth = default_depth if depth is None else depth
