@@ -82,7 +82,8 @@ HIGH_DIMENSION_GLUING_POINTS = 10_000
 :data:`FINE_CELLS` cells hold at most two points each. Measured (translate-d16, seed 0, CPU, 1
 thread, against ``ot.emd2``): n = 5000, one cell per point: lower and upper exact, 30 CPU s
 (``emd2`` 9 s); n = 10^4, 5000 cells and :data:`REFINE_PASSES` rounds: lower -1.75%, upper
-+2.31% (+7.84% before the rounds), 56 CPU s (``emd2`` 61 s); the critic's block coupling alone
++2.31% (+7.84% before the rounds), 56 CPU s (``emd2`` 61 s); anisotropic-d16, n = 10^4: lower
+-0.36%, upper +0.61% (+2.47% before), 74 CPU s (``emd2`` 76 s); the critic's block coupling alone
 gave an upper bound about twice the exact value there (``scale-d12``, n = 2 x 10^4: +95%)."""
 FINE_CELLS = 5000
 """Cells per side of the glued bracket up to :data:`FINE_MAX_POINTS` points a side (one cell per
