@@ -29,13 +29,21 @@ TARGET_STEPS = 1000
 #: Above one batch each step costs more and (4, 0.03, 1000) keeps 10^6 points to minutes.
 SMALL_PROBLEM = (8, 0.01, 2 * TARGET_STEPS)
 LARGE_PROBLEM = (4, 0.03, TARGET_STEPS)
-#: Defaults above LOW_DIMENSION for mini-batch problems of at most DEEP_MAX_POINTS pooled training
-#: points: the population W1 of radial differences (scaled pairs) needs depth. Measured (scaled
-#: pairs, P and 1.5 P, n = 10^5, CPU): the held-out estimate against the known W1 was -1.15%
-#: (d = 16) and -1.27% (d = 64) with depth 12, lr 0.01 and about 3000 steps, against 6.7% below
-#: with LARGE_PROBLEM (d = 12, n = 2 x 10^4). Beyond DEEP_MAX_POINTS (10^6 a side) the steps of
-#: a depth-12 critic would not fit minutes, and LARGE_PROBLEM is kept.
-DEEP_PROBLEM = (12, 0.01, 3 * TARGET_STEPS)
+#: The deep critic, above LOW_DIMENSION for mini-batch problems of at most DEEP_MAX_POINTS pooled
+#: training points (:func:`deep_problem`): the population W1 of radial differences (scaled
+#: pairs) needs depth, and more of it as the dimension grows. Measured (scaled pairs, P and 1.5 P,
+#: CPU, held-out estimate against the known W1): n = 10^5, lr 0.01, d = 16: depth 12 (3000
+#: steps) -1.15%, depth 24 (about 5200 steps) -0.72%, depth 36 no better than 24 at 3000 steps; d = 64:
+#: depth 12 -1.27%, depth 24 -0.62%, depth 32 (about 7900 steps) -0.55%, depth 48 no better;
+#: d = 12, n = 2 x 10^4: depth 12 (3000 steps, still improving) -3.35%; d = 16, n = 2 x 10^4:
+#: depth 24, 3000 steps (still improving) -2.03%. Hence depth DEEP_BASE_DEPTH + DEEP_DEPTH_PER_OCTAVE
+#: per doubling of the dimension (24 in d = 9-16, 32 in d = 33-64) and DEEP_STEPS_PER_LAYER target
+#: steps per layer, which early stopping cuts short. Width stays 64: width 128 was no better (d = 64,
+#: depth 24, lr 0.03: -1.41% against -1.31%, 2.7x the time). Beyond DEEP_MAX_POINTS (10^6 a side) the
+#: steps of a deep critic would not fit minutes, and LARGE_PROBLEM is kept.
+DEEP_BASE_DEPTH = 8
+DEEP_DEPTH_PER_OCTAVE = 4
+DEEP_STEPS_PER_LAYER = 250
 DEEP_MAX_POINTS = 400_000
 #: The default ``lr`` of a critic deeper than its problem's default depth. Measured on the scaled
 #: pairs (P and 1.5 P, n = 10^5, CPU), held-out error against the known W1 with lr 0.03 / 0.01:
@@ -65,9 +73,18 @@ sets (300 points a side, 30 validation points) the noise of the validation objec
 critic of the first 50 steps (held-out -0.066 against a population W1 of 0.077)."""
 
 GLUING_MAX_DIMENSION = 3
-"""The glued bracket (:mod:`critics.gluing`) runs up to this dimension. Measured: disc vs square
-n = 10^4, 2000 cells, bracket 0.73%; 3-D Gaussian vs cube n = 2500, 2.48%; d = 16 translate
-n = 10^4: lower 0.838, upper 3.23 (useless, quantisation error grows like n^(-1/d))."""
+"""The glued bracket (:mod:`critics.gluing`) runs at every size up to this dimension. Measured:
+disc vs square n = 10^4, 2000 cells, bracket 0.73%; 3-D Gaussian vs cube n = 2500, 2.48%; d = 16
+translate n = 10^4 with 2000 cells: lower 0.838, upper 3.23 (useless, quantisation error grows
+like n^(-1/d))."""
+HIGH_DIMENSION_GLUING_POINTS = 10_000
+"""Above :data:`GLUING_MAX_DIMENSION` the glued bracket runs up to this many points a side, where
+:data:`FINE_CELLS` cells hold at most two points each. Measured (translate-d16, seed 0, CPU, 1
+thread, against ``ot.emd2``): n = 5000, one cell per point: lower and upper exact, 30 CPU s
+(``emd2`` 9 s); n = 10^4, 5000 cells and :data:`REFINE_PASSES` rounds: lower -1.75%, upper
++2.31% (+7.84% before the rounds), 56 CPU s (``emd2`` 61 s); anisotropic-d16, n = 10^4: lower
+-0.36%, upper +0.61% (+2.47% before), 74 CPU s (``emd2`` 76 s); the critic's block coupling alone
+gave an upper bound about twice the exact value there (``scale-d12``, n = 2 x 10^4: +95%)."""
 FINE_CELLS = 5000
 """Cells per side of the glued bracket up to :data:`FINE_MAX_POINTS` points a side (one cell per
 point below that: the bracket is then exact OT, certified). Measured (disc vs square, seed 0, CPU
@@ -107,6 +124,14 @@ class TrainingPlan:
     check_every: int = 1
     check_from: int = 1
     patience: int = 0
+
+
+def deep_problem(dim: int) -> tuple[int, float, int]:
+    """``(depth, lr, target steps)`` of the deep critic in dimension ``dim``: depth
+    ``DEEP_BASE_DEPTH + DEEP_DEPTH_PER_OCTAVE * ceil(log2(dim))``, lr :data:`DEEP_CRITIC_LR`,
+    ``DEEP_STEPS_PER_LAYER`` steps per layer (see the measurements above)."""
+    depth = DEEP_BASE_DEPTH + DEEP_DEPTH_PER_OCTAVE * math.ceil(math.log2(dim))
+    return depth, DEEP_CRITIC_LR, DEEP_STEPS_PER_LAYER * depth
 
 
 def heldout_count(n: int, fraction: float) -> int:
@@ -149,7 +174,7 @@ def choose_training(
     Given values are kept; the others default as follows, with ``N`` the pooled training points:
     ``batch_size`` is ``N`` up to :data:`FULL_BATCH`, else :data:`MINI_BATCH`; ``depth``, ``lr``
     and the target steps come from :data:`SMALL_PROBLEM` when that is one full batch and
-    ``dim <= LOW_DIMENSION``, from :data:`DEEP_PROBLEM` above ``LOW_DIMENSION`` with mini-batches
+    ``dim <= LOW_DIMENSION``, from :func:`deep_problem` above ``LOW_DIMENSION`` with mini-batches
     and at most :data:`DEEP_MAX_POINTS`, else from :data:`LARGE_PROBLEM`, except that a critic
     deeper than that default gets ``lr`` :data:`DEEP_CRITIC_LR`; ``epochs`` is the fewest (at
     least one) reaching the target steps. Early stopping (with validation points): an evaluation
@@ -175,7 +200,7 @@ def choose_training(
     if batch_size >= pooled:
         default_depth, default_lr, steps = SMALL_PROBLEM if dim <= LOW_DIMENSION else LARGE_PROBLEM
     elif dim > LOW_DIMENSION and pooled <= DEEP_MAX_POINTS:
-        default_depth, default_lr, steps = DEEP_PROBLEM
+        default_depth, default_lr, steps = deep_problem(dim)
     else:
         default_depth, default_lr, steps = LARGE_PROBLEM
     depth = default_depth if depth is None else depth
@@ -213,13 +238,14 @@ class BoundPlan:
 def choose_bounds(n: int, m: int, dim: int, *, refine: bool) -> BoundPlan:
     """The bounds of ``estimate_w1`` for ``n`` and ``m`` points in dimension ``dim``.
 
-    Gluing up to :data:`GLUING_MAX_DIMENSION`, with ``min(max(n, m), FINE_CELLS)`` cells up to
-    :data:`FINE_MAX_POINTS` points a side, else ``DEFAULT_CELLS``, always with its envelope, and
+    Gluing up to :data:`GLUING_MAX_DIMENSION` (above it up to :data:`HIGH_DIMENSION_GLUING_POINTS`
+    points a side), with ``min(max(n, m), FINE_CELLS)`` cells up to :data:`FINE_MAX_POINTS` points
+    a side, else ``DEFAULT_CELLS``, always with its envelope, and
     :data:`REFINE_PASSES` rounds of block re-solves where the cells are fewer than the points (one
     cell per point is exact OT already); ``refine`` as the caller decided.
     """
     size = max(n, m)
     cells = min(size, FINE_CELLS) if size <= FINE_MAX_POINTS else DEFAULT_CELLS
-    cells = cells if dim <= GLUING_MAX_DIMENSION else 0
+    cells = cells if dim <= GLUING_MAX_DIMENSION or size <= HIGH_DIMENSION_GLUING_POINTS else 0
     passes = REFINE_PASSES if 0 < cells < size else 0
     return BoundPlan(cells=cells, envelope=cells > 0, refine=refine, passes=passes)

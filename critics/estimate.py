@@ -6,8 +6,8 @@ Kantorovich-Rubinstein duality (Villani 2009, Remark 6.5): for empirical measure
 
 Any certified 1-Lipschitz critic gives a lower bound; any coupling gives an upper bound. The
 critic is a ``lipapps`` network trained on mini-batches (memory linear in ``n + m``); the upper
-bound solves exact OT only on matched blocks (:mod:`critics.coupling`) and, in low dimension,
-on a coupling glued along the optimal plan between quantised measures (:mod:`critics.gluing`),
+bound solves exact OT only on matched blocks (:mod:`critics.coupling`) and, in low dimension or
+up to 10^4 points a side, on a coupling glued along the optimal plan between quantised measures (:mod:`critics.gluing`),
 whose cone potentials and pruned c-transforms give further lower bounds. Each side is the best
 of its certified candidates. Nothing ``n x m`` is held in memory (the full c-transform and
 ``exact`` run in chunks or only when asked for), so 10^6 points per side fit.
@@ -90,7 +90,8 @@ def estimate_w1(
     4. ``coupling_upper``: the cost of the coupling that solves exact OT on blocks matched by
        quantiles (:func:`~critics.coupling.block_coupling_cost`): ``x`` ordered by the critic,
        ``y`` by the critic's value at the point the refinement sends it to (else by its own).
-    5. In low dimension (:func:`critics.defaults.choose_bounds`) the glued bracket
+    5. In low dimension, and in any dimension up to 10^4 points a side
+       (:func:`critics.defaults.choose_bounds`), the glued bracket
        (:func:`critics.gluing.glued_bracket`) adds an upper bound (a glued coupling, refined by
        rounds of block re-solves) and lower bounds (cone potentials of the quantised problem and
        pruned double c-transforms, of them and of the critic's values). ``lower`` is the best certified lower bound, ``upper`` the

@@ -24,7 +24,7 @@ wall and CPU seconds (``time.process_time``: the machine may be shared). Results
 ``experiments/results/w1_suite.{json,md}`` (a table per family, held-out families apart) and
 ``w1_suite_width_vs_n.png`` (bracket width against n).
 
-    .venv/bin/python experiments/bench_w1.py --suite [--families NAME ...] [--sizes N ...] [--max-dim D] [--seeds S ...] [--rerun]
+    .venv/bin/python experiments/bench_w1.py --suite [--families NAME ...] [--sizes N ...] [--min-dim D] [--max-dim D] [--seeds S ...] [--rerun]
 """
 
 from __future__ import annotations
@@ -322,7 +322,7 @@ def run_suite(args: argparse.Namespace) -> None:
     results = ResultsFile(args.out / "w1_suite.json", key=lambda r: (r["case"], r["n"], r["seed"]), markdown=suite_markdown)
     for n in args.sizes or [2500]:
         for entry in w1_suite(args.families):
-            if entry.dim > args.max_dim:
+            if not args.min_dim <= entry.dim <= args.max_dim:
                 continue
             for seed in args.seeds:
                 if args.rerun or not results.has((entry.name, n, seed)):
@@ -340,6 +340,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--suite", action="store_true", help="run the pair suite with the defaults instead")
     parser.add_argument("--families", nargs="*", help="suite families to run (default: all)")
+    parser.add_argument("--min-dim", type=int, default=1, help="suite pairs from this dimension")
     parser.add_argument("--max-dim", type=int, default=64, help="suite pairs up to this dimension")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0], help="suite seeds")
     parser.add_argument("--rerun", action="store_true", help="run stored suite cases again, replacing their records")

@@ -3,10 +3,10 @@
 import pytest
 
 from critics.defaults import (
-    CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, DEEP_PROBLEM, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH, REFINE_PASSES,
-    GLUING_MAX_DIMENSION, LARGE_PROBLEM,
+    CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH, REFINE_PASSES,
+    GLUING_MAX_DIMENSION, HIGH_DIMENSION_GLUING_POINTS, LARGE_PROBLEM,
     MINI_BATCH, PATIENCE_STEPS, SMALL_PROBLEM, WARMUP_SHARE, BoundPlan, TrainingPlan, choose_bounds, choose_training,
-    heldout_counts, validation_counts,
+    deep_problem, heldout_counts, validation_counts,
 )
 from critics.gluing import DEFAULT_CELLS
 from lipapps.errors import InputError
@@ -49,11 +49,17 @@ def test_high_dimension_or_mini_batches_get_the_large_problem_defaults(n, d):
     assert (plan.epochs - 1) * batches < steps <= plan.epochs * batches  # the fewest epochs reaching the steps
 
 
+@pytest.mark.parametrize("d, depth", [(4, 16), (5, 20), (10, 24), (16, 24), (17, 28), (64, 32)])
+def test_the_deep_critic_grows_with_the_dimension(d, depth):
+    """Four layers more per doubling of the dimension, lr 0.01, 250 target steps a layer."""
+    assert deep_problem(d) == (depth, DEEP_CRITIC_LR, 250 * depth)
+
+
 @pytest.mark.parametrize("n, d", [(20_000, 12), (100_000, 64)])
 def test_mini_batches_above_low_dimension_get_the_deep_critic(n, d):
-    """Mini-batches in d > 3 up to DEEP_MAX_POINTS: depth 12, lr 0.01, 3000 steps, early stopping."""
+    """Mini-batches in d > 3 up to DEEP_MAX_POINTS: deep_problem(d), early stopping."""
     plan = choose_training(n, n, d)
-    depth, lr, steps = DEEP_PROBLEM
+    depth, lr, steps = deep_problem(d)
     batches = -(-plan.train_points // MINI_BATCH)
     assert (plan.depth, plan.lr, plan.epochs) == (depth, lr, -(-steps // batches))
     assert plan.train_points <= DEEP_MAX_POINTS and plan.patience > 0
@@ -103,10 +109,14 @@ def test_bad_settings_are_refused(options, message):
     (10**5, 10**5, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES)),
     (2000, 3000, 3, 25_000_000, BoundPlan(cells=3000, envelope=True, refine=True)),
     (10**5, 10**5, 3, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES)),
-    (10**4, 10**4, 16, 25_000_000, BoundPlan(cells=0, envelope=False, refine=False)),
+    (5000, 5000, 16, 25_000_000, BoundPlan(cells=5000, envelope=True, refine=True)),
+    (HIGH_DIMENSION_GLUING_POINTS, 10, 16, 25_000_000,
+     BoundPlan(cells=FINE_CELLS, envelope=True, refine=True, passes=REFINE_PASSES)),
+    (HIGH_DIMENSION_GLUING_POINTS + 1, 10, 16, 25_000_000, BoundPlan(cells=0, envelope=False, refine=True)),
 ])
 def test_choose_bounds(n, m, d, max_pairs, expected):
-    """Gluing and its envelope up to GLUING_MAX_DIMENSION; refinement rounds where cells < points."""
+    """Gluing and its envelope up to GLUING_MAX_DIMENSION, above it up to HIGH_DIMENSION_GLUING_POINTS
+    a side; refinement rounds where cells < points."""
     refine = n * m <= max_pairs
     assert choose_bounds(n, m, d, refine=refine) == expected
-    assert (expected.cells > 0) == (d <= GLUING_MAX_DIMENSION)
+    assert (expected.cells > 0) == (d <= GLUING_MAX_DIMENSION or max(n, m) <= HIGH_DIMENSION_GLUING_POINTS)

@@ -22,9 +22,8 @@ def test_bracket_contains_exact_on_every_suite_pair(entry):
     assert r.network_lower <= r.critic_lower + 1e-12 and r.critic_lower <= r.lower
     assert r.upper <= r.coupling_upper
     assert r.lower <= r.exact <= r.upper * (1 + 1e-12)
-    assert (r.glued is not None) == (entry.dim <= 3) == (r.bounds.cells > 0)
-    if r.glued is not None:
-        assert r.glued.lower <= r.exact <= r.glued.upper * (1 + 1e-12)
+    assert r.glued is not None and r.bounds.cells == 60  # 60 points a side: glued in any dimension, one cell per point
+    assert r.glued.lower <= r.exact <= r.glued.upper * (1 + 1e-12)
 
 
 def test_the_three_splits_are_disjoint_and_cover_the_set():
