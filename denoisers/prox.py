@@ -262,7 +262,6 @@ class ProxDenoiser(lipapps.CertifiedModel):
             x = x - (x - y + strength * self.regulariser_gradient(x, scale, kernel)) / smoothness
         return x
 
-    @torch.no_grad()
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """:meth:`descend` at :attr:`sigma` for :attr:`max_iter` steps: the certified map (bound 1)."""
         return self.descend(y)

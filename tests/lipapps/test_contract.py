@@ -29,6 +29,7 @@ SMALL: dict[str, tuple[dict, tuple[int, ...]]] = {
     "lipapps.models.LipschitzResNet": ({"in_features": 3, "out_features": 2, "width": 6, "depth": 2}, (3,)),
     "lipapps.models.LiftedLipschitzResNet": ({"in_features": 12, "out_features": 3, "lift": 5, "depth": 2}, (12,)),
     "critics.critic.W1Critic": ({"in_features": 2, "width": 6, "depth": 2, "center": [0.5, -1.0], "scale": 2.0}, (2,)),
+    "denoisers.prox.ProxDenoiser": ({"hidden_channels": 4, "kernel_size": 5, "max_iter": 15}, (1, 8, 8)),
     "critics.image_critic.ImageCritic": ({"image_shape": (1, 6, 6), "channels": 2, "hidden_channels": 3, "depth": 1}, (36,)),
     "denoisers.model.AveragedDenoiser": ({"channels": 4, "hidden_channels": 4, "depth": 1}, (1, 8, 8)),
     "denoisers.baselines.DnCNN": ({"channels": 3, "depth": 2}, (1, 8, 8)),
