@@ -79,6 +79,6 @@ class ImageWGANRecipe:
 #: The recipes ``lipapps wgan`` and the bench train: WGAN-GP with its paper's settings, the
 #: certified critic with the settings chosen on MNIST tuning seeds (``experiments/tune_wgan_images.py``).
 IMAGE_WGAN_RECIPES = {
-    "certified": ImageWGANRecipe("certified", critic_steps=2, lr_critic=1e-3, lr_generator=2e-4),
+    "certified": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4),
     "wgan-gp": ImageWGANRecipe("wgan-gp", critic_steps=5, lr_critic=2e-4, lr_generator=2e-4),
 }
