@@ -223,13 +223,8 @@ def proved_grid_bound(
     ``kernel``, when the caller has it. A Cholesky instead of a batched ``eigvalsh`` matters most
     on CUDA, where ``eigvalsh`` runs matrix by matrix above 32 channels (seconds per step).
     """
-    side = _smaller_side(kernel)
-    if gram_kernel is None or side is not kernel:
-        gram_kernel = conv_gram_kernel(side)
+    gram_kernel, gram, u, rayleigh = _grid_power_step(kernel, vectors, grid, gram_kernel)
     with torch.no_grad():
-        gram = _grid_gram(gram_kernel.detach(), grid)
-        u = F.normalize(torch.matmul(gram, vectors.to(device=gram.device, dtype=gram.dtype).unsqueeze(-1)).squeeze(-1), dim=-1, eps=1e-12)
-        rayleigh = torch.einsum("fi,fij,fj->f", u.conj(), gram, u).real
         proved = _proved_grid_top(gram, rayleigh)
         if proved is None:
             # the warm start was poor (a cold start, or a jump): exact top eigenpairs where the
@@ -253,6 +248,22 @@ def proved_grid_bound(
     estimate = torch.einsum("i,ij,j->", u[best].conj(), _gram_at_frequency(gram_kernel, grid, row, col), u[best]).real
     value = estimate * (top / estimate.detach().clamp_min(1e-24))
     return value.clamp_min(0.0).sqrt() / grid_slack(tuple(kernel.shape), grid)
+
+
+def _grid_power_step(
+    kernel: torch.Tensor, vectors: torch.Tensor, grid: int, gram_kernel: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One power step at every frequency of the grid from the warm-started ``vectors``:
+    ``(gram_kernel, G(w), u(w), r(w))`` with ``u`` the normalised ``G(w) v(w)`` and ``r(w) = u^* G(w) u
+    <= lambda_max(G(w))`` (no gradients; ``gram_kernel`` as in :func:`proved_grid_bound`)."""
+    side = _smaller_side(kernel)
+    if gram_kernel is None or side is not kernel:
+        gram_kernel = conv_gram_kernel(side)
+    with torch.no_grad():
+        gram = _grid_gram(gram_kernel.detach(), grid)
+        u = F.normalize(torch.matmul(gram, vectors.to(device=gram.device, dtype=gram.dtype).unsqueeze(-1)).squeeze(-1), dim=-1, eps=1e-12)
+        rayleigh = torch.einsum("fi,fij,fj->f", u.conj(), gram, u).real
+    return gram_kernel, gram, u, rayleigh
 
 
 def _proved_grid_top(gram: torch.Tensor, rayleigh: torch.Tensor) -> tuple[int, float] | None:
@@ -282,13 +293,8 @@ def sync_free_grid_bound(
     selection are tensors, never read on the host. ``sqrt(c) / cos(pi (n_h + n_w) / grid)``,
     differentiable in ``kernel`` as in :func:`proved_grid_bound`.
     """
-    side = _smaller_side(kernel)
-    if gram_kernel is None or side is not kernel:
-        gram_kernel = conv_gram_kernel(side)
+    gram_kernel, gram, u, rayleigh = _grid_power_step(kernel, vectors, grid, gram_kernel)
     with torch.no_grad():
-        gram = _grid_gram(gram_kernel.detach(), grid)
-        u = F.normalize(torch.matmul(gram, vectors.to(device=gram.device, dtype=gram.dtype).unsqueeze(-1)).squeeze(-1), dim=-1, eps=1e-12)
-        rayleigh = torch.einsum("fi,fij,fj->f", u.conj(), gram, u).real
         best = rayleigh.argmax().reshape(1)
         root = rayleigh.max().clamp_min(0.0).sqrt()
         candidates = torch.stack([root * (1.0 + slack) for slack in POWER_SLACKS])
