@@ -40,7 +40,6 @@ import argparse
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ from critics.image_metrics import FEATURE_LAYER, image_metrics, load_classifier
 from critics.plots import plot_metric_curves
 from critics.image_wgan import IMAGE_LATENT, IMAGE_SHAPE, IMAGE_WGAN_RECIPES
 from critics.wgan import CLOCKS, sample_generator, train_wgan, write_sample_grid
+from lipapps.cli import fail
 from lipapps.datasets import load_mnist
 from lipapps.errors import InputError
 from lipapps.results import ResultsFile, data_dir, markdown_table
@@ -183,11 +183,6 @@ def main() -> None:
                     run(args, data, kind, seed)
     except (InputError, FileNotFoundError) as err:  # missing IDX files or classifier, a corrupt checkpoint
         fail(str(err))
-
-
-def fail(message: str) -> None:
-    print(f"lipapps: error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 if __name__ == "__main__":

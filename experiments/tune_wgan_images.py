@@ -20,7 +20,6 @@ Runs resume from their checkpoints under ``--work``. Records (one per variant an
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from critics.image_metrics import class_entropy, frechet_distance, load_classifi
 from critics.image_wgan import IMAGE_LATENT, IMAGE_SHAPE, ImageWGANRecipe
 from critics.image_data import mnist_sampler
 from critics.wgan import CLOCKS, sample_generator, train_wgan
+from lipapps.cli import fail
 from lipapps.datasets import load_mnist
 from lipapps.errors import InputError
 from lipapps.results import ResultsFile, data_dir, markdown_table
@@ -130,11 +130,6 @@ def main() -> None:
                 print(record["variant"], record["steps"], f"{record['frechet_distance']:.2f}", flush=True)
     except (InputError, FileNotFoundError) as err:
         fail(str(err))
-
-
-def fail(message: str) -> None:
-    print(f"lipapps: error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 if __name__ == "__main__":

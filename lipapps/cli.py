@@ -14,7 +14,7 @@ import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 import torch
 
@@ -22,6 +22,13 @@ from lipapps.errors import InputError
 
 COMMAND_GROUP = "lipapps.commands"
 DEMO_GROUP = "lipapps.demos"
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr, ``lipapps: error: <message>``, and exit code 2: how bad input ends in
+    the command and in the scripts of ``experiments/``."""
+    print(f"lipapps: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 class _ArgumentParser(argparse.ArgumentParser):
