@@ -128,16 +128,21 @@ def test_certificate_of_trained_convolutions_needs_no_image_size():
     assert spectral.conv_perron_bound(kernel) >= spectral.circular_conv_norm(kernel, (16, 16)) * (1 - 1e-9)
 
 
-def test_fast_path_tracks_moving_weights_with_proved_bounds():
-    """Warm-started power step + one Cholesky (matrices above DIRECT_EIGENVALUE_SIZE)."""
+def _drifting_bounds(bound, steps: int = 20):
+    """``(bounds, exact)`` norms of 3 matrices (above DIRECT_EIGENVALUE_SIZE) that drift by small
+    random steps from near-orthogonal rows, ``bound(weights, v)`` warm-started in one ``v``."""
     gen = torch.Generator().manual_seed(0)
     size = spectral.DIRECT_EIGENVALUE_SIZE + 16
     weights = torch.linalg.qr(torch.randn(3, size, size + 5, generator=gen).mT)[0].mT.contiguous()
     v = torch.randn(3, size, generator=gen)
-    for _ in range(20):
+    for _ in range(steps):
         weights += 1e-3 * torch.randn(weights.shape, generator=gen)
-        bounds = spectral.certified_matrix_bounds(weights, v).double()
-        exact = torch.linalg.svdvals(weights.double())[:, 0]
+        yield bound(weights, v).double(), torch.linalg.svdvals(weights.double())[:, 0]
+
+
+def test_fast_path_tracks_moving_weights_with_proved_bounds():
+    """Warm-started power step + one Cholesky (matrices above DIRECT_EIGENVALUE_SIZE)."""
+    for bounds, exact in _drifting_bounds(spectral.certified_matrix_bounds):
         assert torch.all(bounds >= exact * (1 - 1e-7))
         assert torch.all(bounds <= exact * 1.06)
 
@@ -251,14 +256,7 @@ def test_grid_warm_starts_are_not_saved():
 
 def test_sync_free_dense_bounds_are_upper_bounds_tracking_moving_weights():
     """Every candidate checked at once, the smallest proved kept: tight once warm, always above."""
-    gen = torch.Generator().manual_seed(0)
-    size = spectral.DIRECT_EIGENVALUE_SIZE + 16
-    weights = torch.linalg.qr(torch.randn(3, size, size + 5, generator=gen).mT)[0].mT.contiguous()
-    v = torch.randn(3, size, generator=gen)
-    for _ in range(20):
-        weights += 1e-3 * torch.randn(weights.shape, generator=gen)
-        bounds = spectral.sync_free_matrix_bounds(weights, v).double()
-        exact = torch.linalg.svdvals(weights.double())[:, 0]
+    for bounds, exact in _drifting_bounds(spectral.sync_free_matrix_bounds):
         assert torch.all(bounds >= exact * (1 - 1e-7))
     assert torch.all(bounds <= exact * (1 + 2e-3))  # Lanczos from the warm start: within the 1e-3 slack
 
