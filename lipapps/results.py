@@ -12,18 +12,24 @@ hand.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as _dt
 import json
 import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one writer per results file there
+    fcntl = None
 
 from lipapps.atomic import atomic_write
 from lipapps.errors import InputError
@@ -128,12 +134,29 @@ def markdown_table(records: Iterable[dict[str, Any]], columns: Sequence[Column])
     return "\n".join(lines) + "\n"
 
 
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock (``flock``) on ``directory`` for the block's duration, so
+    that processes writing results files there take turns (POSIX; a no-op where there is none)."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 class ResultsFile:
     """An experiment's ``<stem>.json`` (and ``<stem>.md``), resumed record by record.
 
     ``key(record)`` says which run a record is; :meth:`has` tells a resuming script what is
     done, :meth:`add` appends (or replaces the record of the same key), stamps it with
     :func:`provenance` and rewrites both files atomically. ``markdown(records)`` renders the table.
+    Several processes may add to the same file: :meth:`add` re-reads it under a lock on its
+    folder, so no process drops the records another wrote since it opened the file.
     """
 
     def __init__(
@@ -156,11 +179,17 @@ class ResultsFile:
         return next((r for r in self.records if self.key(r) == key), None)
 
     def add(self, record: dict[str, Any], device: str | torch.device | None = None) -> dict[str, Any]:
-        """Store ``record`` with its provenance (replacing one of the same key) and write the files."""
+        """Store ``record`` with its provenance (replacing one of the same key) and write the files.
+
+        The stored records are re-read first, under the folder's lock, so records other
+        processes added since this one read the file are kept.
+        """
         record = {**record, "provenance": provenance(device=device)}
         key = self.key(record)
-        self.records = [r for r in self.records if self.key(r) != key] + [record]
-        self.write()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(self.path.parent):
+            self.records = [r for r in read_records(self.path) if self.key(r) != key] + [record]
+            self.write()
         return record
 
     def write(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 
 import pytest
 
@@ -31,6 +32,33 @@ def test_results_file_resumes_and_replaces_by_key(tmp_path) -> None:
     assert all("provenance" in r for r in json.loads(path.read_text()))
     assert path.with_suffix(".md").read_text().splitlines()[2:] == ["| b | 2.0 |", "| a | 3.0 |"]
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_results_files_opened_together_keep_each_others_records(tmp_path) -> None:
+    path = tmp_path / "r.json"
+    first, second = ResultsFile(path, key=lambda r: r["name"]), ResultsFile(path, key=lambda r: r["name"])
+    first.add({"name": "a"})
+    second.add({"name": "b"})  # opened before "a" was written: must not drop it
+    first.add({"name": "c"})
+    assert [r["name"] for r in read_records(path)] == ["a", "b", "c"]
+
+
+def _add_records(path, prefix: str) -> None:
+    results = ResultsFile(path, key=lambda r: r["name"])
+    for i in range(5):
+        results.add({"name": f"{prefix}{i}"})
+
+
+def test_results_file_written_by_concurrent_processes_loses_nothing(tmp_path) -> None:
+    path = tmp_path / "r.json"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_add_records, args=(path, p)) for p in "wxyz"]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert all(w.exitcode == 0 for w in workers)
+    assert sorted(r["name"] for r in read_records(path)) == sorted(f"{p}{i}" for p in "wxyz" for i in range(5))
 
 
 def test_read_records_refuses_foreign_json(tmp_path) -> None:
