@@ -217,10 +217,11 @@ def proved_grid_bound(
     :func:`gram_bound_holds` passes at *every* frequency (one batched Cholesky). When it fails
     (a cold start), the estimates are replaced by exact top eigenvalues at the
     :data:`GRID_RETRY_FREQUENCIES` largest, then at all frequencies, and proved again; at the
-    edge of float32 rounding, the exact float64 maximum is used. The value is ``sqrt(c) /
-    cos(pi (n_h + n_w) / grid)``, differentiable in ``kernel`` through the Rayleigh quotient at
-    the maximising frequency (scaled to ``c``, as the dense bound does). ``gram_kernel``: that of
-    ``kernel``, when the caller has it. A Cholesky instead of a batched ``eigvalsh`` matters most
+    edge of float32 rounding, the float64 maximum raised by its error bound
+    (:func:`_grid_top_proved`). The value is ``sqrt(c) / cos(pi (n_h + n_w) / grid)``,
+    differentiable in ``kernel`` through the Rayleigh quotient at the maximising frequency
+    (scaled to ``c``, as the dense bound does). ``gram_kernel``: that of ``kernel``, when the
+    caller has it. A Cholesky instead of a batched ``eigvalsh`` matters most
     on CUDA, where ``eigvalsh`` runs matrix by matrix above 32 channels (seconds per step).
     """
     gram_kernel, gram, u, rayleigh = _grid_power_step(kernel, vectors, grid, gram_kernel)
@@ -238,9 +239,9 @@ def proved_grid_bound(
                 proved = _proved_grid_top(gram, rayleigh)
                 if proved is not None:
                     break
-        if proved is None:  # float32 rounding at the edge of the proof: the exact float64 maximum
-            exact = _grid_top_eigenvalues(gram_kernel.detach().to(torch.float64).cpu(), grid)
-            proved = int(exact.argmax()), float(exact.max().clamp_min(0.0)) * (1.0 + 1e-6)
+        if proved is None:  # float32 rounding at the edge of the proof: the float64 maximum, rounded outward
+            side64 = _smaller_side(kernel).detach().to(torch.float64).cpu()
+            proved = _grid_top_proved(side64, conv_gram_kernel(side64), grid)
         if update:
             vectors.copy_(u.to(vectors.dtype))
     best, top = proved
@@ -356,26 +357,36 @@ def conv_norm_certificate(kernel: torch.Tensor) -> float:
     return sqrt_up(min(bounds))
 
 
-def _grid_root(kernel: torch.Tensor, gram_kernel: torch.Tensor, grid: int) -> float:
-    """An upper bound on the square of :func:`conv_grid_bound` of the float64 ``kernel``.
+def _grid_top_proved(kernel: torch.Tensor, gram_kernel: torch.Tensor, grid: int) -> tuple[int, float]:
+    """``(frequency, top)``: ``top`` a true upper bound on ``max_w lambda_max(G(w))`` over the grid's
+    frequencies for the float64 ``kernel`` and its float64 ``gram_kernel``, attained (up to
+    rounding) at the returned frequency index.
 
-    ``max_w lambda_max(G(w))`` over the computed ``G(w)`` (:func:`_grid_gram`) plus the errors of
-    forming ``C`` (:func:`_gram_kernel_error`), of the FFT (:func:`lipapps.rounding.fft_error`:
-    pooled over all entries and frequencies, so a bound at each), of the phase products (four
-    rounded complex operations per entry, the phase itself within ``2 u``) and of ``eigvalsh``
-    (:func:`lipapps.rounding.solver_error`); divided by ``cos(pi (n_h + n_w) / grid)^2`` computed
-    low: the angle and ``math.cos`` are each within ``u`` relative, and ``|cos'| <= 1``, so
-    ``cos - 4 u`` is below the exact value.
+    The computed maximum (:func:`_grid_gram`, float64 ``eigvalsh``) plus the errors of forming
+    ``C`` (:func:`_gram_kernel_error`), of the FFT (:func:`lipapps.rounding.fft_error`: pooled
+    over all entries and frequencies, so a bound at each), of the phase products (four rounded
+    complex operations per entry, the phase itself within ``2 u``) and of ``eigvalsh``
+    (:func:`lipapps.rounding.solver_error`), summed rounding up.
     """
     gram = _grid_gram(gram_kernel, grid)
     frobenius = float(torch.linalg.matrix_norm(gram).max())
-    top = sum_up(
-        float(torch.linalg.eigvalsh(gram)[:, -1].max().clamp_min(0.0)),
+    tops = torch.linalg.eigvalsh(gram)[:, -1]
+    return int(tops.argmax()), sum_up(
+        float(tops.max().clamp_min(0.0)),
         _gram_kernel_error(kernel),
         fft_error(grid * grid, float(torch.linalg.vector_norm(gram_kernel))),
         sum_error(4, frobenius),
         solver_error(gram.shape[-2], gram.shape[-1], frobenius),
     )
+
+
+def _grid_root(kernel: torch.Tensor, gram_kernel: torch.Tensor, grid: int) -> float:
+    """An upper bound on the square of :func:`conv_grid_bound` of the float64 ``kernel``:
+    :func:`_grid_top_proved` divided by ``cos(pi (n_h + n_w) / grid)^2`` computed low (the angle
+    and ``math.cos`` are each within ``u`` relative, and ``|cos'| <= 1``, so ``cos - 4 u`` is
+    below the exact value).
+    """
+    top = _grid_top_proved(kernel, gram_kernel, grid)[1]
     low = Fraction(down(grid_slack(tuple(kernel.shape), grid) - 4.0 * UNIT_ROUNDOFF))
     return round_up(Fraction(top) / (low * low))
 

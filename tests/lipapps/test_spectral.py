@@ -237,6 +237,20 @@ def test_proved_grid_bound_is_the_grid_bound_up_to_its_slack(c_out, c_in, dtype,
         exact = float(spectral.conv_grid_bound(kernel.to(torch.float64)))
 
 
+def test_proved_grid_bound_falls_back_to_the_float64_maximum_raised_by_its_error(monkeypatch):
+    """When no float32 proof passes, the bound is the float64 grid maximum plus its rounding-error
+    bound (the certificate's :func:`_grid_root` on the training grid), never a guessed margin."""
+    from lipapps.spectral import conv
+
+    monkeypatch.setattr(conv, "_proved_grid_top", lambda gram, rayleigh: None)
+    kernel = torch.randn(12, 5, 3, 3, generator=torch.Generator().manual_seed(3))
+    fallback = float(conv.proved_grid_bound(kernel, spectral.grid_vectors(tuple(kernel.shape)), update=True))
+    k64 = kernel.to(torch.float64)  # already the smaller side (5 input channels)
+    proved = conv._grid_root(k64, conv.conv_gram_kernel(k64), spectral.CONV_GRID) ** 0.5
+    assert float(spectral.conv_grid_bound(kernel.to(torch.float64))) < fallback
+    assert abs(fallback - proved) <= 1e-6 * proved
+
+
 def test_proved_grid_bound_is_differentiable_like_the_grid_bound():
     kernel = torch.randn(6, 10, 3, 3, dtype=torch.float64, requires_grad=True)
     vectors = spectral.grid_vectors(tuple(kernel.shape))
