@@ -58,6 +58,15 @@ def sqrt_up(value: Fraction | float) -> float:
     return root
 
 
+def tensor_up(value: float, like: torch.Tensor) -> torch.Tensor:
+    """The smallest number of ``like``'s dtype ``>= value`` (a 0-d tensor on ``like``'s device):
+    storing a float64 bound in a float32 tensor rounds to nearest, possibly down; this does not."""
+    nearest = torch.tensor(value, dtype=like.dtype, device=like.device)
+    if float(nearest) < value:
+        nearest = torch.nextafter(nearest, torch.tensor(math.inf, dtype=like.dtype, device=like.device))
+    return nearest
+
+
 def down(value: float) -> float:
     """The next float64 below ``value``: a lower bound on the exact result of the one correctly
     rounded operation that produced ``value`` (within half an ulp of it)."""

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from scipy.linalg import lapack
 
-from lipapps.rounding import solver_error, sqrt_up, sum_up
+from lipapps.rounding import solver_error, sqrt_up, sum_up, tensor_up
 from lipapps.spectral.sync import uses_sync_free
 
 #: Relative slacks tried, in order, on a Lanczos estimate before it is checked by
@@ -261,5 +261,5 @@ def _estimated_bounds(
         passed = open_ & gram_bound_holds(gram, candidate)
         bound = torch.where(passed, candidate, bound)
     for b in torch.nonzero(torch.isinf(bound)).reshape(-1).tolist():
-        bound[b] = max(matrix_norm(weights[b]) * (1.0 + 1e-6), 1e-12)
+        bound[b] = tensor_up(max(matrix_norm(weights[b]), 1e-12), bound)
     return bound
