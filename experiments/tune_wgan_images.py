@@ -7,11 +7,11 @@ clock on MNIST and Fashion-MNIST, seeds 0 and 1. The settings it uses for the ce
 WGAN-GP keeps the settings of its paper (Gulrajani et al. 2017: 5 critic steps, penalty 10,
 Adam betas (0.5, 0.9)) and runs beside the variants as the reference.
 
-Every variant trains :func:`critics.wgan.train_wgan` for ``--minutes`` of training time from
-the same generator initialisation, then scores ``--eval-samples`` generated images against as
-many test images by the Frechet distance in the shipped classifier's features
+Every variant trains :func:`critics.wgan.train_wgan` from the same generator initialisation
+and, at each of the ``--minutes`` marks of training time (one run continued through them),
+scores ``--eval-samples`` generated images against as many test images by the Frechet distance in the shipped classifier's features
 (:func:`critics.image_metrics.frechet_distance`) and the entropy of its predicted labels.
-Runs resume from their checkpoints under ``--work``. Records (one per variant and seed) go to
+Runs resume from their checkpoints under ``--work``. Records (one per variant, seed and mark) go to
 ``experiments/results/wgan_tuning.{json,md}`` through ``lipapps.results``.
 
     LIPAPPS_DATA=... .venv/bin/python experiments/tune_wgan_images.py --variants gp-paper certified-5x2e-4
@@ -48,6 +48,11 @@ VARIANTS = {
     "certified-2x2e-3": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4),
     "certified-2x4e-3": ImageWGANRecipe("certified", critic_steps=2, lr_critic=4e-3, lr_generator=2e-4),
     "certified-2x2e-3-5e-4": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=5e-4),
+    "certified-deep-2x2e-3": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,
+                                             critic_options=(("depth", 6),)),
+    "certified-staged-2x2e-3": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,
+                                               critic_options=(("channels", (16, 32)), ("hidden_channels", (32, 64)),
+                                                               ("depth", (2, 2)))),
     "certified-wide-2x2e-3": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,
                                              critic_options=(("downsampling", 2), ("channels", 32),
                                                              ("hidden_channels", 64))),
@@ -77,21 +82,22 @@ def markdown(records: list[dict[str, Any]]) -> str:
         ])
 
 
-def run(args: argparse.Namespace, name: str, seed: int, test: torch.Tensor, classifier) -> dict[str, Any]:
+def run(args: argparse.Namespace, name: str, seed: int, minutes: float, test: torch.Tensor, classifier) -> dict[str, Any]:
+    """Train (or resume) the variant's run up to ``minutes`` of training time and evaluate it there."""
     recipe = VARIANTS[name]
     generator, critic = recipe.build(seed)
     result = train_wgan(
-        mnist_sampler(args.data_dir, "mnist"), steps=10**9, max_seconds=60.0 * args.minutes, generator=generator,
+        mnist_sampler(args.data_dir, "mnist"), steps=10**9, max_seconds=60.0 * minutes, generator=generator,
         critic=critic, gp_weight=recipe.gp_weight, batch_size=recipe.batch_size, critic_steps=recipe.critic_steps,
         lr_generator=recipe.lr_generator, lr_critic=recipe.lr_critic, latent_dim=IMAGE_LATENT,
-        log_every=10**9, checkpoint_every=50, eval_samples=0, seed=seed, checkpoint=args.work / f"{name}_seed{seed}_{args.minutes:g}min.pt",
+        log_every=10**9, checkpoint_every=50, eval_samples=0, seed=seed, checkpoint=args.work / f"{name}_seed{seed}.pt",
         resume=True, clock=CLOCKS[args.clock], progress=False,
     )
     fake = sample_generator(result.generator, args.eval_samples, IMAGE_LATENT, seed + 1000)
     with torch.no_grad():
         fd = frechet_distance(classifier.features(fake), classifier.features(test[: args.eval_samples]))
     return {
-        "variant": name, "seed": seed, "minutes": args.minutes, "data": "mnist", "steps": result.steps,
+        "variant": name, "seed": seed, "minutes": minutes, "data": "mnist", "steps": result.steps,
         "seconds": result.seconds, "seconds_per_step": result.seconds / result.steps, "frechet_distance": fd,
         "class_entropy": class_entropy(classifier, fake), "eval_samples": args.eval_samples,
         "certificate": lipapps.certify(result.critic).upper_bound if recipe.gp_weight == 0 else None,
@@ -103,7 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=sorted(VARIANTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[2], help="tuning seeds (0 and 1 are the bench's)")
-    parser.add_argument("--minutes", type=float, default=8.0, help="training time of each run")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[8.0],
+                        help="training times at which each run is evaluated (one run continues through them)")
     parser.add_argument("--eval-samples", type=int, default=5000)
     parser.add_argument("--data-dir", type=Path, default=None, help="folder of the MNIST IDX files")
     parser.add_argument("--threads", type=int, default=1)
@@ -117,7 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.seeds) < 2:
         fail("seeds 0 and 1 are the bench's; tune on seeds >= 2")
-    if args.minutes <= 0 or not 2 <= args.eval_samples <= 10_000:
+    if min(args.minutes) <= 0 or not 2 <= args.eval_samples <= 10_000:
         fail("--minutes must be positive and --eval-samples in [2, 10000]")
     args.data_dir = args.data_dir if args.data_dir is not None else data_dir("mnist")
     args.work.mkdir(parents=True, exist_ok=True)
@@ -127,12 +134,12 @@ def main() -> None:
         classifier, _ = load_classifier(args.weights)
         for seed in args.seeds:
             for name in args.variants:
-                results = ResultsFile(args.out / "wgan_tuning.json", key=key, markdown=markdown)
-                if (name, seed, args.minutes) in {key(r) for r in results.records}:
-                    continue
-                record = run(args, name, seed, test, classifier)
-                ResultsFile(args.out / "wgan_tuning.json", key=key, markdown=markdown).add(record)  # re-read: runs in parallel
-                print(record["variant"], record["steps"], f"{record['frechet_distance']:.2f}", flush=True)
+                for minutes in sorted(args.minutes):
+                    results = ResultsFile(args.out / "wgan_tuning.json", key=key, markdown=markdown)
+                    if results.has((name, seed, minutes)):
+                        continue
+                    record = results.add(run(args, name, seed, minutes, test, classifier))
+                    print(record["variant"], record["minutes"], record["steps"], f"{record['frechet_distance']:.2f}", flush=True)
     except (InputError, FileNotFoundError) as err:
         fail(str(err))
 

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+from torch.nn.utils import parametrize
 
 import lipapps
 from critics.image_critic import ImageCritic
@@ -60,3 +62,34 @@ def test_files_naming_the_former_module_still_load(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "ImageCritic"
+
+
+def test_a_critic_in_resolution_stages_is_certified_after_aggressive_training_and_reloads(tmp_path):
+    """Two stages (8 x 8, then 4 x 4 after an unshuffle): each bounded on the size it sees; large
+    Adam steps on the critic's own objective never push the certificate above 1, an adversarial
+    search never beats it, and the per-stage settings survive a save and load."""
+    critic = ImageCritic(SHAPE, channels=(3, 6), hidden_channels=(4, 8), depth=(1, 2))
+    assert [shape for _, _, shape in critic.stage_spans] == [(1, 8, 8), (12, 4, 4)]
+    optimizer = torch.optim.Adam(critic.parameters(), lr=0.1)
+    for step in range(5):
+        with parametrize.cached():  # one constrained weight per step, as in training
+            loss = critic(bars(32, step)).mean() - critic(torch.rand(32, 64)).mean()
+            optimizer.zero_grad()
+            (-loss).backward()
+        optimizer.step()
+        lipapps.project_(critic)
+        assert critic.lipschitz_bound() <= 1.0 and lipapps.certify(critic).upper_bound <= 1.0
+    bound = lipapps.certify(critic).upper_bound
+    assert lipapps.empirical_lipschitz(critic, bars(16, 99), steps=30) <= bound
+    lipapps.save(critic, tmp_path / "staged.pt")
+    loaded = lipapps.load(tmp_path / "staged.pt")
+    probe = bars(4, 2)
+    assert loaded.stage_spans == critic.stage_spans and lipapps.certify(loaded).upper_bound <= 1.0
+    torch.testing.assert_close(loaded(probe), critic.eval()(probe))  # the bound is recomputed: float32 rounding
+
+
+def test_stages_need_matching_settings_and_a_divisible_side():
+    with pytest.raises(ValueError, match="as many stages"):
+        ImageCritic(SHAPE, channels=(2, 4), hidden_channels=4, depth=(1, 1))
+    with pytest.raises(ValueError, match="divisible by 8"):
+        ImageCritic((1, 12, 12), channels=(2, 4), hidden_channels=(2, 4), depth=(1, 1), downsampling=2)
