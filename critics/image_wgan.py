@@ -43,6 +43,7 @@ class ImageWGANRecipe:
     lr_generator: float = 2e-4
     batch_size: int = 64
     critic_options: tuple[tuple[str, Any], ...] = ()
+    penalty: float | None = None
 
     def __post_init__(self) -> None:
         if self.critic not in ("certified", "wgan-gp"):
@@ -50,6 +51,12 @@ class ImageWGANRecipe:
 
     @property
     def gp_weight(self) -> float:
+        """The gradient penalty's weight: ``penalty`` when given, else none for the certified critic
+        and :data:`GP_WEIGHT` for WGAN-GP. On the certified critic (whose gradient norm is at most 1
+        by construction) the penalty only pushes the norm up towards 1 on the interpolates, where
+        the optimal critic has it (Gulrajani et al. 2017, Proposition 1)."""
+        if self.penalty is not None:
+            return self.penalty
         return 0.0 if self.critic == "certified" else GP_WEIGHT
 
     def critic_name(self) -> str:

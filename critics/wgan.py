@@ -212,8 +212,9 @@ def train_wgan(
     ``E f(G(z)) - E f(x)`` (+ ``gp_weight`` times the gradient penalty) followed by
     :func:`lipapps.project_` (:func:`critic_step`), then one generator step on ``-E f(G(z))``
     (:func:`generator_step`). Every ``log_every`` steps the history records the critic's gap on
-    fresh batches of ``log_samples`` (divided by its certificate when ``gp_weight == 0``, a lower
-    bound on their W1; then also its ``certificate``) and their exact W1. With ``checkpoint`` the
+    fresh batches of ``log_samples`` (divided by its certificate for a constrained
+    :class:`lipapps.CertifiedModel` critic, a lower bound on their W1; then also its
+    ``certificate``) and their exact W1. With ``checkpoint`` the
     state is written atomically every ``checkpoint_every`` steps (default ``log_every``) and at the
     end; ``resume`` continues from it, and gives the run an uninterrupted one would have: the
     state holds both networks, both optimisers and the noise generator, and the real batches are
@@ -256,7 +257,8 @@ def train_wgan(
     t0 = clock() - elapsed
 
     def log(step: int) -> dict:
-        return _log_point(generator, critic, draw, step, latent_dim, log_samples, seed, gp_weight == 0)
+        certified = isinstance(critic, lipapps.CertifiedModel) and critic.is_constrained()
+        return _log_point(generator, critic, draw, step, latent_dim, log_samples, seed, certified)
 
     if not history:
         history.append(log(0) | {"seconds": 0.0})
