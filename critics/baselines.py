@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from critics.critic import kantorovich_gap
+from lipapps.layers import GroupSort2
 
 try:  # the optional ``bench`` extra
     from deel import torchlip
@@ -71,15 +72,6 @@ def gradient_penalty(
     u = (t * x + (1 - t) * y).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(u).sum(), u, create_graph=True)
     return ((grad.norm(dim=1) - 1) ** 2).mean()
-
-
-class GroupSort2(nn.Module):
-    """Sort each consecutive pair of features (GroupSort with groups of 2, Anil et al. 2019)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Each pair ``(a, b)`` becomes ``(max, min)``: a permutation, so 1-Lipschitz."""
-        pairs = x.view(*x.shape[:-1], -1, 2)
-        return torch.cat([pairs.max(-1, keepdim=True).values, pairs.min(-1, keepdim=True).values], -1).view_as(x)
 
 
 def groupsort_critic(d: int) -> nn.Sequential:

@@ -28,7 +28,10 @@ class ImageCritic(lipapps.CertifiedModel):
     is ``S_i = Phi_{i,d_i} o ... o Phi_{i,1} o K_i``: a :class:`lipapps.LipschitzConv2d` lift
     ``K_i`` to ``channels[i]`` maps and ``depth[i]`` :class:`lipapps.ConvGradientFlowBlock` s with
     ``hidden_channels[i]`` hidden maps; between stages one more ``pixel_unshuffle(2)`` halves the
-    side (so a later stage costs 4 times fewer pixels per map). ``w`` is a
+    side (so a later stage costs 4 times fewer pixels per map). ``lift_activation="groupsort"``
+    puts a :class:`lipapps.GroupSort2` over channel pairs after each lift (1-Lipschitz, and
+    gradient-norm preserving); with ``depth`` 0 the stages are then a DCGAN-like stack of
+    (unshuffle, convolution, activation). ``w`` is a
     :class:`lipapps.LipschitzLinear` readout. A single stage (integers for ``channels``,
     ``hidden_channels``, ``depth``) is the one-resolution critic.
 
@@ -42,13 +45,17 @@ class ImageCritic(lipapps.CertifiedModel):
 
     def __init__(self, image_shape: tuple[int, int, int] = (1, 28, 28), channels: int | Sequence[int] = 16,
                  hidden_channels: int | Sequence[int] = 32, depth: int | Sequence[int] = 3, downsampling: int = 0,
-                 constraint: str = "parametrization") -> None:
+                 constraint: str = "parametrization", lift_activation: str = "none") -> None:
         super().__init__()
         self.image_shape = tuple(int(s) for s in image_shape)
         stages = [_per_stage(x) for x in (channels, hidden_channels, depth)]
         if len({len(x) for x in stages}) != 1:
             raise ValueError(f"channels, hidden_channels and depth must name as many stages, got {channels}, "
                              f"{hidden_channels}, {depth}")
+        if lift_activation not in ("none", "groupsort"):
+            raise ValueError(f"lift_activation must be 'none' or 'groupsort', got {lift_activation!r}")
+        if lift_activation == "groupsort" and any(width % 2 for width in stages[0]):
+            raise ValueError(f"GroupSort2 after the lifts needs even channel counts, got {channels}")
         c, h, w = self.image_shape
         halvings = downsampling + len(stages[0]) - 1
         if downsampling < 0 or h % 2**halvings or w % 2**halvings:
@@ -65,6 +72,8 @@ class ImageCritic(lipapps.CertifiedModel):
                 shape = (4 * shape[0], shape[1] // 2, shape[2] // 2)
             first = len(layers)
             layers.append(lipapps.LipschitzConv2d(shape[0], width, constraint=constraint))
+            if lift_activation == "groupsort":
+                layers.append(lipapps.GroupSort2(dim=1))
             layers += [lipapps.ConvGradientFlowBlock(width, hidden, constraint=constraint) for _ in range(blocks)]
             self.stage_spans.append((first, len(layers), shape))
             shape = (width, shape[1], shape[2])

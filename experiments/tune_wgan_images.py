@@ -51,6 +51,12 @@ VARIANTS = {
     "certified-deep-2x2e-3": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,
                                              critic_options=(("depth", 6),)),
     "certified-2x2e-3-gp10": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4, penalty=10.0),
+    "certified-groupsort-2x2e-3": ImageWGANRecipe(
+        "certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,
+        critic_options=(("channels", (16, 32)), ("hidden_channels", (0, 0)), ("depth", (0, 0)), ("lift_activation", "groupsort"))),
+    "certified-groupsort-flow-2x2e-3": ImageWGANRecipe(
+        "certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,
+        critic_options=(("channels", (16, 32)), ("hidden_channels", (16, 32)), ("depth", (1, 1)), ("lift_activation", "groupsort"))),
     "certified-depth10-2x2e-3": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,
                                                 critic_options=(("depth", 10),)),
     "certified-staged-2x2e-3": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,

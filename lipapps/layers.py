@@ -284,6 +284,35 @@ class SortPair(LipschitzModule):
         return 1.0
 
 
+class GroupSort2(LipschitzModule):
+    """GroupSort with groups of two (MaxMin; Anil, Lucas, Grosse 2019): along ``dim``, each
+    consecutive pair ``(a, b)`` becomes ``(max(a, b), min(a, b))``.
+
+    On each half-space ``a >= b`` or ``a <= b`` of every pair the map is a permutation of the
+    coordinates, an isometry, and the pieces agree where ``a = b``: 1-Lipschitz in l2 (as
+    :class:`SortPair`, docs/math.md section 2), and its Jacobian is orthogonal almost everywhere,
+    so unlike ReLU it never shrinks a gradient. ``dim`` must have even size.
+    """
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = int(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[self.dim] % 2:
+            raise ValueError(f"GroupSort2 needs an even size along dim {self.dim}, got {x.shape[self.dim]}")
+        moved = x.movedim(self.dim, -1)
+        pairs = moved.unflatten(-1, (-1, 2))
+        top, bottom = pairs.max(-1).values, pairs.min(-1).values
+        return torch.stack([top, bottom], -1).flatten(-2).movedim(-1, self.dim)
+
+    def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
+        return 1.0
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
 class FixedWidthBlock(LipschitzModule):
     """Theorem 4.1's block: ``z -> [max(z1, z2), min(z1, z2), z3, Phi(z_4:)]``.
 

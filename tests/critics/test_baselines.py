@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import critics.baselines as baselines
-from critics.baselines import GroupSort2, gp_critic, gradient_penalty, lipschitz_baseline, negative_gap, train_baseline
+from critics.baselines import gp_critic, gradient_penalty, lipschitz_baseline, negative_gap, train_baseline
 from critics.critic import kantorovich_gap
 
 
@@ -39,11 +39,6 @@ def test_gp_critic_shape():
     critic = gp_critic(5, width=16, hidden_layers=3)
     assert sum(isinstance(m, nn.Linear) for m in critic) == 4
     assert critic(torch.zeros(7, 5)).shape == (7, 1)
-
-
-def test_groupsort_sorts_pairs():
-    out = GroupSort2()(torch.tensor([[1.0, 3.0, 2.0, -1.0]]))
-    assert out.tolist() == [[3.0, 1.0, 2.0, -1.0]]
 
 
 def test_fallback_without_deel(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -64,12 +64,13 @@ def test_files_naming_the_former_module_still_load(tmp_path):
     assert out.stdout.strip() == "ImageCritic"
 
 
-def test_a_critic_in_resolution_stages_is_certified_after_aggressive_training_and_reloads(tmp_path):
+@pytest.mark.parametrize("lift_activation", ["none", "groupsort"])
+def test_a_critic_in_resolution_stages_is_certified_after_aggressive_training_and_reloads(tmp_path, lift_activation):
     """Two stages (8 x 8, then 4 x 4 after an unshuffle): each bounded on the size it sees; large
     Adam steps on the critic's own objective never push the certificate above 1, an adversarial
     search never beats it, and the per-stage settings survive a save and load."""
-    critic = ImageCritic(SHAPE, channels=(3, 6), hidden_channels=(4, 8), depth=(1, 2))
-    assert [shape for _, _, shape in critic.stage_spans] == [(1, 8, 8), (12, 4, 4)]
+    critic = ImageCritic(SHAPE, channels=(4, 6), hidden_channels=(4, 8), depth=(1, 2), lift_activation=lift_activation)
+    assert [shape for _, _, shape in critic.stage_spans] == [(1, 8, 8), (16, 4, 4)]
     optimizer = torch.optim.Adam(critic.parameters(), lr=0.1)
     for step in range(5):
         with parametrize.cached():  # one constrained weight per step, as in training
@@ -91,5 +92,9 @@ def test_a_critic_in_resolution_stages_is_certified_after_aggressive_training_an
 def test_stages_need_matching_settings_and_a_divisible_side():
     with pytest.raises(ValueError, match="as many stages"):
         ImageCritic(SHAPE, channels=(2, 4), hidden_channels=4, depth=(1, 1))
+    with pytest.raises(ValueError, match="even channel counts"):
+        ImageCritic(SHAPE, channels=(3, 4), hidden_channels=(2, 4), depth=(1, 1), lift_activation="groupsort")
+    with pytest.raises(ValueError, match="lift_activation"):
+        ImageCritic(SHAPE, lift_activation="relu")
     with pytest.raises(ValueError, match="divisible by 8"):
         ImageCritic((1, 12, 12), channels=(2, 4), hidden_channels=(2, 4), depth=(1, 1), downsampling=2)
