@@ -86,6 +86,9 @@ class ImageWGANRecipe:
 #: The recipes ``lipapps wgan`` and the bench train: WGAN-GP with its paper's settings, the
 #: certified critic with the settings chosen on MNIST tuning seeds (``experiments/tune_wgan_images.py``).
 IMAGE_WGAN_RECIPES = {
-    "certified": ImageWGANRecipe("certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4),
+    "certified": ImageWGANRecipe(
+        "certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,
+        critic_options=(("channels", (16, 32)), ("hidden_channels", (0, 0)), ("depth", (0, 0)),
+                        ("lift_activation", "groupsort"))),
     "wgan-gp": ImageWGANRecipe("wgan-gp", critic_steps=5, lr_critic=2e-4, lr_generator=2e-4),
 }

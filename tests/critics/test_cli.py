@@ -166,9 +166,9 @@ def test_wgan_on_images_writes_grids_and_resumes_to_the_same_run(idx_dir, tmp_pa
     assert sorted(p.name for p in (tmp_path / "a" / "grids").iterdir()) == ["step_000001.png", "step_000002.png"]
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert metrics["steps"] == 2 and all(h["certificate"] <= 1.0 for h in metrics["history"])
-    from critics.image_critic import ImageCritic
+    from critics.image_wgan import IMAGE_WGAN_RECIPES
 
-    critic = ImageCritic(downsampling=1)
+    critic = IMAGE_WGAN_RECIPES["certified"].build(0)[1]  # the critic the CLI trains
     critic.load_state_dict(states[0]["critic"])
     assert lipapps.certify(critic).upper_bound <= 1.0
 
