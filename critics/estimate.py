@@ -30,7 +30,6 @@ from critics.defaults import VALIDATION_FRACTION, BoundPlan, choose_bounds, choo
 from critics.envelope import cone_envelope
 from critics.exact import EXACT_MAX_PAIRS, exact_w1, wants_exact
 from critics.gluing import glued_bracket
-from critics.recalibrate import fit_profile
 from critics.result import W1Estimate
 from critics.samples import as_samples, as_weights, check_pair
 
@@ -135,14 +134,13 @@ def estimate_w1(
     ).history
     if stopping is not None:
         stopping.restore(critic)
-    heldout = heldout_ci95 = heldout_network = None
+    heldout = heldout_ci95 = None
     if held_x:
-        heldout, heldout_ci95, heldout_network = _heldout_estimate(
-            critic, (x[test_x], y[test_y], a[test_x], b[test_y]), (x[val_x], y[val_y], a[val_x], b[val_y]), device)
+        heldout, heldout_ci95 = _heldout_estimate(critic, x[test_x], y[test_y], a[test_x], b[test_y], device)
     bracket = _bracket(critic, x, y, a, b, bounds, block_size, seed, device)
     return W1Estimate(
         **bracket, exact=exact_w1(x, y, a, b) if run_exact else None, heldout=heldout, heldout_ci95=heldout_ci95,
-        heldout_network=heldout_network, network=critic, history=history, n_x=n, n_y=m, dim=dim, seconds=time.perf_counter() - start, plan=plan,
+        network=critic, history=history, n_x=n, n_y=m, dim=dim, seconds=time.perf_counter() - start, plan=plan,
         bounds=bounds,
     )
 
@@ -186,25 +184,13 @@ def _bracket(
     }
 
 
-Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
 def _heldout_estimate(
-    critic: torch.nn.Module, held: Split, validation: Split, device: str | torch.device
-) -> tuple[float, tuple[float, float], float]:
-    """``(E_a g - E_b g, its normal 95% interval, E_a f/L - E_b f/L)`` on the held-out points
-    ``held = (x, y, a, b)`` (weights renormalised), with ``g = h o (f/L)`` and ``h`` the profile
-    of :func:`critics.recalibrate.fit_profile` fitted on the ``validation`` points (``h`` the
-    identity when there are none). Neither ``f`` nor ``h`` has seen the held-out points."""
-    x, y, a, b = held
+    critic: torch.nn.Module, x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, device: str | torch.device
+) -> tuple[float, tuple[float, float]]:
+    """``E_a f/L - E_b f/L`` on held-out points and its normal 95% interval (``a``, ``b`` renormalised)."""
     (f_x, f_y), _ = certified_values(critic, [x, y], device)
-    network = float(_weighted_mean_and_var(f_x, a)[0] - _weighted_mean_and_var(f_y, b)[0])
-    if len(validation[0]) and len(validation[1]):
-        (v_x, v_y), _ = certified_values(critic, [validation[0], validation[1]], device)
-        profile = fit_profile(v_x, v_y, validation[2], validation[3])
-        f_x, f_y = profile(f_x), profile(f_y)
     mean_x, var_x = _weighted_mean_and_var(f_x, a)
     mean_y, var_y = _weighted_mean_and_var(f_y, b)
     heldout = mean_x - mean_y
     half = Z95 * math.sqrt(var_x + var_y)
-    return heldout, (heldout - half, heldout + half), network
+    return heldout, (heldout - half, heldout + half)

@@ -28,11 +28,9 @@ class W1Estimate:
       (``coupling_upper``, :mod:`critics.coupling`) and, when ``glued`` is not ``None``, the
       glued coupling of :mod:`critics.gluing`. ``bounds`` says which bounds ran.
     - ``exact``: ``W1(mu, nu)`` from ``ot.emd2`` when computed, else ``None``.
-    - ``heldout``: ``E g - E g`` on samples the critic never saw in training, an unbiased estimate
+    - ``heldout``: ``E f - E f`` on samples the critic never saw in training, an unbiased estimate
       of a lower bound on the population ``W1(P, Q)`` (the empirical one is biased upward, by
       about ``n^(-1/d)``), with a normal 95% interval ``heldout_ci95``; ``None`` without a split.
-      ``g = h o f`` with ``h`` the 1-Lipschitz profile fitted on the validation points
-      (:mod:`critics.recalibrate`); ``heldout_network`` is the same mean difference for ``f`` alone.
     - ``history``: the training log, one dict per epoch; ``plan``: the critic's training
       settings (:func:`critics.defaults.choose_training`).
     """
@@ -42,7 +40,6 @@ class W1Estimate:
     exact: float | None
     heldout: float | None
     heldout_ci95: tuple[float, float] | None
-    heldout_network: float | None
     critic: nn.Module
     network: nn.Module
     network_lower: float
@@ -72,7 +69,6 @@ class W1Estimate:
             "exact": self.exact,
             "heldout": self.heldout,
             "heldout_ci95": list(self.heldout_ci95) if self.heldout_ci95 is not None else None,
-            "heldout_network": self.heldout_network,
             "network_lower": self.network_lower,
             "certificate": self.certificate,
             "width": self.width,

@@ -264,7 +264,6 @@ def run_suite_case(entry: SuitePair, n: int, seed: int) -> dict[str, Any]:
     if entry.pair.w1 is not None and row["heldout"] is not None:
         lo, hi = row["heldout_ci95"]
         row["heldout_rel_err_population"] = (row["heldout"] - entry.pair.w1) / entry.pair.w1
-        row["heldout_network_rel_err_population"] = (row["heldout_network"] - entry.pair.w1) / entry.pair.w1
         row["ci_covers_population"] = lo <= entry.pair.w1 <= hi
     print(json.dumps({k: v for k, v in row.items() if k not in ("plan", "glued", "bounds")}), flush=True)
     return row
@@ -279,7 +278,6 @@ SUITE_COLUMNS = [
     ("held-out [95% CI]", lambda r: "" if r["heldout"] is None else
         f"{num(r['heldout'])} [{num(r['heldout_ci95'][0])}, {num(r['heldout_ci95'][1])}]"),
     ("population", lambda r: f"{num(r.get('population_w1'))} {pct(r.get('heldout_rel_err_population'))}"),
-    ("network alone", lambda r: pct(r.get("heldout_network_rel_err_population"))),
     ("wall s (cpu s)", lambda r: f"{r['seconds']:.1f} ({r['cpu_seconds']:.1f})"),
     ("emd2 (s)", lambda r: f"{r['exact']:.4f} ({r['emd2_seconds']:.1f})" if "emd2_seconds" in r else ""),
     ("sinkhorn (s)", lambda r: paired(r, "sinkhorn")),
@@ -289,7 +287,7 @@ SUITE_COLUMNS = [
 def suite_markdown(rows: list[dict]) -> str:
     lines = ["# W1 suite: `critics.estimate_w1` with its defaults (CPU)", "",
              "lower/upper relative to `ot.emd2` where it ran (n <= 10^4); population: the known W1 of the "
-             "distributions and the held-out estimate's error against it (network alone: the critic without its profile fitted on the validation split, records from before the profile have none). Times on a shared 2-core machine "
+             "distributions and the held-out estimate's error against it. Times on a shared 2-core machine "
              "(load 2-11): wall seconds are inflated, CPU seconds beside them.", ""]
     for tuning, title in ((True, "Tuning families"), (False, "Held-out families (kept out of all tuning)")):
         lines += [f"## {title}", ""]
