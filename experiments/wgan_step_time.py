@@ -6,7 +6,9 @@ and batch for every critic:
 
 * ``certified``: :class:`critics.image_critic.ImageCritic` at full resolution (``downsampling=0``,
   the critic ``lipapps wgan --data mnist`` trained before) and after one pixel-unshuffle
-  (``downsampling=1``: the gradient-flow blocks run on 14 x 14 maps);
+  (``downsampling=1``: the gradient-flow blocks run on 14 x 14 maps), and the critic of the
+  certified recipe (:data:`critics.image_wgan.IMAGE_WGAN_RECIPES`: two stages of unshuffle,
+  convolution and GroupSort);
 * ``wgan-gp``: the strided convolutional critic of :func:`critics.baselines.dcgan_critic` (about
   as many parameters), and the same ``ImageCritic`` architectures unconstrained, each with the
   gradient penalty (weight 10).
@@ -34,6 +36,7 @@ import lipapps
 from critics.baselines import dcgan_critic
 from critics.image_critic import ImageCritic
 from critics.image_generator import DCGANGenerator
+from critics.image_wgan import IMAGE_WGAN_RECIPES
 from critics.wgan import WGANState, critic_step, generator_step
 from lipapps.results import ResultsFile, markdown_table
 
@@ -46,6 +49,7 @@ CONFIGS: dict[str, tuple[Callable[[], nn.Module], float]] = {
     "wgan-gp ImageCritic(downsampling=1, constraint='none')": (lambda: ImageCritic(downsampling=1, constraint="none"), 10.0),
     "certified ImageCritic(downsampling=0)": (lambda: ImageCritic(downsampling=0), 0.0),
     "certified ImageCritic(downsampling=1)": (lambda: ImageCritic(downsampling=1), 0.0),
+    f"certified recipe {IMAGE_WGAN_RECIPES['certified'].critic_name()}": (lambda: IMAGE_WGAN_RECIPES["certified"].build(0)[1], 0.0),
 }
 
 
