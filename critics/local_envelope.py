@@ -42,7 +42,9 @@ from critics.cones import UNIT_ROUNDOFF, certified_distances
 from critics.quantize import Quantization
 
 TABLE_ENTRIES = 2**21
-"""Cell-pair bounds held at once (query cells times anchor cells; four arrays of this many floats)."""
+"""Cell-pair bounds held at once (query cells times anchor cells; four arrays of this many floats),
+and a quarter of the entries of the two ``(query cells, anchor cells, dimension)`` arrays of the
+directional bounds, so that memory stays bounded in every dimension."""
 
 
 def _radii(points: np.ndarray, quantization: Quantization) -> np.ndarray:
@@ -107,7 +109,7 @@ def pruned_cone_minimum(
         return np.min(values[pool][None, :] + distances.numpy(), axis=1)
 
     out = np.empty(len(points))
-    rows = max(1, TABLE_ENTRIES // len(centres_a))
+    rows = max(1, min(TABLE_ENTRIES // len(centres_a), 4 * TABLE_ENTRIES // (len(centres_a) * points.shape[1])))
     for p, members in enumerate(point_cells.members()):
         if p % rows == 0:
             block = slice(p, p + rows)
