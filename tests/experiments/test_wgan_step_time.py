@@ -19,8 +19,9 @@ def test_step_times_are_recorded(tmp_path: Path):
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stderr
     records = json.loads((tmp_path / "wgan_step_time.json").read_text())
-    assert len(records) == 5 and all("provenance" in r and r["seconds_per_step"] > 0 for r in records)
+    assert len(records) == 6 and all("provenance" in r and r["seconds_per_step"] > 0 for r in records)
     assert [r["ratio"] for r in records if r["critic"] == "wgan-gp dcgan_critic(width=32)"] == [1.0]
     certified = [r for r in records if r["critic"].startswith("certified")]
-    assert len(certified) == 2 and all(0 < r["certificate"] <= 1.0 for r in certified)
+    assert len(certified) == 3 and all(0 < r["certificate"] <= 1.0 for r in certified)
+    assert any(r["critic"].startswith("certified recipe") for r in certified)
     assert (tmp_path / "wgan_step_time.md").read_text().startswith("# Seconds per WGAN step")

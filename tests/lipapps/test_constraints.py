@@ -84,9 +84,23 @@ def multiscale_flow(cfg, constraint):
     return model, (channels, 6, 6)
 
 
+def groupsort_conv_stack(cfg, constraint):
+    """Convolutions with GroupSort over channel pairs (lipapps.GroupSort2) between them."""
+    c, width = 1 + cfg["in"] % 3, 2 * (1 + cfg["width"] // 2)
+    model = nn.Sequential(
+        lipapps.LipschitzConv2d(c, width, kernel_size=3, constraint=constraint),
+        lipapps.GroupSort2(dim=1),
+        lipapps.ConvGradientFlowBlock(width, cfg["hidden"], kernel_size=3, constraint=constraint),
+        lipapps.GroupSort2(dim=1),
+        lipapps.LipschitzConv2d(width, cfg["out"], kernel_size=3, constraint=constraint),
+    )
+    return model, (c, 6, 6)
+
+
 LAYER_REGISTRY = {
     "resnet": dense_resnet, "fixed_width_resnet": fixed_width_resnet, "wide_resnet": wide_resnet, "conv": conv_stack,
     "injected": injected_flow, "spline_conv": spline_conv_stack, "multiscale": multiscale_flow,
+    "groupsort_conv": groupsort_conv_stack,
 }
 
 
@@ -111,7 +125,7 @@ def test_certified_after_aggressive_training(kind, constraint, cfg):
     torch.manual_seed(cfg["seed"])
     model, shape = LAYER_REGISTRY[kind](cfg, constraint)
     aggressive_steps(model, shape, steps=15, lr=cfg["lr"], seed=cfg["seed"])
-    bound = lipapps.certify(model, input_shape=shape if kind in ("conv", "spline_conv", "multiscale") else None).upper_bound
+    bound = lipapps.certify(model, input_shape=shape if kind in ("conv", "spline_conv", "multiscale", "groupsort_conv") else None).upper_bound
     assert bound <= 1.0
     x = 3 * torch.randn((8, *shape), generator=torch.Generator().manual_seed(cfg["seed"]))
     found = lipapps.empirical_lipschitz(model, x, steps=30, power_iterations=5)
