@@ -7,15 +7,13 @@ treat them like any other samples.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from fractions import Fraction
 
 import torch
 from torch import nn
 
 import lipapps
-from lipapps.rounding import round_up
+from lipapps.rounding import product_up
 from lipapps.models import register_moved_model
 
 
@@ -88,10 +86,9 @@ class ImageCritic(lipapps.CertifiedModel):
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
         """Product of the per-layer bounds, each stage bounded on the image size it sees (the
         unshuffles count 1), multiplied exactly and rounded up."""
-        factors = [Fraction(lipapps.certify(self.body[a:b], input_shape=shape).upper_bound)
-                   for a, b, shape in self.stage_spans]
-        factors.append(Fraction(lipapps.certify(self.body[self.readout_index]).upper_bound))
-        return round_up(math.prod(factors, start=Fraction(1)))
+        factors = [bound for a, b, shape in self.stage_spans
+                   for _, bound in lipapps.certify(self.body[a:b], input_shape=shape).per_layer]
+        return product_up(*factors, lipapps.certify(self.body[self.readout_index]).upper_bound)
 
 
 def _per_stage(value: int | Sequence[int]) -> tuple[int, ...]:

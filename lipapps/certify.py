@@ -10,8 +10,6 @@ attained, so it is a lower bound.
 from __future__ import annotations
 
 import copy
-import math
-from fractions import Fraction
 from dataclasses import dataclass, field
 
 import torch
@@ -19,7 +17,7 @@ import torch.nn as nn
 
 from lipapps.contract import CertifiedModel, LipschitzModule
 from lipapps.errors import CertificationError
-from lipapps.rounding import round_up
+from lipapps.rounding import product_up
 
 #: Parameter-free maps that are 1-Lipschitz in l2 (applied coordinate-wise, or permutations of
 #: the coordinates such as the pixel (un)shuffles). Matched by exact type: a subclass may change
@@ -100,7 +98,7 @@ def certify(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> Cer
     :class:`~lipapps.errors.CertificationError` for any other module instead of assuming a bound.
     """
     factors = _factors(unwrap(model), "", input_shape)
-    return Certificate(upper_bound=round_up(math.prod((Fraction(b) for _, b in factors), start=Fraction(1))), per_layer=factors)
+    return Certificate(upper_bound=product_up(*(b for _, b in factors)), per_layer=factors)
 
 
 def _per_sample_norm(t: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,12 @@ def sum_up(*values: float) -> float:
     return round_up(sum(map(Fraction, values), Fraction(0)))
 
 
+def product_up(*values: float) -> float:
+    """The exact product of float64 ``values``, rounded up (per-layer bounds multiply without
+    rounding down); 1 for no values."""
+    return round_up(math.prod(map(Fraction, values), start=Fraction(1)))
+
+
 def sqrt_up(value: Fraction | float) -> float:
     """A float64 ``>= sqrt(value)``, within two ulps of it, for an exact rational or float ``value``."""
     exact = Fraction(value)

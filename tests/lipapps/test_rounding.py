@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 import torch
 
-from lipapps.rounding import round_up, sqrt_up, sum_up, tensor_up
+from lipapps.rounding import product_up, round_up, sqrt_up, sum_up, tensor_up
 
 
 @pytest.mark.parametrize("value", [1.0 + 2.0**-30, 1.0 / 3.0, math.pi, 1e-12, 7.0])
@@ -32,3 +32,11 @@ def test_rational_helpers_round_outward() -> None:
     assert Fraction(round_up(third)) >= third
     assert Fraction(sum_up(0.1, 0.2)) >= Fraction(0.1) + Fraction(0.2)
     assert Fraction(sqrt_up(2.0)) ** 2 >= 2
+
+
+def test_product_up_is_the_exact_product_rounded_up():
+    values = (0.1, 0.7, 1.0 / 3.0)
+    exact = Fraction(0.1) * Fraction(0.7) * Fraction(1.0 / 3.0)
+    up = product_up(*values)
+    assert Fraction(up) >= exact and Fraction(math.nextafter(up, -math.inf)) < exact
+    assert product_up() == 1.0
