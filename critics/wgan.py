@@ -256,8 +256,9 @@ def train_wgan(
         start_step, history, elapsed = run.load(ckpt)
     t0 = clock() - elapsed
 
+    certified = isinstance(critic, lipapps.CertifiedModel) and critic.is_constrained()
+
     def log(step: int) -> dict:
-        certified = isinstance(critic, lipapps.CertifiedModel) and critic.is_constrained()
         return _log_point(generator, critic, draw, step, latent_dim, log_samples, seed, certified)
 
     if not history:
