@@ -129,6 +129,13 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((mean_a - mean_b).square().sum() + cov_a.trace() + cov_b.trace() - 2.0 * cross)
 
 
+def classifier_frechet(classifier: ImageClassifier, generated: torch.Tensor, real: torch.Tensor) -> float:
+    """:func:`frechet_distance` between the classifier's features (:data:`FEATURE_LAYER`) of flattened
+    ``generated`` and ``real`` images."""
+    features = lambda v: _batched(classifier.features, v.float().cpu())  # noqa: E731
+    return frechet_distance(features(generated), features(real))
+
+
 def class_entropy(model: ImageClassifier, images: torch.Tensor, classes: int = 10) -> float:
     """Entropy (nats) of the predicted-label histogram over ``images``: ``ln classes`` at most."""
     counts = torch.bincount(_batched(model, images).argmax(1), minlength=classes).double()
@@ -171,9 +178,8 @@ def image_metrics(generated: torch.Tensor, real: torch.Tensor, classifier: Image
     if w1_samples is not None and not 2 <= w1_samples <= min(len(generated), len(real)):
         raise InputError(f"w1_samples must lie in [2, {min(len(generated), len(real))}], got {w1_samples}")
     w1 = certified_w1(generated[:w1_samples], real[:w1_samples], seed=seed, epochs=w1_epochs, device=device)
-    features = lambda v: _batched(classifier.features, v.float().cpu())  # noqa: E731
     return ImageMetrics(
-        frechet_distance=frechet_distance(features(generated), features(real)),
+        frechet_distance=classifier_frechet(classifier, generated, real),
         class_entropy=class_entropy(classifier, generated.float().cpu()),
         w1_lower=w1.lower, w1_upper=w1.upper, w1_heldout=w1.heldout, samples=len(generated), w1_samples=len(generated[:w1_samples]),
     )

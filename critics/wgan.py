@@ -11,6 +11,7 @@ critic and ``gp_weight > 0``; its gap is then not a bound.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -45,6 +46,8 @@ class WGANResult:
     ``final_w1``: exact W1 (``ot.emd2``, Euclidean) between ``eval_samples`` generated and real
     samples. ``seconds``: training wall time (without the final evaluation), summed over resumed
     calls. ``steps``: generator steps made, also those of the calls resumed from.
+    ``averaged_generator``: the running average of the generator's weights (``generator_ema``
+    of :func:`train_wgan`), or ``None`` for a run that kept none.
     """
 
     generator: nn.Module
@@ -54,6 +57,12 @@ class WGANResult:
     eval_samples: int = 0
     seconds: float = 0.0
     steps: int = 0
+    averaged_generator: nn.Module | None = None
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator to sample from: the weight average where the run kept one."""
+        return self.generator if self.averaged_generator is None else self.averaged_generator
 
 
 #: Clocks a training budget can run on: this process's CPU seconds, or wall seconds.
@@ -90,14 +99,16 @@ def sample_generator(generator: nn.Module, n: int, latent_dim: int, seed: int) -
 
 @dataclass
 class WGANState:
-    """What a WGAN run updates: both networks, their optimisers, and the generator of the noise
-    (latent codes, and the gradient penalty's interpolation weights)."""
+    """What a WGAN run updates: both networks, their optimisers, the generator of the noise
+    (latent codes, and the gradient penalty's interpolation weights) and, where the run keeps one,
+    the running average of the generator's weights (:func:`average_weights_`)."""
 
     generator: nn.Module
     critic: nn.Module
     opt_g: torch.optim.Optimizer
     opt_c: torch.optim.Optimizer
     noise: torch.Generator
+    averaged: nn.Module | None = None
 
     def save(self, path: Path, step: int, history: list[dict], seconds: float) -> None:
         """Write the state after ``step`` and ``seconds`` of training atomically, with every buffer
@@ -110,6 +121,8 @@ class WGANState:
             "noise": self.noise.get_state(), "history": history,
             "buffers": {name: b for net in ("generator", "critic") for name, b in _buffers(getattr(self, net), net)},
         }
+        if self.averaged is not None:
+            state["averaged"] = self.averaged.state_dict()
         with lipapps.atomic_write(path) as tmp:
             torch.save(state, tmp)
 
@@ -119,12 +132,19 @@ class WGANState:
         state = read_payload(path)
         if state.get("format") != STATE_FORMAT:
             raise CheckpointError(f"{path}: not a critics WGAN checkpoint")
+        if (self.averaged is None) != ("averaged" not in state):
+            raise CheckpointError(f"{path}: the WGAN checkpoint does not fit this run: it "
+                                  f"{'has no' if self.averaged is not None else 'has a'} running average of the "
+                                  f"generator's weights, this run {'keeps one' if self.averaged is not None else 'keeps none'} "
+                                  "(generator_ema)")
         try:
             self.generator.load_state_dict(state["generator"])
             self.critic.load_state_dict(state["critic"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_c.load_state_dict(state["opt_c"])
             self.noise.set_state(state["noise"])
+            if self.averaged is not None:
+                self.averaged.load_state_dict(state["averaged"])
             for net in ("generator", "critic"):
                 for name, buffer in _buffers(getattr(self, net), net):
                     if name in state.get("buffers", {}):
@@ -179,6 +199,24 @@ def generator_step(run: WGANState, batch_size: int, latent_dim: int) -> None:
     run.opt_g.step()
 
 
+def ema_decay(decay: float, step: int) -> float:
+    """The decay of the weight average at generator step ``step`` (from 1): ``min(decay, (1 + step) /
+    (10 + step))``, so that the first steps, far from the later weights, are forgotten quickly (the
+    warm-up of TensorFlow's ``ExponentialMovingAverage``)."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
+@torch.no_grad()
+def average_weights_(averaged: nn.Module, model: nn.Module, decay: float) -> None:
+    """``a <- decay a + (1 - decay) w`` for every parameter ``w`` of ``model`` and its copy ``a`` in
+    ``averaged`` (buffers copied): an exponential moving average of a generator's weights, which
+    damps the oscillation of GAN training around its equilibrium (Yazici et al. 2019)."""
+    for a, w in zip(averaged.parameters(), model.parameters()):
+        a.lerp_(w, 1.0 - decay)
+    for a, w in zip(averaged.buffers(), model.buffers()):
+        a.copy_(w)
+
+
 def train_wgan(
     data: str | Callable[[int, int], torch.Tensor],
     *,
@@ -203,6 +241,7 @@ def train_wgan(
     device: str | torch.device = "cpu",
     max_seconds: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    generator_ema: float | None = None,
     progress: bool = True,
 ) -> WGANResult:
     """Train a WGAN on ``data``: a toy name of :data:`critics.toy.TOY_DATASETS`, or a function
@@ -229,6 +268,10 @@ def train_wgan(
     ``clock``: the clock of ``max_seconds`` and of the seconds recorded (wall time by default;
     ``time.process_time`` counts this process's CPU seconds, which other work on a shared machine
     does not inflate: for a one-thread run, the wall clock of an idle core).
+    ``generator_ema``: a decay in ``[0, 1)``; the run then also keeps the exponential moving
+    average of the generator's weights (:func:`average_weights_` with :func:`ema_decay`, updated
+    after every generator step, checkpointed with the rest), returned as ``averaged_generator``,
+    sampled by the grids and the final exact W1. Training itself does not depend on it.
     ``eval_samples=0`` skips the final exact W1 (``nan``).
     """
     draw = _sampler(data)
@@ -240,6 +283,8 @@ def train_wgan(
         raise InputError(f"max_seconds must be positive, got {max_seconds}")
     if grid_dir is not None and image_shape is None:
         raise InputError("sample grids (grid_dir) need the image_shape of the samples")
+    if generator_ema is not None and not 0.0 <= generator_ema < 1.0:
+        raise InputError(f"generator_ema must be in [0, 1), got {generator_ema}")
     torch.manual_seed(seed)
     dim = draw(2, seed).shape[1]
     generator = make_generator(latent_dim, dim) if generator is None else generator
@@ -249,6 +294,7 @@ def train_wgan(
     run = WGANState(
         generator, critic, torch.optim.Adam(generator.parameters(), lr=lr_generator, betas=(0.5, 0.9)),
         torch.optim.Adam(critic.parameters(), lr=lr_critic, betas=(0.5, 0.9)), torch.Generator().manual_seed(seed + 1),
+        None if generator_ema is None else copy.deepcopy(generator).requires_grad_(False),
     )
     ckpt = Path(checkpoint) if checkpoint is not None else None
     start_step, history, elapsed = 0, [], 0.0
@@ -257,6 +303,7 @@ def train_wgan(
     t0 = clock() - elapsed
 
     certified = isinstance(critic, lipapps.CertifiedModel) and critic.is_constrained()
+    sampling = generator if run.averaged is None else run.averaged  # what grids and the final W1 sample
 
     def log(step: int) -> dict:
         return _log_point(generator, critic, draw, step, latent_dim, log_samples, seed, certified)
@@ -269,6 +316,8 @@ def train_wgan(
         for k in range(critic_steps):
             critic_step(run, draw(batch_size, 10_000_019 * seed + critic_steps * step + k), batch_size, latent_dim, gp_weight)
         generator_step(run, batch_size, latent_dim)
+        if run.averaged is not None:
+            average_weights_(run.averaged, generator, ema_decay(generator_ema, step))
         out_of_time = max_seconds is not None and clock() - t0 >= max_seconds
         if step % log_every == 0 or step == steps:
             history.append(log(step) | {"seconds": clock() - t0})
@@ -276,7 +325,7 @@ def train_wgan(
             if ckpt is not None:
                 run.save(ckpt, step, history, clock() - t0)
             if grid_dir is not None:
-                write_sample_grid(generator, Path(grid_dir) / f"step_{step:06d}.png", image_shape, latent_dim, seed,
+                write_sample_grid(sampling, Path(grid_dir) / f"step_{step:06d}.png", image_shape, latent_dim, seed,
                                   f"step {step}")
         if out_of_time:
             break
@@ -284,9 +333,9 @@ def train_wgan(
     final_w1 = float("nan")
     if eval_samples > 0:
         real = draw(eval_samples, seed + 7).double().numpy()
-        fake = sample_generator(generator, eval_samples, latent_dim, seed + 8).double().numpy()
+        fake = sample_generator(sampling, eval_samples, latent_dim, seed + 8).double().numpy()
         final_w1 = exact_w1(real, fake)
-    return WGANResult(generator, critic, history, final_w1, eval_samples, seconds, step)
+    return WGANResult(generator, critic, history, final_w1, eval_samples, seconds, step, run.averaged)
 
 
 def write_sample_grid(generator: nn.Module, path: Path, image_shape: tuple[int, int, int], latent_dim: int, seed: int,
@@ -337,7 +386,7 @@ def write_wgan_outputs(
     name = name if name is not None else (data if isinstance(data, str) else "data")
     draw = _sampler(data)
     real = draw(2000, seed + 11).numpy()
-    fake = sample_generator(result.generator, 2000, latent_dim, seed + 12).numpy()
+    fake = sample_generator(result.sampling_generator, 2000, latent_dim, seed + 12).numpy()
     steps = result.steps
     title = f"{name}: step {steps}, exact W1 {result.final_w1:.4f}"
     if image_shape is None:

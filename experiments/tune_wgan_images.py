@@ -9,7 +9,8 @@ Adam betas (0.5, 0.9)) and runs beside the variants as the reference.
 
 Every variant trains :func:`critics.wgan.train_wgan` from the same generator initialisation
 and, at each of the ``--minutes`` marks of training time (one run continued through them),
-scores ``--eval-samples`` generated images against as many test images by the Frechet distance in the shipped classifier's features
+scores ``--eval-samples`` generated images (of the weight average, for a recipe that keeps one, and
+then also of the trained generator: ``frechet_distance_raw``) against as many test images by the Frechet distance in the shipped classifier's features
 (:func:`critics.image_metrics.frechet_distance`) and the entropy of its predicted labels.
 Runs resume from their checkpoints under ``--work``. Records (one per variant, seed and mark) go to
 ``experiments/results/wgan_tuning.{json,md}`` through ``lipapps.results``.
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 
 import lipapps
-from critics.image_metrics import class_entropy, frechet_distance, load_classifier
+from critics.image_metrics import class_entropy, classifier_frechet, load_classifier
 from critics.image_wgan import IMAGE_LATENT, IMAGE_SHAPE, ImageWGANRecipe
 from critics.image_data import mnist_sampler
 from critics.wgan import CLOCKS, sample_generator, train_wgan
@@ -54,6 +55,10 @@ VARIANTS = {
     "certified-groupsort-2x2e-3": ImageWGANRecipe(
         "certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,
         critic_options=(("channels", (16, 32)), ("hidden_channels", (0, 0)), ("depth", (0, 0)), ("lift_activation", "groupsort"))),
+    "certified-groupsort-2x2e-3-ema": ImageWGANRecipe(
+        "certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4, generator_ema=0.999,
+        critic_options=(("channels", (16, 32)), ("hidden_channels", (0, 0)), ("depth", (0, 0)), ("lift_activation", "groupsort"))),
+    "gp-paper-ema": ImageWGANRecipe("wgan-gp", critic_steps=5, lr_critic=2e-4, lr_generator=2e-4, generator_ema=0.999),
     "certified-groupsort-flow-2x2e-3": ImageWGANRecipe(
         "certified", critic_steps=2, lr_critic=2e-3, lr_generator=2e-4,
         critic_options=(("channels", (16, 32)), ("hidden_channels", (16, 32)), ("depth", (1, 1)), ("lift_activation", "groupsort"))),
@@ -86,6 +91,7 @@ def markdown(records: list[dict[str, Any]]) -> str:
             ("variant", lambda r: r["variant"]), ("critic", lambda r: r["recipe"]["critic"]), ("seed", lambda r: r["seed"]),
             ("minutes", lambda r: f"{r['minutes']:g}"), ("clock", lambda r: r["clock"]), ("steps", lambda r: r["steps"]),
             ("s/step", lambda r: f"{r['seconds_per_step']:.2f}"), ("Frechet", lambda r: f"{r['frechet_distance']:.2f}"),
+            ("Frechet (no average)", lambda r: "-" if r.get("frechet_distance_raw") is None else f"{r['frechet_distance_raw']:.2f}"),
             ("class entropy", lambda r: f"{r['class_entropy']:.3f}"),
             ("certificate", lambda r: "-" if r["certificate"] is None else f"{r['certificate']:.6f}"),
         ])
@@ -100,16 +106,18 @@ def run(args: argparse.Namespace, name: str, seed: int, minutes: float, test: to
         critic=critic, gp_weight=recipe.gp_weight, batch_size=recipe.batch_size, critic_steps=recipe.critic_steps,
         lr_generator=recipe.lr_generator, lr_critic=recipe.lr_critic, latent_dim=IMAGE_LATENT,
         log_every=10**9, checkpoint_every=50, eval_samples=0, seed=seed, checkpoint=args.work / f"{name}_seed{seed}.pt",
-        resume=True, clock=CLOCKS[args.clock], progress=False,
+        resume=True, clock=CLOCKS[args.clock], generator_ema=recipe.generator_ema, progress=False,
     )
-    fake = sample_generator(result.generator, args.eval_samples, IMAGE_LATENT, seed + 1000)
-    with torch.no_grad():
-        fd = frechet_distance(classifier.features(fake), classifier.features(test[: args.eval_samples]))
+    real = test[: args.eval_samples]
+    fake = sample_generator(result.sampling_generator, args.eval_samples, IMAGE_LATENT, seed + 1000)
+    fd = classifier_frechet(classifier, fake, real)
     return {
         "variant": name, "seed": seed, "minutes": minutes, "data": "mnist", "steps": result.steps,
         "seconds": result.seconds, "seconds_per_step": result.seconds / result.steps, "frechet_distance": fd,
         "class_entropy": class_entropy(classifier, fake), "eval_samples": args.eval_samples,
         "certificate": lipapps.certify(result.critic).upper_bound if recipe.critic == "certified" else None,
+        "frechet_distance_raw": None if result.averaged_generator is None else classifier_frechet(
+            classifier, sample_generator(result.generator, args.eval_samples, IMAGE_LATENT, seed + 1000), real),
         "recipe": recipe.describe(), "threads": torch.get_num_threads(), "clock": args.clock, "note": args.note,
     }
 

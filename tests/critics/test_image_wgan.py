@@ -136,3 +136,22 @@ def test_recipes_build_the_same_generator_and_the_critic_they_name():
     assert certified.describe()["critic_model"] == certified.critic_name()
     with pytest.raises(ValueError, match="critic must be"):
         ImageWGANRecipe("clipped")
+
+
+def test_the_generator_average_is_kept_resumed_and_does_not_change_training(tmp_path):
+    plain = run(4, tmp_path / "plain")
+    straight = run(4, tmp_path / "a", generator_ema=0.9)
+    run(2, tmp_path / "b", generator_ema=0.9)
+    resumed = run(4, tmp_path / "b", resume=True, generator_ema=0.9)
+    assert plain.averaged_generator is None and plain.sampling_generator is plain.generator
+    for p, q, r in zip(plain.generator.parameters(), straight.generator.parameters(), resumed.generator.parameters()):
+        assert torch.equal(p, q) and torch.equal(q, r)  # training does not depend on the average
+    for p, q in zip(straight.averaged_generator.parameters(), resumed.averaged_generator.parameters()):
+        assert torch.equal(p, q)
+    assert straight.sampling_generator is straight.averaged_generator
+    assert not all(torch.equal(p, q) for p, q in zip(straight.generator.parameters(),
+                                                     straight.averaged_generator.parameters()))
+    with pytest.raises(CheckpointError, match="running average"):
+        run(5, tmp_path / "b", resume=True)  # the checkpoint has an average, this run keeps none
+    with pytest.raises(InputError):
+        run(1, tmp_path / "c", generator_ema=1.0)

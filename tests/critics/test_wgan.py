@@ -77,3 +77,15 @@ def test_wgan_gp_runs_through_the_same_loop():
                         gp_weight=10.0, log_every=2, log_samples=64, eval_samples=64, progress=False)
     assert [h["step"] for h in result.history] == [0, 2, 4]
     assert all(isinstance(h["critic_estimate"], float) for h in result.history)
+
+
+def test_the_weight_average_follows_its_formula():
+    from critics.wgan import average_weights_, ema_decay
+
+    assert ema_decay(0.999, 1) == 2 / 11 and ema_decay(0.999, 10**6) == 0.999
+    torch.manual_seed(0)
+    model, averaged = make_generator(2, 2, width=4), make_generator(2, 2, width=4)
+    before = parameters(averaged)
+    average_weights_(averaged, model, 0.75)
+    for a, b, w in zip(parameters(averaged), before, model.parameters()):
+        assert torch.allclose(a, 0.75 * b + 0.25 * w.detach())
