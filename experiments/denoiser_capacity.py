@@ -130,9 +130,7 @@ def main() -> None:
     results = ResultsFile(args.results, key=lambda r: r["variant"], markdown=markdown)
     if args.merge:
         for path in args.merge:
-            results.records = [r for r in results.records if r["variant"] not in {m["variant"] for m in read_records(path)}]
-            results.records += read_records(path)
-        results.write()
+            results.merge(read_records(path))
         return
     device = lipapps.resolve_device(args.device)
     shipped_psnr = mean_denoising_psnr(load_denoiser(SIGMA).to(device), image_files(args.data / "bsd68"), SIGMA, device)

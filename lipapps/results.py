@@ -179,21 +179,32 @@ class ResultsFile:
         return next((r for r in self.records if self.key(r) == key), None)
 
     def add(self, record: dict[str, Any], device: str | torch.device | None = None) -> dict[str, Any]:
-        """Store ``record`` with its provenance (replacing one of the same key) and write the files.
+        """Store ``record`` with its provenance (replacing one of the same key) and write the files
+        (:meth:`merge`)."""
+        record = {**record, "provenance": provenance(device=device)}
+        self.merge([record])
+        return record
+
+    def merge(self, records: Iterable[dict[str, Any]]) -> None:
+        """Store ``records`` as they are (with the provenance they carry), replacing stored records
+        of the same keys, and write the files.
 
         The stored records are re-read first, under the folder's lock, so records other
         processes added since this one read the file are kept.
         """
-        record = {**record, "provenance": provenance(device=device)}
-        key = self.key(record)
+        records = list(records)
+        keys = [self.key(r) for r in records]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _exclusive(self.path.parent):
-            self.records = [r for r in read_records(self.path) if self.key(r) != key] + [record]
-            self.write()
-        return record
+            self.records = [r for r in read_records(self.path) if self.key(r) not in keys] + records
+            self._write()
 
     def write(self) -> None:
-        """Rewrite the JSON and markdown files from the stored records."""
+        """Re-render both files (the markdown in this object's layout) from the records stored
+        now: re-read under the folder's lock, so records other processes added are kept."""
+        self.merge([])
+
+    def _write(self) -> None:
         write_records(self.records, self.path, self.markdown(self.records) if self.markdown else None)
 
 

@@ -116,3 +116,16 @@ def test_file_history_dates_values_by_their_last_commit(tmp_path) -> None:
     path.write_text(path.read_text().replace('"v": 1', '"v": 4'))
     with pytest.raises(InputError, match="uncommitted"):
         FileHistory(path)
+
+
+def test_rewriting_keeps_what_other_processes_added_and_merge_keeps_provenance(tmp_path) -> None:
+    path = tmp_path / "r.json"
+    table = lambda rs: markdown_table(rs, [("name", lambda r: r["name"])])
+    first, second = ResultsFile(path, key=lambda r: r["name"], markdown=table), ResultsFile(path, key=lambda r: r["name"])
+    first.add({"name": "a"})
+    second.add({"name": "b"})
+    first.write()  # re-renders: must not drop "b", which it never saw added
+    assert [r["name"] for r in read_records(path)] == ["a", "b"]
+    assert path.with_suffix(".md").read_text().splitlines()[2:] == ["| a |", "| b |"]
+    second.merge([{"name": "a", "provenance": {"commit": "old"}}])
+    assert [(r["name"], r["provenance"].get("commit")) for r in read_records(path)][-1] == ("a", "old")
