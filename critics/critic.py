@@ -16,15 +16,31 @@ import torch
 from torch import nn
 
 import lipapps
+from lipapps.rounding import product_up, sum_up
+
+
+#: ``eps`` of the radial term ``sqrt(||P u + c||^2 + eps^2)``: the norm of ``(P u + c, eps)``, so
+#: 1-Lipschitz in ``u`` like the norm, and differentiable where ``P u + c = 0``.
+RADIAL_SMOOTHING = 1e-6
 
 
 @lipapps.register_model
 class W1Critic(lipapps.CertifiedModel):
-    """``f(z) = scale * g((z - center) / scale)`` with ``g`` a 1-Lipschitz ``LipschitzResNet``.
+    """``f(z) = scale * h((z - center) / scale)`` with ``h = w_0 g + w_1 r``: ``g`` a 1-Lipschitz
+    ``LipschitzResNet`` and, with ``radial=True``, the radial term ``r(u) = sqrt(||P u + c||^2 +
+    eps^2)`` (``P`` a ``LipschitzLinear``, ``||P|| <= 1``; :data:`RADIAL_SMOOTHING`), mixed by
+    ``(w_0, w_1) = m / max(1, |m_0| + |m_1|)`` for a trained pair ``m`` (without the radial
+    term, ``h = g``).
 
-    ``Lip(f) = Lip(g) <= certify(g)`` (module docstring). ``fixed_width=True`` uses the paper's
-    Theorem 4.1 architecture (sorting pairs, like GroupSort); ``False`` Theorem 3.1.
+    ``Lip(f) = Lip(h) <= |w_0| Lip(g) + |w_1| ||P||``, each factor a certificate (module
+    docstring), and ``|w_0| + |w_1| <= 1``. The radial term is there because a distance to a point
+    is the Kantorovich potential of every pair that moves mass along rays from it (a scaled copy,
+    shells of different radii), and a ReLU network needs a number of pieces exponential in the
+    dimension to approximate it. ``fixed_width=True`` uses the paper's Theorem 4.1 architecture
+    (sorting pairs, like GroupSort); ``False`` Theorem 3.1.
     """
+
+    legacy_config = {"radial": False}
 
     def __init__(
         self,
@@ -35,6 +51,7 @@ class W1Critic(lipapps.CertifiedModel):
         fixed_width: bool = False,
         center: list[float] | None = None,
         scale: float = 1.0,
+        radial: bool = False,
     ) -> None:
         super().__init__()
         if scale <= 0 or not np.isfinite(scale):
@@ -45,14 +62,31 @@ class W1Critic(lipapps.CertifiedModel):
         center_values = [0.0] * in_features if center is None else [float(c) for c in center]
         self.register_buffer("center", torch.tensor(center_values))
         self.scale = float(scale)
+        self.radial = lipapps.LipschitzLinear(in_features, in_features) if radial else None
+        self.mix = nn.Parameter(torch.tensor([1.0, 0.0])) if radial else None
+
+    def weights(self) -> torch.Tensor:
+        """``(w_0, w_1) = m / max(1, |m_0| + |m_1|)``: the network's and the radial term's weights."""
+        return self.mix / self.mix.abs().sum().clamp_min(1.0)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Critic values, shape ``(batch, 1)``."""
-        return self.scale * self.net((z - self.center) / self.scale)
+        u = (z - self.center) / self.scale
+        if self.radial is None:
+            return self.scale * self.net(u)
+        w = self.weights()
+        v = self.radial(u)
+        r = (v.square().sum(-1, keepdim=True) + RADIAL_SMOOTHING**2).sqrt()
+        return self.scale * (w[0] * self.net(u) + w[1] * r)
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
-        """``Lip(f) = Lip(g)``: the certificate of the inner network."""
-        return lipapps.certify(self.net).upper_bound
+        """``Lip(f) = Lip(h)``: the certificate of the network, or ``|w_0| Lip(g) + |w_1| ||P||``
+        rounded up (the weights as this module's dtype computes them)."""
+        network = lipapps.certify(self.net).upper_bound
+        if self.radial is None:
+            return network
+        w0, w1 = (abs(float(w)) for w in self.weights().detach())
+        return sum_up(product_up(w0, network), product_up(w1, self.radial.lipschitz_bound()))
 
 
 def standardisation(points: np.ndarray) -> tuple[list[float], float]:

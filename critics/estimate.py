@@ -67,6 +67,7 @@ def estimate_w1(
     lr: float | None = None,
     width: int = 64,
     depth: int | None = None,
+    radial: bool | None = None,
     block_size: int | None = None,
     max_pairs: int = EXACT_MAX_PAIRS,
     seed: int = 0,
@@ -99,7 +100,8 @@ def estimate_w1(
     6. ``exact`` ("auto": when ``n * m <= max_pairs``): ``ot.emd2`` with Euclidean cost.
 
     ``x`` (n, d) and ``y`` (m, d): numpy arrays or tensors; ``weights_*`` non-negative (uniform
-    by default). ``batch_size``, ``depth``, ``lr`` and ``epochs`` not given take the defaults of
+    by default). ``batch_size``, ``depth``, ``lr``, ``epochs`` and ``radial`` (the critic's radial
+    term) not given take the defaults of
     :func:`critics.defaults.choose_training` (the chosen ones are the result's ``plan``).
     Bad input raises :class:`lipapps.InputError` naming it.
     """
@@ -113,7 +115,7 @@ def estimate_w1(
     run_exact = wants_exact(exact, n, m, max_pairs)
     run_refine = wants_exact(refine, n, m, max_pairs)
     plan = choose_training(n, m, dim, heldout_fraction=heldout_fraction, validation_fraction=validation_fraction,
-                           epochs=epochs, batch_size=batch_size, lr=lr, depth=depth)
+                           epochs=epochs, batch_size=batch_size, lr=lr, depth=depth, radial=radial)
     bounds = choose_bounds(n, m, dim, refine=run_refine)
     torch.manual_seed(seed)
     gen = np.random.default_rng(seed)
@@ -122,7 +124,7 @@ def estimate_w1(
     train_x, val_x, test_x = _split(n, held_x, valid_x, gen)
     train_y, val_y, test_y = _split(m, held_y, valid_y, gen)
     center, scale = standardisation(np.concatenate([x, y]))
-    critic = W1Critic(dim, width=width, depth=plan.depth, center=center, scale=scale).to(device)
+    critic = W1Critic(dim, width=width, depth=plan.depth, center=center, scale=scale, radial=plan.radial).to(device)
     z, mass = pooled_training_set(x[train_x], y[train_y], a[train_x], b[train_y])
     stopping = None
     if plan.patience:
