@@ -55,7 +55,11 @@ LOW_DIMENSION = 3
 #: n = 2 x 10^4, seed 0, held-out estimate against the known W1, without / with it): scale-d12
 #: -2.98% / -2.45%, scale-d16 -1.90% / -1.27% (both intervals covering), spheres-d16 (a held-out
 #: family) -5.13% / +0.13% (the interval now covers); student-vs-gaussian-d10 -8.65% / -8.65% (the
-#: trained mix leaves the radial term at weight 1e-6: no change where it does not help).
+#: trained mix leaves the radial term at weight 1e-6: no change where it does not help). Up to
+#: RADIAL_MAX_DIMENSION: its d x d map costs a step d^2 work, which the network's width-64 layers do
+#: not (CPU, one Adam step: 1.04x / 0.88x / 1.12x the step without it in d = 16 / 64 / 256 at the
+#: default depth and batch; 3.3x in d = 784, 1000 images a side).
+RADIAL_MAX_DIMENSION = 256
 
 #: Default batches: the whole training set when it has at most FULL_BATCH points (exact
 #: gradients, the most accurate on small problems), else mini-batches of MINI_BATCH. Measured
@@ -188,7 +192,7 @@ def choose_training(
     least one) reaching the target steps. Early stopping (with validation points): an evaluation
     every :data:`CHECK_STEPS` steps after :data:`WARMUP_SHARE` of the target steps, patience
     :data:`PATIENCE_STEPS` steps. ``radial`` (the critic's radial term): above
-    :data:`LOW_DIMENSION`. Raises
+    :data:`LOW_DIMENSION` and up to :data:`RADIAL_MAX_DIMENSION`. Raises
     :class:`InputError` for a ``heldout_fraction`` outside ``[0, 1)``, a ``validation_fraction``
     outside ``[0, 1 - heldout_fraction)`` or a non-positive ``epochs``, ``batch_size``, ``lr`` or
     ``depth``.
@@ -224,7 +228,8 @@ def choose_training(
     patience = math.ceil(PATIENCE_STEPS / (check_every * batches)) if valid_x else 0
     return TrainingPlan(depth=depth, lr=lr, epochs=epochs, batch_size=batch, train_points=pooled,
                         validation_points=valid_x + valid_y, check_every=check_every, check_from=check_from,
-                        patience=patience, radial=dim > LOW_DIMENSION if radial is None else radial)
+                        patience=patience,
+                        radial=LOW_DIMENSION < dim <= RADIAL_MAX_DIMENSION if radial is None else radial)
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ def test_choose_bounds(n, m, d, max_pairs, expected):
     assert (expected.cells > 0) == (d <= GLUING_MAX_DIMENSION or max(n, m) <= HIGH_DIMENSION_GLUING_POINTS)
 
 
-@pytest.mark.parametrize("d, radial, expected", [(2, None, False), (3, None, False), (4, None, True), (64, None, True),
-                                                 (16, False, False), (2, True, True)])
-def test_the_radial_term_is_on_above_the_low_dimensions_unless_told(d, radial, expected):
+@pytest.mark.parametrize("d, radial, expected", [(2, None, False), (3, None, False), (4, None, True), (256, None, True),
+                                                 (257, None, False), (16, False, False), (2, True, True)])
+def test_the_radial_term_is_on_between_the_low_dimensions_and_its_cost_limit_unless_told(d, radial, expected):
     assert choose_training(2000, 2000, d, radial=radial).radial is expected
