@@ -104,7 +104,8 @@ def _wgan_command(args: argparse.Namespace) -> int:
         generator, critic = recipe.build(args.seed)
         result = train_wgan(draw, generator=generator, critic=critic, critic_steps=recipe.critic_steps,
                             lr_critic=recipe.lr_critic, lr_generator=recipe.lr_generator,
-                            generator_ema=recipe.generator_ema, batch_size=recipe.batch_size if args.batch_size is None else args.batch_size,
+                            generator_ema=recipe.generator_ema,
+                            batch_size=recipe.batch_size if args.batch_size is None else args.batch_size,
                             latent_dim=IMAGE_LATENT, grid_dir=out / "grids", image_shape=IMAGE_SHAPE, **common)
         metrics = write_wgan_outputs(result, draw, out, name=args.data, latent_dim=IMAGE_LATENT,
                                      seed=args.seed, image_shape=IMAGE_SHAPE)

@@ -132,11 +132,11 @@ class WGANState:
         state = read_payload(path)
         if state.get("format") != STATE_FORMAT:
             raise CheckpointError(f"{path}: not a critics WGAN checkpoint")
-        if (self.averaged is None) != ("averaged" not in state):
-            raise CheckpointError(f"{path}: the WGAN checkpoint does not fit this run: it "
-                                  f"{'has no' if self.averaged is not None else 'has a'} running average of the "
-                                  f"generator's weights, this run {'keeps one' if self.averaged is not None else 'keeps none'} "
-                                  "(generator_ema)")
+        keeps_average = self.averaged is not None
+        if keeps_average != ("averaged" in state):
+            mismatch = ("it has no running average of the generator's weights, this run keeps one" if keeps_average
+                        else "it has a running average of the generator's weights, this run keeps none")
+            raise CheckpointError(f"{path}: the WGAN checkpoint does not fit this run: {mismatch} (generator_ema)")
         try:
             self.generator.load_state_dict(state["generator"])
             self.critic.load_state_dict(state["critic"])
