@@ -38,18 +38,20 @@ KEY = ("family", "level", "k", "images", "angles", "peak_fraction", "max_iter")
 
 
 def markdown(records: list[dict]) -> str:
-    """One row per (family, level, ``k``), the best mean PSNR in bold (records without a family: ``firm``)."""
-    best = max((r["psnr"] for r in records), default=None)
-    columns = [("family", lambda r: r.get("family", "firm")), ("level", lambda r: r["level"]), ("k", lambda r: f"{r['k']:g}"),
-               ("PSNR (dB)", lambda r: f"**{r['psnr']:.2f}**" if r["psnr"] == best else f"{r['psnr']:.2f}"),
+    """One row per (images, family, level, ``k``), the best mean PSNR of each image set in bold
+    (records without a family: ``firm``)."""
+    best = {n: max(r["psnr"] for r in records if len(r["images"]) == n) for n in {len(r["images"]) for r in records}}
+    columns = [("images", lambda r: len(r["images"])), ("family", lambda r: r.get("family", "firm")), ("level", lambda r: r["level"]),
+               ("k", lambda r: f"{r['k']:g}"),
+               ("PSNR (dB)", lambda r: f"**{r['psnr']:.2f}**" if r["psnr"] == best[len(r["images"])] else f"{r['psnr']:.2f}"),
                ("iterations", lambda r: f"{r['iterations']:.1f}"), ("CG products", lambda r: f"{r['cg_products']:.0f}"),
                ("seconds", lambda r: f"{r['seconds']:.1f}"),
                ("CPU seconds", lambda r: f"{r['cpu_seconds']:.1f}" if "cpu_seconds" in r else ""), ("all converged", lambda r: r["converged"]),
                ("residual within allowance", lambda r: r["monotone"])]
-    first = records[0] if records else {"images": [], "angles": 0, "peak_fraction": 0}
-    title = (f"# CT PnP-ADMM on {len(first['images'])} train400 validation images (180 x 180), {first['angles']} angles, "
+    first = records[0] if records else {"angles": 0, "peak_fraction": 0}
+    title = (f"# CT PnP-ADMM on the first train400 validation images (180 x 180), {first['angles']} angles, "
              f"noise {100 * first['peak_fraction']:g}% of the sinogram peak (2 threads, shared machine)\n\n")
-    return title + markdown_table(sorted(records, key=lambda r: (r.get("family", "firm"), r["level"], r["k"])), columns)
+    return title + markdown_table(sorted(records, key=lambda r: (len(r["images"]), r.get("family", "firm"), r["level"], r["k"])), columns)
 
 
 def main() -> None:
