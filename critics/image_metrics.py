@@ -28,6 +28,7 @@ from torch import nn
 import lipapps
 from critics.estimate import estimate_w1
 from critics.result import W1Estimate
+from critics.wgan import WGANResult, sample_generator
 from lipapps.checkpoint import read_payload
 from lipapps.errors import CheckpointError, InputError
 
@@ -134,6 +135,16 @@ def classifier_frechet(classifier: ImageClassifier, generated: torch.Tensor, rea
     ``generated`` and ``real`` images."""
     features = lambda v: _batched(classifier.features, v.float().cpu())  # noqa: E731
     return frechet_distance(features(generated), features(real))
+
+
+def trained_generator_frechet(result: WGANResult, classifier: ImageClassifier, real: torch.Tensor, latent_dim: int,
+                              seed: int) -> float | None:
+    """:func:`classifier_frechet` of ``len(real)`` samples of the run's *trained* generator (latent
+    codes of ``seed``) against ``real``, for a run that samples from the average of its weights:
+    beside the average's score, what the average gained. ``None`` for a run without an average."""
+    if result.averaged_generator is None:
+        return None
+    return classifier_frechet(classifier, sample_generator(result.generator, len(real), latent_dim, seed), real)
 
 
 def class_entropy(model: ImageClassifier, images: torch.Tensor, classes: int = 10) -> float:

@@ -61,8 +61,14 @@ class WGANResult:
 
     @property
     def sampling_generator(self) -> nn.Module:
-        """The generator to sample from: the weight average where the run kept one."""
-        return self.generator if self.averaged_generator is None else self.averaged_generator
+        """The generator to sample from (:func:`generator_to_sample`)."""
+        return generator_to_sample(self.generator, self.averaged_generator)
+
+
+def generator_to_sample(generator: nn.Module, averaged: nn.Module | None) -> nn.Module:
+    """The generator a run samples from (grids, final W1, metrics): the running average of its
+    weights where the run kept one, else the trained generator."""
+    return generator if averaged is None else averaged
 
 
 #: Clocks a training budget can run on: this process's CPU seconds, or wall seconds.
@@ -303,7 +309,7 @@ def train_wgan(
     t0 = clock() - elapsed
 
     certified = isinstance(critic, lipapps.CertifiedModel) and critic.is_constrained()
-    sampling = generator if run.averaged is None else run.averaged  # what grids and the final W1 sample
+    sampling = generator_to_sample(generator, run.averaged)
 
     def log(step: int) -> dict:
         return _log_point(generator, critic, draw, step, latent_dim, log_samples, seed, certified)

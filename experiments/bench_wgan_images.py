@@ -47,7 +47,7 @@ import torch
 
 import lipapps
 from critics.image_data import mnist_sampler
-from critics.image_metrics import FEATURE_LAYER, classifier_frechet, image_metrics, load_classifier
+from critics.image_metrics import FEATURE_LAYER, image_metrics, load_classifier, trained_generator_frechet
 from critics.plots import plot_metric_curves
 from critics.image_wgan import IMAGE_LATENT, IMAGE_SHAPE, IMAGE_WGAN_RECIPES
 from critics.wgan import CLOCKS, sample_generator, train_wgan, write_sample_grid
@@ -120,9 +120,7 @@ def run(args: argparse.Namespace, data: str, kind: str, seed: int) -> None:
         fake = sample_generator(result.sampling_generator, args.eval_samples, IMAGE_LATENT, seed + 1000)
         metrics = image_metrics(fake, test[: args.eval_samples], classifier, seed=seed, w1_epochs=args.w1_epochs,
                                 device=args.device, w1_samples=args.w1_samples)
-        raw = None if result.averaged_generator is None else classifier_frechet(
-            classifier, sample_generator(result.generator, args.eval_samples, IMAGE_LATENT, seed + 1000),
-            test[: args.eval_samples])
+        raw = trained_generator_frechet(result, classifier, test[: args.eval_samples], IMAGE_LATENT, seed + 1000)
         certificate = lipapps.certify(result.critic).upper_bound if recipe.critic == "certified" else None
         steps = result.steps
         curve.append({"target_seconds": target, "seconds": result.seconds, "step": steps, "certificate": certificate,

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 import lipapps
-from critics.image_metrics import class_entropy, classifier_frechet, load_classifier
+from critics.image_metrics import class_entropy, classifier_frechet, load_classifier, trained_generator_frechet
 from critics.image_wgan import IMAGE_LATENT, IMAGE_SHAPE, ImageWGANRecipe
 from critics.image_data import mnist_sampler
 from critics.wgan import CLOCKS, sample_generator, train_wgan
@@ -116,8 +116,7 @@ def run(args: argparse.Namespace, name: str, seed: int, minutes: float, test: to
         "seconds": result.seconds, "seconds_per_step": result.seconds / result.steps, "frechet_distance": fd,
         "class_entropy": class_entropy(classifier, fake), "eval_samples": args.eval_samples,
         "certificate": lipapps.certify(result.critic).upper_bound if recipe.critic == "certified" else None,
-        "frechet_distance_raw": None if result.averaged_generator is None else classifier_frechet(
-            classifier, sample_generator(result.generator, args.eval_samples, IMAGE_LATENT, seed + 1000), real),
+        "frechet_distance_raw": trained_generator_frechet(result, classifier, real, IMAGE_LATENT, seed + 1000),
         "recipe": recipe.describe(), "threads": torch.get_num_threads(), "clock": args.clock, "note": args.note,
     }
 

@@ -17,7 +17,9 @@ from critics.image_metrics import (
     image_metrics,
     load_classifier,
     save_classifier,
+    trained_generator_frechet,
 )
+from critics.wgan import WGANResult, sample_generator
 from critics.exact import exact_w1
 from lipapps.errors import CheckpointError, InputError
 
@@ -48,6 +50,19 @@ def test_class_entropy_from_collapse_to_coverage():
     images = torch.rand(50, 784)
     assert class_entropy(classifier, images) == 0.0
     assert class_entropy(Cycling(), images[:40]) == pytest.approx(MAX_CLASS_ENTROPY) == pytest.approx(math.log(10))
+
+
+def test_trained_generator_frechet_scores_the_trained_weights_only_beside_an_average():
+    classifier = ImageClassifier()
+    trained, averaged = torch.nn.Linear(4, 784), torch.nn.Linear(4, 784)
+    real = torch.rand(200, 784, generator=torch.Generator().manual_seed(2))
+    assert trained_generator_frechet(WGANResult(trained, torch.nn.Identity()), classifier, real, 4, 5) is None
+    result = WGANResult(trained, torch.nn.Identity(), averaged_generator=averaged)
+    score = trained_generator_frechet(result, classifier, real, 4, 5)
+    assert score == pytest.approx(frechet_distance(classifier.features(sample_generator(trained, 200, 4, 5)),
+                                                   classifier.features(real)))
+    assert result.sampling_generator is averaged and score != pytest.approx(
+        frechet_distance(classifier.features(sample_generator(averaged, 200, 4, 5)), classifier.features(real)))
 
 
 def test_certified_w1_brackets_the_exact_distance():
