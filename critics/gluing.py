@@ -213,8 +213,11 @@ def glued_coupling(
 
     ``qx``, ``qy`` quantise ``x`` and ``y`` (any partition is valid); ``plan`` is any coupling of
     their normalised cell masses (``k x l``). With ``group > 1`` the exact problems are solved on
-    groups of about ``group`` neighbouring cells (k-means of the centres) instead of single cells:
-    any partition into groups is valid, and larger groups move less mass across group borders. Its
+    groups of about ``group`` neighbouring cells of ``x`` (k-means of the centres), and on groups
+    of ``y``'s cells holding as many points, instead of single cells: any partition into groups is
+    valid, and larger groups move less mass across group borders. (Groups are sized in points, not
+    cells, because a side with few distinct points has few, crowded cells: 25 atoms against 2000
+    cells of ``x`` would otherwise make one group of all of ``y`` and an ``m x n`` problem.) Its
     cost is an upper bound on ``W1(mu, nu)`` (see the module docstring).
     """
     rows, cols = np.nonzero(plan > 0)
@@ -223,8 +226,9 @@ def glued_coupling(
     parts_y = _edge_parts(y, b, qy, cols, qx.centers[rows], edge_mass)
     cells_x, cells_y, edges_x, edges_y = qx, qy, rows, cols
     if group > 1:
+        group_y = max(1, round(group * len(x) * len(qy.masses) / (len(qx.masses) * len(y))))
         gx = quantize(qx.centers, qx.masses, -(-len(qx.masses) // group)).labels
-        gy = quantize(qy.centers, qy.masses, -(-len(qy.masses) // group), seed=1).labels
+        gy = quantize(qy.centers, qy.masses, -(-len(qy.masses) // group_y), seed=1).labels
         cells_x, cells_y = cell_means(x, a, gx[qx.labels]), cell_means(y, b, gy[qy.labels])
         edges_x, edges_y = gx[rows], gy[cols]
     from_x = _cellwise_plan(x, a, cells_x, edges_x, y, parts_y)

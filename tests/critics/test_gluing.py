@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from critics.exact import exact_w1
 from critics.cones import cone_lower_bound, cone_values
 from critics.envelope import cone_envelope
+from critics import gluing
 from critics.gluing import glued_bracket, glued_coupling
 from critics import local_envelope
 from critics.local_envelope import local_envelope_lower_bound
@@ -77,6 +78,20 @@ def test_any_partition_and_plan_give_an_upper_bound():
         assert np.allclose(np.bincount(coupling.rows, coupling.masses, 50), a, rtol=1e-12, atol=0)
         assert np.allclose(np.bincount(coupling.cols, coupling.masses, 35), b, rtol=1e-12, atol=0)
         assert coupling.cost(x, y) >= exact - 1e-12
+
+
+def test_groups_of_a_side_with_few_distinct_points_stay_small(monkeypatch):
+    """Discrete against continuous (25 atoms, 4000 points a side): the exact problems of the glued
+    coupling stay near the group size in points, not one problem over all of the discrete side."""
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(size=(4000, 2)), (rng.integers(0, 5, size=(4000, 2)) + 0.5) / 5
+    a = b = np.full(4000, 1 / 4000)
+    sizes = []
+    original = gluing.euclidean_costs
+    monkeypatch.setattr(gluing, "euclidean_costs", lambda p, q: sizes.append(len(p) * len(q)) or original(p, q))
+    bracket = glued_bracket(x, y, a, b, 200, envelope=False)
+    assert max(sizes) < 4000 * 4000 / 8
+    assert bracket.lower <= exact_w1(x, y, a, b) <= bracket.upper
 
 
 @settings(max_examples=25, deadline=None)
