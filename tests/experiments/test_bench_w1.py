@@ -60,7 +60,10 @@ def test_suite_resumes_and_renders_a_table_per_family_held_out_apart(tmp_path: P
               "sinkhorn": 1.1, "sinkhorn_seconds": 0.2, "lower_rel_err": -0.005, "upper_rel_err": 0.005}
     stored = [{**common, "family": "ring", "case": "ring-d2", "tuning": True},
               {**common, "family": "discrete-vs-continuous", "case": "discrete-vs-continuous-d2", "tuning": False,
-               "population_w1": 0.95, "heldout_rel_err_population": -0.0526}]
+               "population_w1": 0.95, "heldout_rel_err_population": -0.0526},
+              {**common, "family": "scale", "case": "scale-d16", "dim": 16, "tuning": True, "population_w1": 0.92,
+               "heldout_rel_err_population": -0.0217, "ci_covers_population": True,
+               "provenance": {"commit": "0123456789abcdef"}}]
     (tmp_path / "w1_suite.json").write_text(json.dumps(stored))
     run = script("bench_w1.py", "--suite", "--families", "ring", "discrete-vs-continuous", "--sizes", "50",
                  "--out", str(tmp_path))
@@ -70,4 +73,7 @@ def test_suite_resumes_and_renders_a_table_per_family_held_out_apart(tmp_path: P
     assert "### ring" in tuning and "discrete-vs-continuous" not in tuning
     assert "### discrete-vs-continuous" in held_out
     assert "| ring-d2 | 50 | 0 | 1.0050 | 1.0000 -0.50% | 1.0100 +0.50% | +1.00% | 0.9000 [0.8000, 1.0000] |" in tuning
+    assert "| scale-d16 | 50 | 0 |" in tuning and "| 01234567 |" in tuning
+    assert ("- tuning families: 1 (pair, n, seed) cases; estimate within 3% on 1, 95% interval covering on 1"
+            in held_out)
     assert (tmp_path / "w1_suite_width_vs_n.png").exists()
