@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import ot
+from scipy.spatial.distance import cdist
 
 from lipapps.errors import InputError
 
@@ -21,8 +22,12 @@ EXACT_MODES = ("auto", "always", "never")
 
 
 def euclidean_costs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The ``(n, m)`` matrix of Euclidean distances ``|x_i - y_j|_2`` (float64, C order)."""
-    return np.ascontiguousarray(ot.dist(x, y, metric="euclidean"), dtype=np.float64)
+    """The ``(n, m)`` matrix of Euclidean distances ``|x_i - y_j|_2`` (float64, C order), each from
+    the differences ``x_i - y_j`` (``scipy.spatial.distance.cdist``), not from ``|x|^2 + |y|^2 -
+    2 x.y`` as ``ot.dist`` computes it: that form cancels for near-coincident points, where it is
+    off by up to about ``sqrt(eps) |x|`` (1e-8 relative, measured as a 3.6e-13 shortfall of
+    ``ot.emd2``'s W1 on 23 points), while the difference form is exact to a few ulps."""
+    return np.ascontiguousarray(cdist(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)))
 
 
 def optimal_coupling_with_duals(a: np.ndarray, b: np.ndarray, costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

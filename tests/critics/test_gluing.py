@@ -167,7 +167,9 @@ def test_local_envelope_is_a_lower_bound_for_any_values(seed, n, m, cells, d):
     x, y, a, b = _problem(seed, n, m, d)
     qx, qy = quantize(x, a, cells, seed=seed), quantize(y, b, cells, seed=seed + 1)
     f_x = np.random.default_rng(seed).normal(size=n) * 3.0
-    assert local_envelope_lower_bound(x, y, a, b, qx, qy, f_x) <= exact_w1(x, y, a, b)
+    exact = exact_w1(x, y, a, b)
+    # the allowance is on ot.emd's float reference, as in test_bracket_contains_exact_w1
+    assert local_envelope_lower_bound(x, y, a, b, qx, qy, f_x) <= exact + 1e-12 * exact
 
 
 @pytest.mark.parametrize("cells, d", [(1, 2), (7, 2), (40, 2), (40, 3)])
