@@ -70,10 +70,11 @@ def test_ddp_two_gloo_processes_match_a_single_process(tmp_path, constraint, kin
     single, double = tmp_path / "single.pt", tmp_path / "ddp.pt"
     worker = str(HERE / "ddp_worker.py")
     subprocess.run([sys.executable, worker, str(single), constraint, kind], check=True, env=env, timeout=240)
-    subprocess.run(
+    run = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", worker, str(double), constraint, kind],
-        check=True, env=env, timeout=240, capture_output=True,
+        env=env, timeout=240, capture_output=True, text=True,
     )
+    assert run.returncode == 0, run.stderr[-3000:]  # torchrun's and the workers' errors, when it fails
     a, b = torch.load(single, weights_only=True), torch.load(double, weights_only=True)
     assert a.keys() == b.keys()
     for k in a:
