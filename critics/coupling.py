@@ -31,6 +31,7 @@ and Schmitzer 2021).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,17 +138,27 @@ def resolve_blocks(x: np.ndarray, y: np.ndarray, coupling: SparseCoupling, label
 
 
 def refine_coupling(
-    x: np.ndarray, y: np.ndarray, coupling: SparseCoupling, passes: int, block_points: int, seed: int = 0
-) -> SparseCoupling:
-    """``passes`` rounds of :func:`resolve_blocks` (domain decomposition, Benamou 1994; Bonafini
-    and Schmitzer 2021): the support is grouped by k-means cells of about ``block_points`` entries,
-    in turn by the source point, by the target point and by the midpoint of each move, so that
-    mass crosses the borders of one round's blocks in the next. Each round keeps the marginals and
-    never raises the cost.
+    x: np.ndarray,
+    y: np.ndarray,
+    coupling: SparseCoupling,
+    passes: int,
+    block_points: int,
+    seed: int = 0,
+    done: Callable[[SparseCoupling], bool] | None = None,
+) -> tuple[SparseCoupling, int]:
+    """Up to ``passes`` rounds of :func:`resolve_blocks` (domain decomposition, Benamou 1994;
+    Bonafini and Schmitzer 2021): the support is grouped by k-means cells of about ``block_points``
+    entries, in turn by the source point, by the target point and by the midpoint of each move, so
+    that mass crosses the borders of one round's blocks in the next. Each round keeps the marginals
+    and never raises the cost. ``done`` (optional) is asked before each round and ends the rounds
+    when it returns true; the rounds run are the same as without it up to there. Returns the
+    coupling and the number of rounds run.
     """
     for round_ in range(passes):
+        if done is not None and done(coupling):
+            return coupling, round_
         where = (x[coupling.rows], y[coupling.cols], (x[coupling.rows] + y[coupling.cols]) / 2)[round_ % 3]
         cells = max(1, round(max(len(x), len(y)) / block_points))
         labels = quantize(where, coupling.masses, cells, seed=seed + round_).labels
         coupling = resolve_blocks(x, y, coupling, labels)
-    return coupling
+    return coupling, passes

@@ -178,7 +178,7 @@ def _bracket(
     lower, upper = critic_lower, coupling_upper
     if bounds.cells:
         glued = glued_bracket(x, y, a, b, bounds.cells, seed=seed, envelope=bounds.envelope, potentials_x=[f_x],
-                              passes=bounds.passes)
+                              passes=bounds.passes, tolerance=bounds.tolerance)
         lower, upper = max(lower, glued.lower), min(upper, glued.upper)
     return {
         "lower": lower, "upper": upper, "critic": final_critic, "critic_lower": critic_lower,

@@ -53,10 +53,29 @@ def test_one_dimensional_sorted_blocks_are_exact():
 def test_refined_coupling_keeps_the_marginals_and_never_costs_more(seed, n, m, d, passes, block):
     x, y, a, b, rng = _problem(seed, n, m, d)
     start = SparseCoupling(*np.nonzero(np.outer(a, b)), np.outer(a, b)[np.nonzero(np.outer(a, b))])
-    refined = refine_coupling(x, y, start, passes, block, seed=seed)
+    refined, rounds = refine_coupling(x, y, start, passes, block, seed=seed)
+    assert rounds == passes
     assert np.allclose(np.bincount(refined.rows, refined.masses, n), a, rtol=1e-12, atol=0)
     assert np.allclose(np.bincount(refined.cols, refined.masses, m), b, rtol=1e-12, atol=0)
     assert exact_w1(x, y, a, b) * (1 - 1e-12) <= refined.cost(x, y) <= start.cost(x, y) * (1 + 1e-12)
+
+
+def test_refinement_stops_when_done_and_matches_the_rounds_run_without_it():
+    x, y, a, b, _ = _problem(4, 60, 50, 2)
+    plan = np.outer(a, b)
+    start = SparseCoupling(*np.nonzero(plan), plan[np.nonzero(plan)])
+    asked = []
+
+    def done_after_two(coupling):
+        asked.append(coupling.cost(x, y))
+        return len(asked) > 2
+
+    stopped, rounds = refine_coupling(x, y, start, 5, 10, seed=3, done=done_after_two)
+    two, _ = refine_coupling(x, y, start, 2, 10, seed=3)
+    assert rounds == 2 and len(asked) == 3
+    assert stopped.cost(x, y) == two.cost(x, y) < start.cost(x, y)
+    unrefined, none = refine_coupling(x, y, start, 5, 10, done=lambda coupling: True)
+    assert unrefined is start and none == 0
 
 
 def test_one_block_is_exact_ot():

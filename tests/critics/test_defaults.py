@@ -3,7 +3,7 @@
 import pytest
 
 from critics.defaults import (
-    CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH, REFINE_PASSES,
+    CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH, REFINE_PASSES, REFINE_TOLERANCE,
     GLUING_MAX_DIMENSION, HIGH_DIMENSION_GLUING_POINTS, LARGE_PROBLEM,
     MINI_BATCH, PATIENCE_STEPS, SMALL_PROBLEM, WARMUP_SHARE, BoundPlan, TrainingPlan, choose_bounds, choose_training,
     deep_problem, heldout_counts, validation_counts,
@@ -104,14 +104,14 @@ def test_bad_settings_are_refused(options, message):
 
 @pytest.mark.parametrize("n, m, d, max_pairs, expected", [
     (2500, 2500, 2, 25_000_000, BoundPlan(cells=2500, envelope=True, refine=True)),
-    (FINE_MAX_POINTS, 10, 2, 25_000_000, BoundPlan(cells=FINE_CELLS, envelope=True, refine=True, passes=REFINE_PASSES)),
-    (FINE_MAX_POINTS + 1, 10, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=True, passes=REFINE_PASSES)),
-    (10**5, 10**5, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES)),
+    (FINE_MAX_POINTS, 10, 2, 25_000_000, BoundPlan(cells=FINE_CELLS, envelope=True, refine=True, passes=REFINE_PASSES, tolerance=REFINE_TOLERANCE)),
+    (FINE_MAX_POINTS + 1, 10, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=True, passes=REFINE_PASSES, tolerance=REFINE_TOLERANCE)),
+    (10**5, 10**5, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES, tolerance=REFINE_TOLERANCE)),
     (2000, 3000, 3, 25_000_000, BoundPlan(cells=3000, envelope=True, refine=True)),
-    (10**5, 10**5, 3, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES)),
+    (10**5, 10**5, 3, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES, tolerance=REFINE_TOLERANCE)),
     (5000, 5000, 16, 25_000_000, BoundPlan(cells=5000, envelope=True, refine=True)),
     (HIGH_DIMENSION_GLUING_POINTS, 10, 16, 25_000_000,
-     BoundPlan(cells=FINE_CELLS, envelope=True, refine=True, passes=REFINE_PASSES)),
+     BoundPlan(cells=FINE_CELLS, envelope=True, refine=True, passes=REFINE_PASSES, tolerance=REFINE_TOLERANCE)),
     (HIGH_DIMENSION_GLUING_POINTS + 1, 10, 16, 25_000_000, BoundPlan(cells=0, envelope=False, refine=True)),
 ])
 def test_choose_bounds(n, m, d, max_pairs, expected):

@@ -46,6 +46,19 @@ def test_bracket_contains_exact_w1(seed, n, m, d, cells):
     assert result.upper <= result.glued_upper
 
 
+def test_refinement_rounds_stop_at_the_tolerance():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(800, 2))
+    y = rng.uniform(size=(800, 2)) * 0.9 + 0.2
+    a = b = np.full(800, 1 / 800)
+    every = glued_bracket(x, y, a, b, 60, passes=3, block_points=100)
+    loose = glued_bracket(x, y, a, b, 60, passes=3, block_points=100, tolerance=1.0)
+    assert every.passes == 3 and every.upper < every.glued_upper
+    assert every.upper - every.lower > 1e-3 * every.lower
+    assert loose.passes == 0 and loose.upper == loose.glued_upper == every.glued_upper
+    assert loose.lower == every.lower
+
+
 def test_one_cell_per_point_is_exact():
     x, y, a, b = _problem(3, 30, 20, 2)
     result = glued_bracket(x, y, a, b, 100)

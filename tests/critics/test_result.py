@@ -34,7 +34,7 @@ def test_summary_holds_every_field_but_the_modules_and_the_width():
     assert summary["width"] == pytest.approx(0.2)
     assert summary["plan"] == {"depth": 4, "lr": 0.03, "epochs": 5, "batch_size": 16, "train_points": 17,
                                "validation_points": 0, "check_every": 1, "check_from": 1, "patience": 0, "radial": False}
-    assert summary["bounds"] == {"cells": 4, "envelope": True, "refine": False, "passes": 2}
+    assert summary["bounds"] == {"cells": 4, "envelope": True, "refine": False, "passes": 2, "tolerance": 0.0}
     assert summary["glued"]["upper"] == 1.25 and summary["glued"]["edges"] == 7
     assert summary["heldout_ci95"] == [1.0, 1.1]
     for name in numbers - {"plan", "heldout_ci95", "bounds", "glued"}:
