@@ -19,24 +19,26 @@ import lipapps
 from lipapps.rounding import product_up, sum_up
 
 
-#: ``eps`` of the radial term ``sqrt(||P u + c||^2 + eps^2)``: the norm of ``(P u + c, eps)``, so
-#: 1-Lipschitz in ``u`` like the norm, and differentiable where ``P u + c = 0``.
+#: ``eps`` of the radial term ``sqrt(||u - c||^2 + eps^2)``: the norm of ``(u - c, eps)``, so
+#: 1-Lipschitz in ``u`` like the norm, and differentiable where ``u = c``.
 RADIAL_SMOOTHING = 1e-6
 
 
 @lipapps.register_model
 class W1Critic(lipapps.CertifiedModel):
     """``f(z) = scale * h((z - center) / scale)`` with ``h = w_0 g + w_1 r``: ``g`` a 1-Lipschitz
-    ``LipschitzResNet`` and, with ``radial=True``, the radial term ``r(u) = sqrt(||P u + c||^2 +
-    eps^2)`` (``P`` a ``LipschitzLinear``, ``||P|| <= 1``; :data:`RADIAL_SMOOTHING`), mixed by
+    ``LipschitzResNet`` and, with ``radial=True``, the radial term ``r(u) = sqrt(||u - c||^2 +
+    eps^2)`` (a trained centre ``c``; :data:`RADIAL_SMOOTHING`), mixed by
     ``(w_0, w_1) = m / max(1, |m_0| + |m_1|)`` for a trained pair ``m`` (without the radial
     term, ``h = g``).
 
-    ``Lip(f) = Lip(h) <= |w_0| Lip(g) + |w_1| ||P||``, each factor a certificate (module
-    docstring), and ``|w_0| + |w_1| <= 1``. The radial term is there because a distance to a point
-    is the Kantorovich potential of every pair that moves mass along rays from it (a scaled copy,
-    shells of different radii), and a ReLU network needs a number of pieces exponential in the
-    dimension to approximate it. ``fixed_width=True`` uses the paper's Theorem 4.1 architecture
+    ``Lip(f) = Lip(h) <= |w_0| Lip(g) + |w_1|``, ``Lip(g)`` a certificate (module docstring) and
+    ``Lip(r) = 1``, and ``|w_0| + |w_1| <= 1``. The radial term is there because a distance to a
+    point is the Kantorovich potential of every pair that moves mass along rays from it (a scaled
+    copy, shells of different radii: whatever their covariance), and a ReLU network needs a number
+    of pieces exponential in the dimension to approximate it. The distance is the plain Euclidean
+    one: a trained map ``||P (u - c)||`` (``||P|| <= 1``) can only contract it, and did so in
+    d = 64 (scale-d64, seed 0, held-out -1.05% against -0.92% with ``P`` held at the identity). ``fixed_width=True`` uses the paper's Theorem 4.1 architecture
     (sorting pairs, like GroupSort); ``False`` Theorem 3.1.
     """
 
@@ -62,7 +64,7 @@ class W1Critic(lipapps.CertifiedModel):
         center_values = [0.0] * in_features if center is None else [float(c) for c in center]
         self.register_buffer("center", torch.tensor(center_values))
         self.scale = float(scale)
-        self.radial = lipapps.LipschitzLinear(in_features, in_features) if radial else None
+        self.radial_center = nn.Parameter(torch.zeros(in_features)) if radial else None
         self.mix = nn.Parameter(torch.tensor([1.0, 0.0])) if radial else None
 
     def weights(self) -> torch.Tensor:
@@ -72,21 +74,20 @@ class W1Critic(lipapps.CertifiedModel):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Critic values, shape ``(batch, 1)``."""
         u = (z - self.center) / self.scale
-        if self.radial is None:
+        if self.radial_center is None:
             return self.scale * self.net(u)
         w = self.weights()
-        v = self.radial(u)
-        r = (v.square().sum(-1, keepdim=True) + RADIAL_SMOOTHING**2).sqrt()
+        r = ((u - self.radial_center).square().sum(-1, keepdim=True) + RADIAL_SMOOTHING**2).sqrt()
         return self.scale * (w[0] * self.net(u) + w[1] * r)
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
-        """``Lip(f) = Lip(h)``: the certificate of the network, or ``|w_0| Lip(g) + |w_1| ||P||``
+        """``Lip(f) = Lip(h)``: the certificate of the network, or ``|w_0| Lip(g) + |w_1|``
         rounded up (the weights as this module's dtype computes them)."""
         network = lipapps.certify(self.net).upper_bound
-        if self.radial is None:
+        if self.radial_center is None:
             return network
         w0, w1 = (abs(float(w)) for w in self.weights().detach())
-        return sum_up(product_up(w0, network), product_up(w1, self.radial.lipschitz_bound()))
+        return sum_up(product_up(w0, network), w1)
 
 
 def standardisation(points: np.ndarray) -> tuple[list[float], float]:
@@ -175,11 +176,15 @@ class ValidationStopping:
         self.misses = 0
 
     @torch.no_grad()
+    def objective(self, critic: nn.Module) -> float:
+        """``E_a f - E_b f`` on the validation sets."""
+        return float(self.mass @ critic(self.z).squeeze(-1))
+
     def __call__(self, epoch: int, critic: nn.Module) -> dict:
         """The validation objective at checked epochs (``{}`` otherwise) and whether to stop."""
         if epoch < self.check_from or (epoch - self.check_from) % self.check_every:
             return {}
-        value = float(self.mass @ critic(self.z).squeeze(-1))
+        value = self.objective(critic)
         if value > self.best:
             self.best, self.best_epoch, self.misses = value, epoch, 0
             self.best_state = copy.deepcopy(critic.state_dict())

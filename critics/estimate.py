@@ -15,6 +15,7 @@ of its certified candidates. Nothing ``n x m`` is held in memory (the full c-tra
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from fractions import Fraction
@@ -80,7 +81,9 @@ def estimate_w1(
        points and ``heldout_fraction`` held-out points. A :class:`~critics.critic.W1Critic` ``f``
        is trained (Adam, mini-batches) to maximise ``E_mu f - E_nu f`` on the training points,
        until the objective on the validation points stops improving
-       (:class:`~critics.critic.ValidationStopping`; the best evaluated critic is kept). Its value
+       (:class:`~critics.critic.ValidationStopping`; the best evaluated critic is kept). Where the
+       plan names several depths (``plan.depths``), a critic of each is trained and the one with
+       the best validation objective kept (first on ties). Its value
        on the held-out points, which no choice has seen, is ``heldout`` (an unbiased estimate of
        ``E_P f - E_Q f <= W1(P, Q)`` for the populations), with a normal 95% interval.
     2. Divided by its certificate ``L = lipapps.certify(f)``, ``f / L`` is 1-Lipschitz, so
@@ -117,25 +120,30 @@ def estimate_w1(
     plan = choose_training(n, m, dim, heldout_fraction=heldout_fraction, validation_fraction=validation_fraction,
                            epochs=epochs, batch_size=batch_size, lr=lr, depth=depth, radial=radial)
     bounds = choose_bounds(n, m, dim, refine=run_refine)
-    torch.manual_seed(seed)
     gen = np.random.default_rng(seed)
     held_x, held_y = heldout_counts(n, m, heldout_fraction)
     valid_x, valid_y = validation_counts(n, m, heldout_fraction, validation_fraction)
     train_x, val_x, test_x = _split(n, held_x, valid_x, gen)
     train_y, val_y, test_y = _split(m, held_y, valid_y, gen)
     center, scale = standardisation(np.concatenate([x, y]))
-    critic = W1Critic(dim, width=width, depth=plan.depth, center=center, scale=scale, radial=plan.radial).to(device)
     z, mass = pooled_training_set(x[train_x], y[train_y], a[train_x], b[train_y])
-    stopping = None
-    if plan.patience:
-        stopping = ValidationStopping(x[val_x], y[val_y], a[val_x], b[val_y], plan.check_every, plan.patience,
-                                      plan.check_from, device)
-    history = lipapps.train(
-        critic, kantorovich_loss, (z, mass), epochs=plan.epochs, batch_size=plan.batch_size,
-        lr=plan.lr, seed=seed, progress=progress, callback=stopping,
-    ).history
-    if stopping is not None:
-        stopping.restore(critic)
+    trained = []
+    for candidate in plan.depths:
+        torch.manual_seed(seed)
+        critic = W1Critic(dim, width=width, depth=candidate, center=center, scale=scale, radial=plan.radial).to(device)
+        stopping = None
+        if plan.patience:
+            stopping = ValidationStopping(x[val_x], y[val_y], a[val_x], b[val_y], plan.check_every, plan.patience,
+                                          plan.check_from, device)
+        history = lipapps.train(
+            critic, kantorovich_loss, (z, mass), epochs=plan.epochs, batch_size=plan.batch_size,
+            lr=plan.lr, seed=seed, progress=progress, callback=stopping,
+        ).history
+        if stopping is not None:
+            stopping.restore(critic)
+        trained.append((stopping.objective(critic) if stopping is not None else 0.0, candidate, critic, history))
+    _, kept_depth, critic, history = max(trained, key=lambda entry: entry[0])
+    plan = dataclasses.replace(plan, depth=kept_depth)
     heldout = heldout_ci95 = None
     if held_x:
         heldout, heldout_ci95 = _heldout_estimate(critic, x[test_x], y[test_y], a[test_x], b[test_y], device)

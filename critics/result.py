@@ -76,7 +76,7 @@ class W1Estimate:
             "n_y": self.n_y,
             "dim": self.dim,
             "seconds": self.seconds,
-            "plan": asdict(self.plan) if self.plan is not None else None,
+            "plan": {**asdict(self.plan), "depths": list(self.plan.depths)} if self.plan is not None else None,
             "critic_lower": self.critic_lower,
             "coupling_upper": self.coupling_upper,
             "glued": asdict(self.glued) if self.glued is not None else None,

@@ -6,7 +6,7 @@ from critics.defaults import (
     CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH, REFINE_PASSES, REFINE_TOLERANCE,
     GLUING_MAX_DIMENSION, HIGH_DIMENSION_GLUING_POINTS, LARGE_PROBLEM,
     MINI_BATCH, PATIENCE_STEPS, SMALL_PROBLEM, WARMUP_SHARE, BoundPlan, TrainingPlan, choose_bounds, choose_training,
-    deep_problem, heldout_counts, validation_counts,
+    SHALLOW_DEPTH, deep_problem, heldout_counts, validation_counts,
 )
 from critics.gluing import DEFAULT_CELLS
 from lipapps.errors import InputError
@@ -34,7 +34,8 @@ def test_small_low_dimensional_problems_get_the_deep_full_batch_critic():
     depth, lr, steps = SMALL_PROBLEM
     assert plan == TrainingPlan(depth=depth, lr=lr, epochs=steps, batch_size=1400, train_points=1400,
                                 validation_points=200, check_every=CHECK_STEPS,
-                                check_from=round(WARMUP_SHARE * steps), patience=PATIENCE_STEPS // CHECK_STEPS)
+                                check_from=round(WARMUP_SHARE * steps), patience=PATIENCE_STEPS // CHECK_STEPS,
+                                depths=(depth,))
 
 
 @pytest.mark.parametrize("n, d", [(1000, 4), (10_000, 2), (10**6, 16)])
@@ -88,7 +89,7 @@ def test_given_values_are_kept():
     plan = choose_training(50, 30, 2, heldout_fraction=0.0, validation_fraction=0.0, epochs=7, batch_size=1000,
                            lr=0.2, depth=2)
     assert plan == TrainingPlan(depth=2, lr=0.2, epochs=7, batch_size=80, train_points=80, check_every=CHECK_STEPS,
-                                check_from=1000)
+                                check_from=1000, depths=(2,))
     assert choose_training(50, 30, 2, batch_size=16).batch_size == 16
 
 
@@ -126,3 +127,15 @@ def test_choose_bounds(n, m, d, max_pairs, expected):
                                                  (257, None, False), (16, False, False), (2, True, True)])
 def test_the_radial_term_is_on_between_the_low_dimensions_and_its_cost_limit_unless_told(d, radial, expected):
     assert choose_training(2000, 2000, d, radial=radial).radial is expected
+
+
+@pytest.mark.parametrize("n, d, options, expected", [
+    (20_000, 64, {}, (deep_problem(64)[0], SHALLOW_DEPTH)),
+    (1000, 10, {}, (LARGE_PROBLEM[0], SHALLOW_DEPTH)),
+    (20_000, 64, {"depth": 6}, (6,)),
+    (20_000, 3, {}, (LARGE_PROBLEM[0],)),
+    (20_000, 64, {"validation_fraction": 0.0}, (deep_problem(64)[0],)),
+])
+def test_a_shallow_critic_competes_above_the_low_dimensions_when_validation_can_choose(n, d, options, expected):
+    plan = choose_training(n, n, d, **options)
+    assert plan.depths == expected and plan.depth == expected[0]

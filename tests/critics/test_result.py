@@ -18,7 +18,7 @@ def estimate(**changes) -> W1Estimate:
     fields = dict(
         lower=1.0, upper=1.25, exact=1.1, heldout=1.05, heldout_ci95=(1.0, 1.1), critic=nn.Identity(),
         network=nn.Identity(), network_lower=0.95, certificate=0.99, history=[{"loss": -1.0}], n_x=10, n_y=12,
-        dim=3, seconds=2.5, plan=TrainingPlan(depth=4, lr=0.03, epochs=5, batch_size=16, train_points=17),
+        dim=3, seconds=2.5, plan=TrainingPlan(depth=4, lr=0.03, epochs=5, batch_size=16, train_points=17, depths=(4, 2)),
         critic_lower=0.98, coupling_upper=1.3, bounds=BoundPlan(cells=4, envelope=True, refine=False, passes=2),
         glued=GluedBracket(lower=1.0, upper=1.25, centroid_cost=1.05, cells_x=4, cells_y=4, edges=7, seconds=0.1,
                             glued_upper=1.3, passes=2),
@@ -33,7 +33,8 @@ def test_summary_holds_every_field_but_the_modules_and_the_width():
     assert set(summary) == numbers | {"width"}
     assert summary["width"] == pytest.approx(0.2)
     assert summary["plan"] == {"depth": 4, "lr": 0.03, "epochs": 5, "batch_size": 16, "train_points": 17,
-                               "validation_points": 0, "check_every": 1, "check_from": 1, "patience": 0, "radial": False}
+                               "validation_points": 0, "check_every": 1, "check_from": 1, "patience": 0, "radial": False,
+                               "depths": [4, 2]}
     assert summary["bounds"] == {"cells": 4, "envelope": True, "refine": False, "passes": 2, "tolerance": 0.0}
     assert summary["glued"]["upper"] == 1.25 and summary["glued"]["edges"] == 7
     assert summary["heldout_ci95"] == [1.0, 1.1]
