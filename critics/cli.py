@@ -130,8 +130,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="tighten the critic by its c-transform on the samples (auto: when n*m <= 25 million)")
     p.add_argument("--epochs", type=int, default=None, help="critic training epochs (None: 2000 full-batch steps for up to 4096 training points in d <= 3, else about 1000 steps)")
     p.add_argument("--depth", type=int, default=None,
-                   help="critic blocks (None: 8 for up to 4096 training points in d <= 3, else 4); a radial "
-                        "critic in high dimension wants about 24 in d = 16 and 32 in d = 64 (docs/critics.md)")
+                   help="critic blocks (None: from n and d, critics.defaults.choose_training: 8 for up to 4096 "
+                        "training points in d <= 3, 8 + 4 ceil(log2 d) above d = 3 with mini-batches, else 4; "
+                        "above d = 3 a depth-0 critic also trains and the better on the validation points is "
+                        "kept, which a given depth turns off)")
     p.add_argument("--lr", type=float, default=None, help="Adam step size (None: 0.01 for up to 4096 training "
                                                           "points in d <= 3 or a deeper critic than the default, "
                                                           "else 0.03)")
