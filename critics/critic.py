@@ -71,6 +71,23 @@ class W1Critic(lipapps.CertifiedModel):
         """``(w_0, w_1) = m / max(1, |m_0| + |m_1|)``: the network's and the radial term's weights."""
         return self.mix / self.mix.abs().sum().clamp_min(1.0)
 
+    def single_terms(self) -> list["W1Critic"]:
+        """Copies of this critic with the mix at the two vertices of ``|w_0| + |w_1| <= 1`` that
+        the trained weights' signs point to, ``(sign w_0, 0)`` and ``(0, sign w_1)``: the network
+        alone and the radial term alone (none without the radial term). The Kantorovich objective is
+        linear in ``w``, so on any fixed points its maximum over the ball is at a vertex; a mix
+        inside the ball only trades one term for the other."""
+        if self.radial_center is None:
+            return []
+        signs = torch.where(self.weights().detach() < 0, -1.0, 1.0)
+        copies = []
+        for vertex in torch.eye(2, dtype=self.mix.dtype, device=self.mix.device):
+            copy_ = copy.deepcopy(self)
+            with torch.no_grad():
+                copy_.mix.copy_(vertex * signs)
+            copies.append(copy_)
+        return copies
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Critic values, shape ``(batch, 1)``."""
         u = (z - self.center) / self.scale

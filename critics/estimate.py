@@ -82,8 +82,10 @@ def estimate_w1(
        is trained (Adam, mini-batches) to maximise ``E_mu f - E_nu f`` on the training points,
        until the objective on the validation points stops improving
        (:class:`~critics.critic.ValidationStopping`; the best evaluated critic is kept). Where the
-       plan names several depths (``plan.depths``), a critic of each is trained and the one with
-       the best validation objective kept (first on ties). Its value
+       plan names several depths (``plan.depths``), a critic of each is trained. Among them and,
+       where there is a radial term, their network alone and radial term alone
+       (:meth:`~critics.critic.W1Critic.single_terms`), the one with the best validation
+       objective of ``f / L`` is kept (first on ties). Its value
        on the held-out points, which no choice has seen, is ``heldout`` (an unbiased estimate of
        ``E_P f - E_Q f <= W1(P, Q)`` for the populations), with a normal 95% interval.
     2. Divided by its certificate ``L = lipapps.certify(f)``, ``f / L`` is 1-Lipschitz, so
@@ -141,7 +143,9 @@ def estimate_w1(
         ).history
         if stopping is not None:
             stopping.restore(critic)
-        trained.append((stopping.objective(critic) if stopping is not None else 0.0, candidate, critic, history))
+            trained += [(_certified_objective(stopping, f), candidate, f, history) for f in (critic, *critic.single_terms())]
+        else:
+            trained.append((0.0, candidate, critic, history))
     _, kept_depth, critic, history = max(trained, key=lambda entry: entry[0])
     plan = dataclasses.replace(plan, depth=kept_depth)
     heldout = heldout_ci95 = None
@@ -153,6 +157,11 @@ def estimate_w1(
         network=critic, history=history, n_x=n, n_y=m, dim=dim, seconds=time.perf_counter() - start, plan=plan,
         bounds=bounds,
     )
+
+
+def _certified_objective(stopping: ValidationStopping, critic: W1Critic) -> float:
+    """The validation objective of ``f / L`` (``L`` the critic's certificate): what its bound would be there."""
+    return stopping.objective(critic) / lipapps.certify(critic).upper_bound
 
 
 def _round_down(value: float, magnitude: float, terms: int) -> float:
