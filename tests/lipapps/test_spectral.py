@@ -1,7 +1,7 @@
 """Norm computations against exact references: SVD, and the explicit matrix of a convolution."""
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 import torch
 import torch.nn.functional as F
@@ -289,12 +289,13 @@ def test_sync_free_dense_bound_falls_back_to_gershgorin_when_no_candidate_is_pro
 
 @settings(max_examples=20, deadline=None)
 @given(c_out=st.integers(1, 6), c_in=st.integers(1, 6), k=st.sampled_from([3, 5]), seed=st.integers(0, 10_000))
+@example(c_out=6, c_in=6, k=5, seed=1907)  # proved only from the fourth step (found by a CI-like run)
 def test_sync_free_grid_bound_is_the_grid_bound_up_to_its_slack_where_proved(c_out, c_in, k, seed):
     kernel = torch.randn(c_out, c_in, k, k, generator=torch.Generator().manual_seed(seed))
     vectors = spectral.grid_vectors(tuple(kernel.shape))
     exact = float(spectral.conv_grid_bound(kernel.double()))
     q = torch.ones(c_in)
-    for _ in range(3):  # a cold start, then warm ones
+    for _ in range(8):  # a cold start, then warm ones: the power step converges, within the slack in a few
         bound, proved = spectral.sync_free_grid_bound(kernel, vectors, update=True)
         with spectral.sync_free():
             training = float(spectral.conv_training_bound(kernel, q, False, vectors.clone()))
