@@ -38,8 +38,9 @@ class W1Critic(lipapps.CertifiedModel):
     copy, shells of different radii: whatever their covariance), and a ReLU network needs a number
     of pieces exponential in the dimension to approximate it. The distance is the plain Euclidean
     one: a trained map ``||P (u - c)||`` (``||P|| <= 1``) can only contract it, and did so in
-    d = 64 (scale-d64, seed 0, held-out -1.05% against -0.92% with ``P`` held at the identity). ``fixed_width=True`` uses the paper's Theorem 4.1 architecture
-    (sorting pairs, like GroupSort); ``False`` Theorem 3.1.
+    d = 64 (scale-d64, seed 0, held-out -1.05% against -0.92% with ``P`` held at the identity).
+    ``fixed_width=True`` uses the paper's Theorem 4.1 architecture (sorting pairs, like
+    GroupSort); ``False`` Theorem 3.1.
     """
 
     legacy_config = {"radial": False}

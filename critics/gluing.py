@@ -266,8 +266,8 @@ def glued_bracket(
     1-Lipschitz whatever the values, so every candidate is a certified bound). With ``passes``
     the glued coupling is refined by up to that many rounds of blocks of about ``block_points``
     points (module docstring), computed after the lower bound and stopped before a round once
-    ``upper - lower <= tolerance * lower``; ``glued_upper`` is its cost before. Time: k-means, ``(n + m) x cells``
-    distances and, with ``envelope``, two pruned transforms per potential for the lower bound
+    ``upper - lower <= tolerance * lower``; ``glued_upper`` is its cost before. Time: k-means,
+    ``(n + m) x cells`` distances and, with ``envelope``, two pruned transforms per potential for the lower bound
     (measured, 1 CPU thread, 10^5 points a side, 2000 cells: about 16 CPU s per potential in 3-D),
     a ``cells x cells`` ``ot.emd`` and about ``4 cells`` small exact problems for the upper, and
     ``max(n, m) / block_points`` exact problems a round (15-18 CPU s in 3-D at that size); memory
