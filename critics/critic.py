@@ -75,9 +75,13 @@ class W1Critic(lipapps.CertifiedModel):
     def single_terms(self) -> list["W1Critic"]:
         """Copies of this critic with the mix at the two vertices of ``|w_0| + |w_1| <= 1`` that
         the trained weights' signs point to, ``(sign w_0, 0)`` and ``(0, sign w_1)``: the network
-        alone and the radial term alone (none without the radial term). The Kantorovich objective is
-        linear in ``w``, so on any fixed points its maximum over the ball is at a vertex; a mix
-        inside the ball only trades one term for the other."""
+        alone and the radial term alone; then the radial term alone about the standardisation
+        centre (``c = 0``; none without the radial term). The Kantorovich objective is linear in
+        ``w``, so on any fixed points its maximum over the ball is at a vertex; a mix inside the
+        ball only trades one term for the other. The trained centre carries the optimiser's
+        mini-batch noise, and a distance to a point off the common centre of two radial laws
+        loses (a sphere of radius ``R`` averages ``sqrt(R^2 + |c|^2)`` from it); the data's mean is
+        the lower-noise estimate of a common centre."""
         if self.radial_center is None:
             return []
         signs = torch.where(self.weights().detach() < 0, -1.0, 1.0)
@@ -87,7 +91,10 @@ class W1Critic(lipapps.CertifiedModel):
             with torch.no_grad():
                 copy_.mix.copy_(vertex * signs)
             copies.append(copy_)
-        return copies
+        centred = copy.deepcopy(copies[1])
+        with torch.no_grad():
+            centred.radial_center.zero_()
+        return copies + [centred]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Critic values, shape ``(batch, 1)``."""

@@ -83,10 +83,11 @@ def estimate_w1(
        until the objective on the validation points stops improving
        (:class:`~critics.critic.ValidationStopping`; the best evaluated critic is kept). Where the
        plan names several depths (``plan.depths``), a critic of each is trained. Among them and,
-       where there is a radial term, their network alone and radial term alone
-       (:meth:`~critics.critic.W1Critic.single_terms`), the one with the best validation
+       where there is a radial term, their network alone, radial term alone and radial term about
+       the data's centre (:meth:`~critics.critic.W1Critic.single_terms`), the one with the best validation
        objective of ``f / L`` is kept (first on ties). Its value
-       on the held-out points, which no choice has seen, is ``heldout`` (an unbiased estimate of
+       on the held-out points, which no choice (nor the critic's standardisation) has seen, is
+       ``heldout`` (an unbiased estimate of
        ``E_P f - E_Q f <= W1(P, Q)`` for the populations), with a normal 95% interval.
     2. Divided by its certificate ``L = lipapps.certify(f)``, ``f / L`` is 1-Lipschitz, so
        ``E_mu f/L - E_nu f/L`` on all samples is a lower bound (Kantorovich-Rubinstein).
@@ -127,7 +128,8 @@ def estimate_w1(
     valid_x, valid_y = validation_counts(n, m, heldout_fraction, validation_fraction)
     train_x, val_x, test_x = _split(n, held_x, valid_x, gen)
     train_y, val_y, test_y = _split(m, held_y, valid_y, gen)
-    center, scale = standardisation(np.concatenate([x, y]))
+    fitted_x, fitted_y = np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y])
+    center, scale = standardisation(np.concatenate([x[fitted_x], y[fitted_y]]))  # the held-out points stay unseen
     z, mass = pooled_training_set(x[train_x], y[train_y], a[train_x], b[train_y])
     trained = []
     for candidate in plan.depths:

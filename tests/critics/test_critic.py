@@ -45,19 +45,22 @@ def test_the_radial_term_fits_a_scaled_pair_better_than_the_network_alone():
     assert gaps[True] > 0.96 * optimal and gaps[False] < 0.9 * optimal  # measured: 0.979 and 0.834
 
 
-def test_single_terms_are_the_network_alone_and_the_radial_term_alone():
+def test_single_terms_are_the_network_alone_the_radial_term_alone_and_it_about_the_data_centre():
     torch.manual_seed(0)
     critic = W1Critic(5, width=8, depth=1, radial=True, scale=2.0)
     with torch.no_grad():
         critic.mix.copy_(torch.tensor([0.7, -0.6]))
         critic.radial_center.copy_(torch.tensor([0.1, -0.2, 0.0, 0.3, 0.5]))
     z = torch.randn(20, 5, generator=torch.Generator().manual_seed(2))
-    network, radial = critic.single_terms()
+    network, radial, centred = critic.single_terms()
     torch.testing.assert_close(network.weights(), torch.tensor([1.0, 0.0]))
     torch.testing.assert_close(radial.weights(), torch.tensor([0.0, -1.0]))
     torch.testing.assert_close(network(z), 2.0 * critic.net(z / 2.0))
     torch.testing.assert_close(radial(z), -2.0 * (z / 2.0 - critic.radial_center).norm(dim=1, keepdim=True), atol=1e-5, rtol=1e-5)
     assert lipapps.certify(radial).upper_bound == 1.0
+    torch.testing.assert_close(centred(z), -2.0 * (z / 2.0).norm(dim=1, keepdim=True), atol=1e-5, rtol=1e-5)
+    assert lipapps.certify(centred).upper_bound == 1.0
     assert lipapps.certify(network).upper_bound == lipapps.certify(critic.net).upper_bound
     assert critic.weights().tolist() == pytest.approx([0.7 / 1.3, -0.6 / 1.3])  # the original is untouched
+    assert critic.radial_center.tolist() == pytest.approx([0.1, -0.2, 0.0, 0.3, 0.5])
     assert W1Critic(5, width=8, depth=1).single_terms() == []
