@@ -84,11 +84,11 @@ def estimate_w1(
        (:class:`~critics.critic.ValidationStopping`; the best evaluated critic is kept). Where the
        plan names several depths (``plan.depths``), a critic of each is trained. Among them and,
        where there is a radial term, their network alone, radial term alone and radial term about
-       the data's centre (:meth:`~critics.critic.W1Critic.single_terms`), the one with the best validation
-       objective of ``f / L`` is kept (first on ties). Its value
-       on the held-out points, which no choice (nor the critic's standardisation) has seen, is
-       ``heldout`` (an unbiased estimate of
-       ``E_P f - E_Q f <= W1(P, Q)`` for the populations), with a normal 95% interval.
+       the data's centre (:meth:`~critics.critic.W1Critic.single_terms`), the one with the best
+       validation objective of ``f / L`` is kept (first on ties). Its value on the held-out
+       points, which no choice (nor the critic's standardisation) has seen, is ``heldout`` (an
+       unbiased estimate of ``E_P f - E_Q f <= W1(P, Q)`` for the populations), with a normal 95%
+       interval.
     2. Divided by its certificate ``L = lipapps.certify(f)``, ``f / L`` is 1-Lipschitz, so
        ``E_mu f/L - E_nu f/L`` on all samples is a lower bound (Kantorovich-Rubinstein).
     3. ``refine`` ("auto": when ``n * m <= max_pairs``) replaces ``f/L`` by its double c-transform
