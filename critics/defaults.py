@@ -94,19 +94,21 @@ GLUING_MAX_DIMENSION = 3
 disc vs square n = 10^4, 2000 cells, bracket 0.73%; 3-D Gaussian vs cube n = 2500, 2.48%; d = 16
 translate n = 10^4 with 2000 cells: lower 0.838, upper 3.23 (useless, quantisation error grows
 like n^(-1/d))."""
-HIGH_DIMENSION_GLUING_POINTS = 10_000
-"""Above :data:`GLUING_MAX_DIMENSION` the glued bracket runs up to this many points a side, with
-one cell per point: it is then exact OT between the samples, certified. Fewer cells fell short:
-measured (CPU, 1 thread, seed 0, against ``ot.emd2``) at n = 10^4 with :data:`FINE_CELLS` cells
-(two points each) and :data:`REFINE_PASSES` rounds, lower / upper: translate-d16 -1.75 / +2.31%
-in 56 CPU s, anisotropic-d16 -0.36 / +0.61%, mixtures-d10 -5.75 / +1.51%, scale-d12 -4.43 /
-+1.57%, heavy-tails-d10 -4.00 / +0.99% (quantisation error falls like ``n^(-1/d)``); one cell
-per point: mixtures-d10 and scale-d16 exact, 161 / 191 CPU s with the envelope (``emd2`` 61 / 58
-s), which adds nothing to an exact bound and is left out there. The critic's block coupling
-alone gave an upper bound about twice the exact value (``scale-d12``, n = 2 x 10^4: +95%)."""
+EXACT_GLUING_POINTS = 10_000
+"""Up to this many points a side the glued bracket takes one cell per point, in any dimension: it
+is then exact OT between the samples, certified (above :data:`GLUING_MAX_DIMENSION` it does not
+run beyond this size). Fewer cells fell short: measured (CPU, 1 thread, seed 0, against
+``ot.emd2``) at n = 10^4 with :data:`FINE_CELLS` cells (two points each) and :data:`REFINE_PASSES`
+rounds, lower / upper: translate-d16 -1.75 / +2.31% in 56 CPU s, anisotropic-d16 -0.36 / +0.61%,
+mixtures-d10 -5.75 / +1.51%, scale-d12 -4.43 / +1.57%, heavy-tails-d10 -4.00 / +0.99%
+(quantisation error falls like ``n^(-1/d)``), shapes-d3 -0.78 / +0.01%; one cell per point:
+mixtures-d10 and scale-d16 exact, 161 / 191 CPU s with the envelope (``emd2`` 61 / 58 s), 71 s
+without it, which adds nothing to an exact bound and is left out there. The critic's block
+coupling alone gave an upper bound about twice the exact value (``scale-d12``, n = 2 x 10^4:
++95%)."""
 FINE_CELLS = 5000
-"""Cells per side of the glued bracket up to :data:`FINE_MAX_POINTS` points a side (one cell per
-point below that: the bracket is then exact OT, certified). Measured (disc vs square, seed 0, CPU
+"""Cells per side of the glued bracket in d <= :data:`GLUING_MAX_DIMENSION` from
+:data:`EXACT_GLUING_POINTS` up to :data:`FINE_MAX_POINTS` points a side. Measured (disc vs square, seed 0, CPU
 seconds of the glued bracket alone): n = 2500, 834 / 2000 / 2500 cells: lower -0.72 / -0.12 /
 -0.00%, upper +0.15 / +0.03 / -0.00%, 0.9 / 2.4 / 2.9 s; n = 10^4, 2000 / 4000 / 6000 cells:
 lower -0.54 / -0.20 / -0.09%, upper +0.09 / +0.04 / +0.02%, 4 / 11 / 20 s."""
@@ -275,18 +277,19 @@ class BoundPlan:
 def choose_bounds(n: int, m: int, dim: int, *, refine: bool) -> BoundPlan:
     """The bounds of ``estimate_w1`` for ``n`` and ``m`` points in dimension ``dim``.
 
-    Gluing up to :data:`GLUING_MAX_DIMENSION` with ``min(max(n, m), FINE_CELLS)`` cells up to
-    :data:`FINE_MAX_POINTS` points a side, else ``DEFAULT_CELLS``; above it with one cell per point
-    up to :data:`HIGH_DIMENSION_GLUING_POINTS` points a side, else none. Where the cells are fewer
-    than the points, the envelope and up to :data:`REFINE_PASSES` rounds of block re-solves,
-    stopped at :data:`REFINE_TOLERANCE` (one cell per point is exact OT already); ``refine`` as the
-    caller decided.
+    Gluing with one cell per point up to :data:`EXACT_GLUING_POINTS` points a side (exact OT),
+    beyond that only up to :data:`GLUING_MAX_DIMENSION`, with :data:`FINE_CELLS` cells up to
+    :data:`FINE_MAX_POINTS` points a side, else ``DEFAULT_CELLS``. Where the cells are fewer than
+    the points, the envelope and up to :data:`REFINE_PASSES` rounds of block re-solves, stopped
+    at :data:`REFINE_TOLERANCE`; ``refine`` as the caller decided.
     """
     size = max(n, m)
-    if dim > GLUING_MAX_DIMENSION:
-        cells = size if size <= HIGH_DIMENSION_GLUING_POINTS else 0
+    if size <= EXACT_GLUING_POINTS:
+        cells = size
+    elif dim <= GLUING_MAX_DIMENSION:
+        cells = FINE_CELLS if size <= FINE_MAX_POINTS else DEFAULT_CELLS
     else:
-        cells = min(size, FINE_CELLS) if size <= FINE_MAX_POINTS else DEFAULT_CELLS
+        cells = 0
     coarse = 0 < cells < size
     passes = REFINE_PASSES if coarse else 0
     return BoundPlan(cells=cells, envelope=coarse, refine=refine, passes=passes,

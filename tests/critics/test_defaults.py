@@ -4,7 +4,7 @@ import pytest
 
 from critics.defaults import (
     CHECK_STEPS, DEEP_CRITIC_LR, DEEP_MAX_POINTS, FINE_CELLS, FINE_MAX_POINTS, FULL_BATCH, REFINE_PASSES, REFINE_TOLERANCE,
-    GLUING_MAX_DIMENSION, HIGH_DIMENSION_GLUING_POINTS, LARGE_PROBLEM,
+    GLUING_MAX_DIMENSION, EXACT_GLUING_POINTS, LARGE_PROBLEM,
     MINI_BATCH, PATIENCE_STEPS, SMALL_PROBLEM, WARMUP_SHARE, BoundPlan, TrainingPlan, choose_bounds, choose_training,
     SHALLOW_DEPTH, deep_problem, heldout_counts, validation_counts,
 )
@@ -105,21 +105,23 @@ def test_bad_settings_are_refused(options, message):
 
 @pytest.mark.parametrize("n, m, d, max_pairs, expected", [
     (2500, 2500, 2, 25_000_000, BoundPlan(cells=2500, envelope=False, refine=True)),
+    (EXACT_GLUING_POINTS, 10, 2, 25_000_000, BoundPlan(cells=EXACT_GLUING_POINTS, envelope=False, refine=True)),
+    (EXACT_GLUING_POINTS + 1, 10, 2, 25_000_000, BoundPlan(cells=FINE_CELLS, envelope=True, refine=True, passes=REFINE_PASSES, tolerance=REFINE_TOLERANCE)),
     (FINE_MAX_POINTS, 10, 2, 25_000_000, BoundPlan(cells=FINE_CELLS, envelope=True, refine=True, passes=REFINE_PASSES, tolerance=REFINE_TOLERANCE)),
     (FINE_MAX_POINTS + 1, 10, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=True, passes=REFINE_PASSES, tolerance=REFINE_TOLERANCE)),
     (10**5, 10**5, 2, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES, tolerance=REFINE_TOLERANCE)),
     (2000, 3000, 3, 25_000_000, BoundPlan(cells=3000, envelope=False, refine=True)),
     (10**5, 10**5, 3, 25_000_000, BoundPlan(cells=DEFAULT_CELLS, envelope=True, refine=False, passes=REFINE_PASSES, tolerance=REFINE_TOLERANCE)),
     (5000, 5000, 16, 25_000_000, BoundPlan(cells=5000, envelope=False, refine=True)),
-    (HIGH_DIMENSION_GLUING_POINTS, 10, 16, 25_000_000, BoundPlan(cells=HIGH_DIMENSION_GLUING_POINTS, envelope=False, refine=True)),
-    (HIGH_DIMENSION_GLUING_POINTS + 1, 10, 16, 25_000_000, BoundPlan(cells=0, envelope=False, refine=True)),
+    (EXACT_GLUING_POINTS, 10, 16, 25_000_000, BoundPlan(cells=EXACT_GLUING_POINTS, envelope=False, refine=True)),
+    (EXACT_GLUING_POINTS + 1, 10, 16, 25_000_000, BoundPlan(cells=0, envelope=False, refine=True)),
 ])
 def test_choose_bounds(n, m, d, max_pairs, expected):
-    """Gluing up to GLUING_MAX_DIMENSION, above it with one cell per point up to
-    HIGH_DIMENSION_GLUING_POINTS a side; the envelope and refinement rounds where cells < points."""
+    """One cell per point up to EXACT_GLUING_POINTS a side in any dimension, beyond that gluing
+    up to GLUING_MAX_DIMENSION only; the envelope and refinement rounds where cells < points."""
     refine = n * m <= max_pairs
     assert choose_bounds(n, m, d, refine=refine) == expected
-    assert (expected.cells > 0) == (d <= GLUING_MAX_DIMENSION or max(n, m) <= HIGH_DIMENSION_GLUING_POINTS)
+    assert (expected.cells > 0) == (d <= GLUING_MAX_DIMENSION or max(n, m) <= EXACT_GLUING_POINTS)
 
 
 @pytest.mark.parametrize("d, radial, expected", [(2, None, False), (3, None, False), (4, None, True), (256, None, True),
