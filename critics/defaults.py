@@ -108,10 +108,10 @@ coupling alone gave an upper bound about twice the exact value (``scale-d12``, n
 +95%)."""
 FINE_CELLS = 5000
 """Cells per side of the glued bracket in d <= :data:`GLUING_MAX_DIMENSION` from
-:data:`EXACT_GLUING_POINTS` up to :data:`FINE_MAX_POINTS` points a side. Measured (disc vs square, seed 0, CPU
-seconds of the glued bracket alone): n = 2500, 834 / 2000 / 2500 cells: lower -0.72 / -0.12 /
--0.00%, upper +0.15 / +0.03 / -0.00%, 0.9 / 2.4 / 2.9 s; n = 10^4, 2000 / 4000 / 6000 cells:
-lower -0.54 / -0.20 / -0.09%, upper +0.09 / +0.04 / +0.02%, 4 / 11 / 20 s."""
+:data:`EXACT_GLUING_POINTS` up to :data:`FINE_MAX_POINTS` points a side. Measured (disc vs
+square, seed 0, CPU seconds of the glued bracket alone): n = 2500, 834 / 2000 / 2500 cells:
+lower -0.72 / -0.12 / -0.00%, upper +0.15 / +0.03 / -0.00%, 0.9 / 2.4 / 2.9 s; n = 10^4, 2000 /
+4000 / 6000 cells: lower -0.54 / -0.20 / -0.09%, upper +0.09 / +0.04 / +0.02%, 4 / 11 / 20 s."""
 FINE_MAX_POINTS = 20_000
 """Above this many points a side the glued bracket takes :data:`critics.gluing.DEFAULT_CELLS`
 cells: at 10^5 a side (disc vs square) 2000 cells gave a 0.96% bracket in 72 CPU seconds for the
