@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 import lipapps
+from lipapps import InputError
 from lipapps.results import markdown_table
 
 from denoisers.baselines import (
@@ -60,6 +61,9 @@ BM3D_PRIOR_PROBLEMS = ("deblur", "ct")
 TUNED_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
 BASELINE = "DnCNN-style, unconstrained"
 Record = dict[str, Any]
+#: The parts of :func:`bench_inverse`: our runs, and the baselines that do not depend on our weights.
+PARTS = ("ours", "baselines")
+
 T = TypeVar("T")
 
 
@@ -141,14 +145,31 @@ def bench_inverse(
     baseline_dir: Path | None = None,
     bm3d_prior: bool = False,
     tuned_factors: tuple[float, ...] = (),
+    parts: tuple[str, ...] = PARTS,
 ) -> list[Record]:
     """One inverse problem on ``truth`` (seeded): the runs listed in the module docstring.
 
     ``panel``: where to save the figure of our PnP-ADMM run. ``tuned_factors``: when not empty,
-    also our PnP-ADMM at the best shipped level x factor (:func:`best_tuned_admm`).
+    also our PnP-ADMM at the best shipped level x factor (:func:`best_tuned_admm`). ``parts``: which
+    of :data:`PARTS` to run: ``"ours"`` (our PnP runs and the unconstrained network at the same
+    settings) and ``"baselines"`` (TV, BM3D as prior, FBP and SART; they do not depend on our weights).
     """
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise InputError(f"unknown benchmark parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     problem = simulate(problem_name, truth, None, seed)
     truth = problem.truth
+    rows = []
+    if "ours" in parts:
+        rows += _our_inverse_rows(problem, name, max_iter, panel, baseline_dir, tuned_factors)
+    if "baselines" in parts:
+        rows += _baseline_inverse_rows(problem, name, max_iter, bm3d_prior)
+    return rows
+
+
+def _our_inverse_rows(problem: Problem, name: str, max_iter: int, panel: Path | None, baseline_dir: Path | None,
+                      tuned_factors: tuple[float, ...]) -> list[Record]:
+    problem_name, truth = problem.name, problem.truth
     rows = []
     for algorithm in ("fbs", "admm"):
         settings = choose_settings(problem, algorithm)
@@ -166,6 +187,12 @@ def bench_inverse(
     if tuned_factors:
         best, level, factor = best_tuned_admm(problem, max_iter, tuned_factors)
         rows.append(_pnp_record(problem, name, "ours PnP-ADMM (best level and factor)", best, denoiser_sigma=level, factor=factor))
+    return rows
+
+
+def _baseline_inverse_rows(problem: Problem, name: str, max_iter: int, bm3d_prior: bool) -> list[Record]:
+    problem_name, truth = problem.name, problem.truth
+    rows = []
     best, strength, c = best_tv_reconstruction(problem, max_iter)
     rows.append(record(problem_name, name, "TV prior, ADMM (best weight)", best.x, truth, best.seconds,
                        iterations=best.iterations, tv_strength_over_noise_variance=strength, tv_penalty_factor=c))

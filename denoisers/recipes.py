@@ -25,7 +25,7 @@ RESTART_LR_DIVISOR = 3.0
 INTERMEDIATE = "_scratch"
 #: Each family's training recipe (the defaults of ``experiments/train_denoisers.py``'s options of the same names).
 RECIPES: dict[str, dict[str, Any]] = {
-    "firm": {"activation": "relu", "epochs": 10, "restart_epochs": 0, "finetune_epochs": 2, "patches_per_image": 60, "batch_size": 32,
+    "firm": {"activation": "relu", "epochs": 10, "restart_epochs": 12, "finetune_epochs": 6, "patches_per_image": 60, "batch_size": 32,
              "lr": 2e-3, "fresh_patches": False},
     "ridge": {"activation": "spline", "epochs": 50, "restart_epochs": 20, "finetune_epochs": 10, "patches_per_image": 32, "batch_size": 64,
               "lr": 3e-3, "fresh_patches": True},
@@ -48,12 +48,14 @@ class Stage:
 
 
 def training_stages(
-    sigmas: list[int], name: dict[int, str], epochs: int, restart_epochs: int, finetune_epochs: int, scratch_exists: bool
+    sigmas: list[int], name: dict[int, str], epochs: int, restart_epochs: int, finetune_epochs: int, scratch_exists: bool,
+    intermediate_done: bool = False,
 ) -> list[Stage]:
     """The stages that train ``sigmas`` in order (``name[sigma]``: the weights' stem).
 
     sigma ``FROM_SCRATCH``: from scratch for ``epochs`` (into ``<name>_scratch``, then a restart for
-    ``restart_epochs`` into ``<name>``, when ``restart_epochs > 0``); other levels: ``finetune_epochs``
+    ``restart_epochs`` into ``<name>``, when ``restart_epochs > 0``; the first run is left out when
+    ``intermediate_done``: its weights, of those ``epochs``, exist); other levels: ``finetune_epochs``
     from the sigma-25 weights when those exist (``scratch_exists``) or are trained before, else from scratch.
     """
     stages = []
@@ -64,7 +66,8 @@ def training_stages(
             stages.append(Stage(sigma, finetune_epochs, name[sigma], init, FINETUNE_LR_DIVISOR if init else 1.0))
         elif restart_epochs:
             first = name[sigma] + INTERMEDIATE
-            stages.append(Stage(sigma, epochs, first, None, 1.0))
+            if not intermediate_done:
+                stages.append(Stage(sigma, epochs, first, None, 1.0))
             stages.append(Stage(sigma, restart_epochs, name[sigma], first, RESTART_LR_DIVISOR))
             have_25 = True
         else:

@@ -13,14 +13,18 @@ those of :mod:`denoisers.benchmark`:
 
 When ``experiments/weights/dncnn_sigma<S>.pt`` exist (``train_denoisers.py --baseline``), the
 unconstrained DnCNN-style network runs wherever ours does, with the same settings. Results:
-<out-dir>/<tag>.json and .md (``lipapps.results`` records), and with the default tag the
-pnp_<problem>.png panels. CPU, 1 thread.
+<out-dir>/<tag>.json and .md (``lipapps.results`` records, written after every image and
+problem), and with the default tag the pnp_<problem>.png panels. CPU, 1 thread. A stopped run
+resumes when repeated: the (image, problem, part) units already in the file are skipped
+(``--rerun`` runs them again). ``--parts ours`` reruns only our rows, e.g. after new weights,
+keeping the slow baselines (TV, BM3D as prior, FBP, SART), which do not depend on them.
 
     python experiments/bench_pnp.py --images 4 --size 128
     python experiments/bench_pnp.py --bsd68-denoising                 # levels 15, 25, 50
     python experiments/bench_pnp.py --bsd68-denoising --sigmas 25     # the other levels' records are kept
     python experiments/bench_pnp.py --images 3 --problems deblur ct --bm3d-prior --tag pnp_bm3d_prior
     python experiments/bench_pnp.py --images 3 --problems deblur inpaint superres ct --tuned-ours --tag pnp_tuned_ours
+    python experiments/bench_pnp.py --images 10 --size 256 --problems deblur inpaint superres ct --bm3d-prior --tag pnp_bench_10images_256
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from pathlib import Path
 
 import torch
 
-from lipapps.results import data_dir, provenance, read_records, write_records
+from lipapps.results import ResultsFile, data_dir, provenance, read_records, write_records
 from denoisers.benchmark import (
+    BASELINE,
     INVERSE_PROBLEMS,
+    PARTS,
     TUNED_FACTORS,
     bench_bsd68_denoising,
     bench_denoising,
@@ -54,6 +60,20 @@ def level(record: dict) -> int:
     return int(record["problem"].split()[-1])
 
 
+#: Method labels of the denoising rows that are ours (or run at our settings): the rest are baselines.
+OUR_DENOISING_METHODS = ("noisy", "ours", BASELINE)
+
+
+def part_of(method: str) -> str:
+    """Which part of :data:`denoisers.benchmark.PARTS` an inverse-problem record's method belongs to."""
+    return "ours" if method.startswith(("ours", BASELINE)) else "baselines"
+
+
+def done(records: list[dict], image: str, problem: str, size: int, part: str) -> bool:
+    """Whether ``records`` hold ``part`` of ``problem`` on ``image`` at crop ``size`` (a resumed run skips it)."""
+    return any(r["image"] == image and r["problem"] == problem and r.get("size") == size and r.get("part") == part for r in records)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=4, help="first N BSD68 images")
@@ -69,6 +89,9 @@ def main() -> None:
                         help="deblurring and CT also with BM3D as the PnP-ADMM prior (needs the bench extra; minutes per image)")
     parser.add_argument("--tuned-ours", action="store_true",
                         help="every inverse problem also with our PnP-ADMM at its best level and factor against the truth, as TV")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="ours (our PnP runs, the unconstrained network at our settings) and/or the baselines (TV, BM3D, FBP, SART)")
+    parser.add_argument("--rerun", action="store_true", help="run (image, problem, part) units already in the results file again")
     parser.add_argument("--sigmas", type=int, nargs="+", default=[15, 25, 50],
                         help="levels of --bsd68-denoising; the stored records of other levels are kept")
     args = parser.parse_args()
@@ -87,23 +110,28 @@ def main() -> None:
         print(table)
         return
     files = files[: args.images]
-    rows: list[dict] = []
+    header = f"# PnP benchmark ({', '.join(f.name for f in files)}; crops {args.size} x {args.size}; CPU, 1 thread)\n\n"
+    results = ResultsFile(args.out_dir / f"{args.tag}.json", key=lambda r: (r["problem"], r["image"], r["method"], r.get("size")),
+                          markdown=lambda records: header + summary_table(records))
     for index, file in enumerate(files):
         truth = read_image(file)
         for problem in args.problems:
+            todo = tuple(p for p in args.parts if args.rerun or not done(results.records, file.name, problem, args.size, p))
+            if not todo:
+                continue
             if problem == "denoise":
-                rows += bench_denoising(file.name, truth, args.noise, index, BASELINE_WEIGHTS)
+                rows = bench_denoising(file.name, truth, args.noise, index, BASELINE_WEIGHTS)
+                parts = {r["method"]: "ours" if r["method"].startswith(OUR_DENOISING_METHODS) else "baselines" for r in rows}
+                rows = [r for r in rows if parts[r["method"]] in todo]
             else:
-                panel = args.out_dir / f"pnp_{problem}.png" if index == 0 and args.tag == DEFAULT_TAG else None
-                rows += bench_inverse(problem, file.name, centre_crop(truth, args.size), index, args.max_iter, panel, BASELINE_WEIGHTS,
-                                      bm3d_prior=args.bm3d_prior, tuned_factors=TUNED_FACTORS if args.tuned_ours else ())
-            print(summary_table([r for r in rows if r["image"] == file.name and r["problem"] == problem]), flush=True)
-    stamp = provenance()
-    rows = [{**r, "provenance": stamp} for r in rows]
-    table = summary_table(rows)
-    write_records(rows, args.out_dir / f"{args.tag}.json",
-                  f"# PnP benchmark ({', '.join(f.name for f in files)}; CPU, 1 thread)\n\n{table}")
-    print(table)
+                panel = args.out_dir / f"pnp_{problem}.png" if index == 0 and args.tag == DEFAULT_TAG and "ours" in todo else None
+                rows = bench_inverse(problem, file.name, centre_crop(truth, args.size), index, args.max_iter, panel, BASELINE_WEIGHTS,
+                                     bm3d_prior=args.bm3d_prior, tuned_factors=TUNED_FACTORS if args.tuned_ours else (), parts=todo)
+                parts = {r["method"]: part_of(r["method"]) for r in rows}
+            stamp = provenance()
+            results.merge({**r, "size": args.size, "part": parts[r["method"]], "provenance": stamp} for r in rows)
+            print(summary_table(rows), flush=True)
+    print(summary_table(results.records))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 import lipapps
+from lipapps.checkpoint import read_payload
 from lipapps.layers import ACTIVATIONS
 from lipapps.results import ResultsFile, data_dir
 from denoisers.baselines import DnCNN
@@ -81,6 +82,13 @@ def where(path: Path) -> str:
 def weights_file(name: str, args: argparse.Namespace) -> Path:
     """Where a stage's weights go: ``--weights-dir``, or ``--checkpoint-dir`` for an intermediate (``*_scratch``)."""
     return (args.checkpoint_dir if name.endswith(INTERMEDIATE) else args.weights_dir) / f"{name}.pt"
+
+
+def intermediate_done(name: str, args: argparse.Namespace) -> bool:
+    """Whether the from-scratch run ``name`` already wrote its weights for ``--epochs`` epochs (then a
+    repeated command goes on with the restart instead of training them again)."""
+    path = weights_file(name, args)
+    return path.is_file() and read_payload(path)["metadata"].get("epochs") == args.epochs
 
 
 def train_stage(stage: Stage, args: argparse.Namespace) -> dict:
@@ -151,7 +159,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     names = {s: stem(s, args) for s in {*args.sigma, FROM_SCRATCH}}
     stages = training_stages(args.sigma, names, args.epochs, args.restart_epochs, args.finetune_epochs,
-                             scratch_exists=(args.weights_dir / f"{names[FROM_SCRATCH]}.pt").exists())
+                             scratch_exists=(args.weights_dir / f"{names[FROM_SCRATCH]}.pt").exists(),
+                             intermediate_done=intermediate_done(names[FROM_SCRATCH] + INTERMEDIATE, args))
     for stage in stages:
         train_stage(stage, args)
 

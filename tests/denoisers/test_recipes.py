@@ -22,6 +22,11 @@ def test_a_restart_writes_an_intermediate_and_fine_tuning_starts_from_the_restar
                       Stage(15, 1, "s15", "s25", FINETUNE_LR_DIVISOR)]
 
 
+def test_a_finished_intermediate_is_not_trained_again() -> None:
+    stages = training_stages([25, 15], NAMES, 5, 3, 1, scratch_exists=False, intermediate_done=True)
+    assert stages == [Stage(25, 3, "s25", "s25_scratch", RESTART_LR_DIVISOR), Stage(15, 1, "s15", "s25", FINETUNE_LR_DIVISOR)]
+
+
 def test_a_level_before_sigma_25_starts_from_scratch_unless_its_weights_exist() -> None:
     assert training_stages([15, 25], NAMES, 4, 0, 2, scratch_exists=False)[0] == Stage(15, 2, "s15", None, 1.0)
     assert training_stages([15], NAMES, 4, 0, 2, scratch_exists=True) == [Stage(15, 2, "s15", "s25", FINETUNE_LR_DIVISOR)]

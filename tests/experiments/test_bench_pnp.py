@@ -45,3 +45,21 @@ def test_bm3d_prior_without_bm3d_is_a_usage_error(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 2 and "--bm3d-prior needs the bm3d package" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_repeated_run_skips_what_is_done_and_parts_rerun_only_ours(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    write_image(tmp_path / "images" / "bsd68" / "a.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 40), 5, stride=1)[0, 0])
+    out = tmp_path / "results"
+    args = ["--images", "1", "--size", "24", "--max-iter", "3", "--problems", "superres", "--tag", "tiny", "--out-dir", str(out)]
+    assert _run(args, tmp_path).returncode == 0
+    first = {(r["method"], r["part"]): r["provenance"]["date"] for r in json.loads((out / "tiny.json").read_text())}
+    assert {part for _, part in first} == {"ours", "baselines"}
+    again = _run(args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert {(r["method"], r["part"]): r["provenance"]["date"] for r in json.loads((out / "tiny.json").read_text())} == first
+    assert _run([*args, "--parts", "ours", "--rerun"], tmp_path).returncode == 0
+    records = json.loads((out / "tiny.json").read_text())
+    assert sorted((r["method"], r["part"]) for r in records) == sorted(first)  # replaced, not duplicated
+    stamps = {r["method"]: r["provenance"]["command"] for r in records}
+    assert all(("--parts ours" in stamps[m]) == (part == "ours") for m, part in first)
