@@ -10,6 +10,7 @@ Two families, each for sigma = 15, 25, 50 (0-255 scale):
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 from pathlib import Path
 
@@ -53,6 +54,15 @@ def nearest_sigma(noise: float, family: str = "firm") -> int:
     if not sigmas:
         raise InputError(f"no shipped {family} denoiser weights in {_weights_dir()}")
     return min(sigmas, key=lambda s: abs(s - 255.0 * noise))
+
+
+def weights_digest(sigma: int, family: str = "firm") -> str:
+    """The first 12 hex digits of the SHA-256 of the shipped ``family`` weights for ``sigma``: which
+    weights a result was made with (records name them, as the weights change between versions)."""
+    path = _weights_dir() / f"{weights_name(sigma, family)}.pt"
+    if not path.is_file():
+        raise InputError(f"no shipped {family} denoiser for sigma {sigma}; available: {available_sigmas(family)}")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def load_denoiser(sigma: int, family: str = "firm") -> AveragedDenoiser:

@@ -31,19 +31,30 @@ from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate_ct_relative
 from denoisers.reconstruct import run_pnp
 from denoisers.training import image_files, split_files
-from denoisers.weights import FAMILIES
+from denoisers.weights import FAMILIES, weights_digest
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "ct_tuning.json"
-KEY = ("family", "level", "k", "images", "angles", "peak_fraction", "max_iter")
+KEY = ("family", "weights", "level", "k", "images", "angles", "peak_fraction", "max_iter")
+#: What a record made before a field existed stands for: the firm family, the weights of then.
+MISSING = {"family": "firm", "weights": "earlier"}
+
+
+def key(record: dict) -> tuple[str, ...]:
+    return tuple(str(record.get(k, MISSING.get(k))) for k in KEY)
 
 
 def markdown(records: list[dict]) -> str:
-    """One row per (images, family, level, ``k``), the best mean PSNR of each image set in bold
-    (records without a family: ``firm``)."""
-    best = {n: max(r["psnr"] for r in records if len(r["images"]) == n) for n in {len(r["images"]) for r in records}}
-    columns = [("images", lambda r: len(r["images"])), ("family", lambda r: r.get("family", "firm")), ("level", lambda r: r["level"]),
+    """One row per (images, family, weights, level, ``k``), the best mean PSNR of each image set and
+    weights in bold (records without a family: ``firm``; without weights: ``earlier``, those before
+    the records named them)."""
+    def group(r: dict) -> tuple[int, str]:
+        return len(r["images"]), r.get("weights", MISSING["weights"])
+
+    best = {g: max(r["psnr"] for r in records if group(r) == g) for g in {group(r) for r in records}}
+    columns = [("images", lambda r: len(r["images"])), ("family", lambda r: r.get("family", "firm")),
+               ("weights", lambda r: r.get("weights", "earlier")), ("level", lambda r: r["level"]),
                ("k", lambda r: f"{r['k']:g}"),
-               ("PSNR (dB)", lambda r: f"**{r['psnr']:.2f}**" if r["psnr"] == best[len(r["images"])] else f"{r['psnr']:.2f}"),
+               ("PSNR (dB)", lambda r: f"**{r['psnr']:.2f}**" if r["psnr"] == best[group(r)] else f"{r['psnr']:.2f}"),
                ("iterations", lambda r: f"{r['iterations']:.1f}"), ("CG products", lambda r: f"{r['cg_products']:.0f}"),
                ("seconds", lambda r: f"{r['seconds']:.1f}"),
                ("CPU seconds", lambda r: f"{r['cpu_seconds']:.1f}" if "cpu_seconds" in r else ""), ("all converged", lambda r: r["converged"]),
@@ -51,7 +62,7 @@ def markdown(records: list[dict]) -> str:
     first = records[0] if records else {"angles": 0, "peak_fraction": 0}
     title = (f"# CT PnP-ADMM on the first train400 validation images (180 x 180), {first['angles']} angles, "
              f"noise {100 * first['peak_fraction']:g}% of the sinogram peak (2 threads, shared machine)\n\n")
-    return title + markdown_table(sorted(records, key=lambda r: (len(r["images"]), r.get("family", "firm"), r["level"], r["k"])), columns)
+    return title + markdown_table(sorted(records, key=lambda r: (*group(r), r.get("family", "firm"), r["level"], r["k"])), columns)
 
 
 def main() -> None:
@@ -69,12 +80,12 @@ def main() -> None:
     _, validation = split_files(image_files(args.data), 0.1, seed=0)
     files = validation[: args.images]
     problems = [simulate_ct_relative(read_image(p), args.angles, args.peak_fraction, seed) for seed, p in enumerate(files)]
-    results = ResultsFile(args.results, key=lambda r: tuple(str(r.get(k, "firm")) for k in KEY), markdown=markdown)
+    results = ResultsFile(args.results, key=key, markdown=markdown)
     for level in args.levels:
         for k in args.factors:
-            record = {"family": args.family, "level": level, "k": k, "images": [p.name for p in files], "angles": args.angles,
+            record = {"family": args.family, "weights": weights_digest(level, args.family), "level": level, "k": k, "images": [p.name for p in files], "angles": args.angles,
                       "peak_fraction": args.peak_fraction, "max_iter": args.max_iter}
-            if results.has(tuple(str(record[key]) for key in KEY)):
+            if results.has(key(record)):
                 continue
             runs, cpu = [], []
             for problem in problems:

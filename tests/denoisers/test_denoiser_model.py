@@ -11,7 +11,7 @@ from denoisers.model import MULTISCALE_RIDGE, AveragedDenoiser
 from lipapps.spectral import conv_perron_bound as perron_conv_bound
 from denoisers.pnp import RelaxedDenoiser
 from denoisers.training import random_patches, train_denoiser
-from denoisers.weights import FAMILIES, available_sigmas, load_denoiser, weights_name
+from denoisers.weights import FAMILIES, available_sigmas, load_denoiser, weights_digest, weights_name
 
 
 def _pairs(n: int = 4, size: int = 16, seed: int = 0):
@@ -221,6 +221,16 @@ def test_shipped_families_name_their_files_and_refuse_unknown_names():
         load_denoiser(25, "tv")
     with pytest.raises(InputError, match="no shipped ridge denoiser for sigma 7; available: \\[15, 25, 50\\]"):
         load_denoiser(7, "ridge")
+
+
+def test_the_weights_digest_names_the_file_and_refuses_missing_levels():
+    import hashlib
+    from importlib import resources
+
+    path = Path(str(resources.files("denoisers") / "weights" / "ridge_sigma25.pt"))
+    assert weights_digest(25, "ridge") == hashlib.sha256(path.read_bytes()).hexdigest()[:12] != weights_digest(25)
+    with pytest.raises(InputError, match="no shipped firm denoiser for sigma 7"):
+        weights_digest(7)
 
 
 def test_batch_psnr_is_the_mean_of_per_image_psnr():
