@@ -13,8 +13,9 @@ peak (``denoisers.problems.simulate_ct_relative``, seed = image index). Methods,
 
 Records PSNR, SSIM, seconds per reconstruction (the solver, not building the operator; shared
 CPU machine, 2 threads), and for ours the CPU seconds of the process (steadier than wall time on
-a shared machine; up to 2 threads' worth per wall second), iterations, CG products, convergence
-and whether the residual stayed within its proven error allowance. Results: experiments/results/ct_bench.{json,md}.
+a shared machine; up to 2 threads' worth per wall second), iterations, CG products, convergence,
+whether the residual stayed within its proven error allowance, and which shipped weights ran
+(``weights``: :func:`denoisers.weights.weights_digest`). Results: experiments/results/ct_bench.{json,md}.
 
     OMP_NUM_THREADS=2 python experiments/bench_ct.py --images 4
 """
@@ -38,6 +39,7 @@ from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate_ct_relative
 from denoisers.reconstruct import run_pnp
 from denoisers.training import image_files
+from denoisers.weights import weights_digest
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "ct_bench.json"
 KEY = ("image", "method", "size", "angles", "peak_fraction")
@@ -105,6 +107,7 @@ def main() -> None:
         add(METHODS[0], result.x, result.seconds,
             f"{settings.family} level {settings.denoiser_sigma}, strength {settings.strength:.3g}, "
             f"penalty {settings.penalty:.3g}, relaxation {settings.relaxation:g}",
+            weights=weights_digest(settings.denoiser_sigma, settings.family),
             cpu_seconds=cpu_seconds, iterations=result.iterations, cg_products=sum(result.trace.prox_steps),
             converged=result.converged, monotone=residual_non_increasing(result))
         fbp, seconds, name = best_filtered_back_projection(problem.operator, problem.y, truth)
