@@ -3,11 +3,13 @@
 Two shipped families (``denoisers.weights.FAMILIES``) and one recipe whose weights are not shipped:
 
 * ``firm`` (default): the firmly non-expansive PnP priors, ``a = 1/2``, six relu blocks at half
-  resolution (57k parameters): 10 epochs of 60 fixed patches per image, batch 32, lr 2e-3.
+  resolution (57k parameters): 10 epochs of 60 fixed patches per image, batch 32, lr 2e-3, then
+  12 more from those weights at lr 2e-3 / 3 (a warm restart); 15 and 50 fine-tuned 6 epochs.
 * ``ridge``: the convex-ridge denoisers, one spline gradient flow block of 32 filters 13 x 13
   on the image, ``a = 0.99`` (6.2k parameters): 50 epochs of 32 fresh patches per image,
   batch 64, lr 3e-3, the splines at 10x the lr, then 20 more epochs from those weights at lr 1e-3
-  (a warm restart; the first run's weights stay under experiments/checkpoints/).
+  (a warm restart; the first run's weights stay under experiments/checkpoints/, and a repeated
+  command goes on from them instead of training them again).
 * ``multiscale``: the convex-ridge form on a multi-scale ``K`` (the 13 x 13 filters beside 3 x 3
   dilated convolutions at 1/2 and 1/4 resolution, 45k parameters), started from the shipped
   ``ridge`` weights of the level (``denoisers.recipes.multiscale_from_ridge``): 16 epochs of 32
