@@ -56,20 +56,24 @@ def nearest_sigma(noise: float, family: str = "firm") -> int:
     return min(sigmas, key=lambda s: abs(s - 255.0 * noise))
 
 
-def weights_digest(sigma: int, family: str = "firm") -> str:
-    """The first 12 hex digits of the SHA-256 of the shipped ``family`` weights for ``sigma``: which
-    weights a result was made with (records name them, as the weights change between versions)."""
+def _shipped_path(sigma: int, family: str) -> Path:
+    """The file of the shipped ``family`` weights for ``sigma``; :class:`InputError` when there is none."""
     path = _weights_dir() / f"{weights_name(sigma, family)}.pt"
     if not path.is_file():
         raise InputError(f"no shipped {family} denoiser for sigma {sigma}; available: {available_sigmas(family)}")
+    return path
+
+
+def weights_digest(sigma: int, family: str = "firm") -> str:
+    """The first 12 hex digits of the SHA-256 of the shipped ``family`` weights for ``sigma``: which
+    weights a result was made with (records name them, as the weights change between versions)."""
+    path = _shipped_path(sigma, family)
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def load_denoiser(sigma: int, family: str = "firm") -> AveragedDenoiser:
     """The shipped ``family`` denoiser for ``sigma`` (0-255 scale), checked certified on load by :func:`lipapps.load`."""
-    path = _weights_dir() / f"{weights_name(sigma, family)}.pt"
-    if not path.is_file():
-        raise InputError(f"no shipped {family} denoiser for sigma {sigma}; available: {available_sigmas(family)}")
+    path = _shipped_path(sigma, family)
     model = lipapps.load(path)
     if not isinstance(model, AveragedDenoiser):
         raise InputError(f"{path} does not hold an AveragedDenoiser")
