@@ -122,17 +122,33 @@ def classical_denoiser_rows(problem: str, image: str, noisy: torch.Tensor, truth
     return rows
 
 
-def bench_denoising(name: str, truth: torch.Tensor, noise: float, seed: int, baseline_dir: Path | None = None) -> list[Record]:
-    """Gaussian denoising of ``truth`` at ``noise`` (seeded): ours at the nearest shipped level, the baseline, the classical ones."""
+def bench_denoising(name: str, truth: torch.Tensor, noise: float, seed: int, baseline_dir: Path | None = None,
+                    parts: tuple[str, ...] = PARTS) -> list[Record]:
+    """Gaussian denoising of ``truth`` at ``noise`` (seeded): ours at the nearest shipped level, the baseline, the classical ones.
+
+    ``parts`` as for :func:`bench_inverse` (``"ours"`` includes the noisy input's row); each record names its ``part``.
+    """
+    _check_parts(parts)
     problem = simulate("denoise", truth, noise, seed)
-    sigma = nearest_sigma(noise)
-    rows = [record("denoise", name, "noisy", problem.y, truth, 0.0)]
-    for label, model in shipped_denoisers(sigma):
-        rows += _denoiser_rows("denoise", name, f"{label} (sigma {sigma})", model, problem.y, truth)
-    baseline = load_baseline(sigma, baseline_dir)
-    if baseline is not None:
-        rows += _denoiser_rows("denoise", name, f"{BASELINE} (sigma {baseline.sigma:.0f})", baseline, problem.y, truth)
-    return rows + classical_denoiser_rows("denoise", name, problem.y, truth, noise)
+    rows = []
+    if "ours" in parts:
+        sigma = nearest_sigma(noise)
+        ours = [record("denoise", name, "noisy", problem.y, truth, 0.0)]
+        for label, model in shipped_denoisers(sigma):
+            ours += _denoiser_rows("denoise", name, f"{label} (sigma {sigma})", model, problem.y, truth)
+        baseline = load_baseline(sigma, baseline_dir)
+        if baseline is not None:
+            ours += _denoiser_rows("denoise", name, f"{BASELINE} (sigma {baseline.sigma:.0f})", baseline, problem.y, truth)
+        rows += [{**r, "part": "ours"} for r in ours]
+    if "baselines" in parts:
+        rows += [{**r, "part": "baselines"} for r in classical_denoiser_rows("denoise", name, problem.y, truth, noise)]
+    return rows
+
+
+def _check_parts(parts: tuple[str, ...]) -> None:
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise InputError(f"unknown benchmark parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
 
 
 def bench_inverse(
@@ -152,18 +168,16 @@ def bench_inverse(
     ``panel``: where to save the figure of our PnP-ADMM run. ``tuned_factors``: when not empty,
     also our PnP-ADMM at the best shipped level x factor (:func:`best_tuned_admm`). ``parts``: which
     of :data:`PARTS` to run: ``"ours"`` (our PnP runs and the unconstrained network at the same
-    settings) and ``"baselines"`` (TV, BM3D as prior, FBP and SART; they do not depend on our weights).
+    settings) and ``"baselines"`` (TV, BM3D as prior, FBP and SART; they do not depend on our
+    weights). Each record names its ``part``.
     """
-    unknown = set(parts) - set(PARTS)
-    if unknown:
-        raise InputError(f"unknown benchmark parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    _check_parts(parts)
     problem = simulate(problem_name, truth, None, seed)
-    truth = problem.truth
     rows = []
     if "ours" in parts:
-        rows += _our_inverse_rows(problem, name, max_iter, panel, baseline_dir, tuned_factors)
+        rows += [{**r, "part": "ours"} for r in _our_inverse_rows(problem, name, max_iter, panel, baseline_dir, tuned_factors)]
     if "baselines" in parts:
-        rows += _baseline_inverse_rows(problem, name, max_iter, bm3d_prior)
+        rows += [{**r, "part": "baselines"} for r in _baseline_inverse_rows(problem, name, max_iter, bm3d_prior)]
     return rows
 
 

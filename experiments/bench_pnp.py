@@ -24,7 +24,7 @@ keeping the slow baselines (TV, BM3D as prior, FBP, SART), which do not depend o
     python experiments/bench_pnp.py --bsd68-denoising --sigmas 25     # the other levels' records are kept
     python experiments/bench_pnp.py --images 3 --problems deblur ct --bm3d-prior --tag pnp_bm3d_prior
     python experiments/bench_pnp.py --images 3 --problems deblur inpaint superres ct --tuned-ours --tag pnp_tuned_ours
-    python experiments/bench_pnp.py --images 10 --size 256 --problems deblur inpaint superres ct --bm3d-prior --tag pnp_bench_10images_256
+    python experiments/bench_pnp.py --images 10 --size 256 --problems inpaint deblur superres --tag pnp_bench_10images_256
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import torch
 
 from lipapps.results import ResultsFile, data_dir, provenance, read_records, write_records
 from denoisers.benchmark import (
-    BASELINE,
     INVERSE_PROBLEMS,
     PARTS,
     TUNED_FACTORS,
@@ -58,15 +57,6 @@ BSD68_TAG = "pnp_bsd68_denoising"
 def level(record: dict) -> int:
     """The noise level of a ``--bsd68-denoising`` record (its problem is ``denoise sigma <S>``)."""
     return int(record["problem"].split()[-1])
-
-
-#: Method labels of the denoising rows that are ours (or run at our settings): the rest are baselines.
-OUR_DENOISING_METHODS = ("noisy", "ours", BASELINE)
-
-
-def part_of(method: str) -> str:
-    """Which part of :data:`denoisers.benchmark.PARTS` an inverse-problem record's method belongs to."""
-    return "ours" if method.startswith(("ours", BASELINE)) else "baselines"
 
 
 def done(records: list[dict], image: str, problem: str, size: int, part: str) -> bool:
@@ -120,16 +110,13 @@ def main() -> None:
             if not todo:
                 continue
             if problem == "denoise":
-                rows = bench_denoising(file.name, truth, args.noise, index, BASELINE_WEIGHTS)
-                parts = {r["method"]: "ours" if r["method"].startswith(OUR_DENOISING_METHODS) else "baselines" for r in rows}
-                rows = [r for r in rows if parts[r["method"]] in todo]
+                rows = bench_denoising(file.name, truth, args.noise, index, BASELINE_WEIGHTS, parts=todo)
             else:
                 panel = args.out_dir / f"pnp_{problem}.png" if index == 0 and args.tag == DEFAULT_TAG and "ours" in todo else None
                 rows = bench_inverse(problem, file.name, centre_crop(truth, args.size), index, args.max_iter, panel, BASELINE_WEIGHTS,
                                      bm3d_prior=args.bm3d_prior, tuned_factors=TUNED_FACTORS if args.tuned_ours else (), parts=todo)
-                parts = {r["method"]: part_of(r["method"]) for r in rows}
             stamp = provenance()
-            results.merge({**r, "size": args.size, "part": parts[r["method"]], "provenance": stamp} for r in rows)
+            results.merge({**r, "size": args.size, "provenance": stamp} for r in rows)
             print(summary_table(rows), flush=True)
     print(summary_table(results.records))
 

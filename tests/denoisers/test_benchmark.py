@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from lipapps import InputError
+
 from denoisers import baselines, benchmark
 from denoisers.benchmark import BASELINE, bench_bsd68_denoising, bench_denoising, bench_inverse, summary_table
 from denoisers.metrics import psnr
@@ -49,6 +51,17 @@ def test_denoising_scores_both_shipped_families() -> None:
     rows = bench_denoising("tiny", truth(), 25 / 255, seed=0)
     methods = {r["method"] for r in rows}
     assert {"ours (sigma 25)", "ours, convex ridge (sigma 25)", "ours, convex ridge (sigma 25), x8 self-ensemble"} <= methods
+
+
+def test_each_record_names_its_part_and_parts_run_alone() -> None:
+    both = bench_denoising("tiny", truth(), 25 / 255, seed=0)
+    assert {r["method"]: r["part"] for r in both}["TV (best weight)"] == "baselines"
+    assert {r["method"]: r["part"] for r in both}["ours (sigma 25)"] == "ours"
+    for part in ("ours", "baselines"):
+        alone = bench_denoising("tiny", truth(), 25 / 255, seed=0, parts=(part,))
+        assert {r["method"] for r in alone} == {r["method"] for r in both if r["part"] == part}
+    with pytest.raises(InputError, match="unknown benchmark parts \\['theirs'\\]"):
+        bench_inverse("deblur", "tiny", truth(), seed=0, max_iter=2, parts=("theirs",))
 
 
 def test_bsd68_denoising_scores_the_classical_denoisers_at_every_level(tmp_path: Path) -> None:
