@@ -6,7 +6,8 @@ whether it converged, whether its fixed-point residual was non-increasing
 (:func:`denoisers.pnp.residual_non_increasing`) and how many convergence warnings it raised.
 
 * :func:`bench_denoising`: our denoisers applied once and as a geometric self-ensemble (the
-  firmly non-expansive prior, and the convex-ridge one where shipped), the unconstrained baseline
+  firmly non-expansive prior, and the convex-ridge one where shipped), the CLI's default denoising
+  (the convex-ridge denoiser, then the non-local stage), the unconstrained baseline
   where trained, TV (best weight against the truth), wavelet BayesShrink and BM3D (when the
   optional ``bench`` extra installed them);
 * :func:`bench_inverse`: PnP-FBS and PnP-ADMM at the settings of :mod:`denoisers.parameters`, the
@@ -60,6 +61,8 @@ BM3D_PRIOR_PROBLEMS = ("deblur", "ct")
 #: factor ``k`` (``REGULARISATION``), the best final PSNR against the truth reported, as for TV.
 TUNED_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
 BASELINE = "DnCNN-style, unconstrained"
+#: The method label of :func:`default_denoising_row`.
+DEFAULT_DENOISING = "ours, default (convex ridge + non-local stage)"
 Record = dict[str, Any]
 #: The parts of :func:`bench_inverse`: our runs, and the baselines that do not depend on our weights.
 PARTS = ("ours", "baselines")
@@ -100,6 +103,12 @@ def _denoiser_rows(problem: str, image: str, label: str, model: Denoiser, noisy:
     return rows
 
 
+def default_denoising_row(label: str, image: str, problem: Problem) -> Record:
+    """``lipapps reconstruct --problem denoise`` at its defaults (:func:`~denoisers.parameters.choose_settings`):
+    the record of problem ``label``, with iterations and convergence."""
+    return {**_pnp_record(problem, image, DEFAULT_DENOISING, run_pnp(problem, choose_settings(problem))), "problem": label}
+
+
 def shipped_denoisers(sigma: int) -> list[tuple[str, Denoiser]]:
     """Our shipped denoisers for ``sigma``: the firmly non-expansive PnP prior, and the convex-ridge one where shipped."""
     models: list[tuple[str, Denoiser]] = [("ours", load_denoiser(sigma))]
@@ -136,6 +145,7 @@ def bench_denoising(name: str, truth: torch.Tensor, noise: float, seed: int, bas
         ours = [record("denoise", name, "noisy", problem.y, truth, 0.0)]
         for label, model in shipped_denoisers(sigma):
             ours += _denoiser_rows("denoise", name, f"{label} (sigma {sigma})", model, problem.y, truth)
+        ours.append(default_denoising_row("denoise", name, problem))
         baseline = load_baseline(sigma, baseline_dir)
         if baseline is not None:
             ours += _denoiser_rows("denoise", name, f"{BASELINE} (sigma {baseline.sigma:.0f})", baseline, problem.y, truth)
@@ -247,6 +257,7 @@ def bench_bsd68_denoising(files: list[Path], sigmas: list[int], baseline_dir: Pa
             rows.append(record(f"denoise sigma {sigma}", path.name, "noisy", problem.y, truth, 0.0))
             for label, model in ours[sigma]:
                 rows += _denoiser_rows(f"denoise sigma {sigma}", path.name, label, model, problem.y, truth)
+            rows.append(default_denoising_row(f"denoise sigma {sigma}", path.name, problem))
             if baselines[sigma] is not None:
                 rows += _denoiser_rows(f"denoise sigma {sigma}", path.name, BASELINE, baselines[sigma], problem.y, truth)
             rows += classical_denoiser_rows(f"denoise sigma {sigma}", path.name, problem.y, truth, sigma / 255)

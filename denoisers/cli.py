@@ -85,6 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "default: the problem's best certified configuration")
     p.add_argument("--model", type=Path, help="an averaged denoiser file (lipapps denoiser train --out) instead of the "
                                               "shipped weights; its sigma is its level")
+    p.add_argument("--no-non-local", dest="non_local", action="store_false", default=None,
+                   help="no non-local stage (default: the problem's, where one is tuned (denoising) and the "
+                        "run is the problem's default configuration)")
     p.add_argument("--device", default="cpu", help="torch device the denoiser runs on, e.g. cuda")
     p.add_argument("--max-iter", type=int, default=300, help="iteration limit")
     p.add_argument("--tol", type=float, default=1e-4, help="stop when ||x+ - x|| / ||x+|| <= tol")
@@ -186,7 +189,8 @@ def reconstruct_command(args: argparse.Namespace) -> int:
     device = lipapps.resolve_device(args.device)
     model = _denoiser(args.model) if args.model is not None else None
     problem = _problem(args)
-    settings = choose_settings(problem, args.algorithm, args.regularisation, args.level, args.family, denoiser=model)
+    settings = choose_settings(problem, args.algorithm, args.regularisation, args.level, args.family, denoiser=model,
+                               non_local=args.non_local)
     denoiser = DenoiserOnDevice(settings.denoiser, device) if device.type != "cpu" else None
     result = run_pnp(problem, settings, denoiser, max_iter=args.max_iter, tol=args.tol, progress=not args.json)
     scores = {"psnr": None, "ssim": None}
@@ -198,6 +202,7 @@ def reconstruct_command(args: argparse.Namespace) -> int:
         "residual": result.residual,
         "converged": result.converged,
         "seconds": result.seconds,
+        "stage_iterations": [stage.iterations for stage in result.stages] or [result.iterations],
     }
     if args.out is not None:
         from denoisers.figures import save_panel
@@ -212,7 +217,8 @@ def reconstruct_command(args: argparse.Namespace) -> int:
         if scores["psnr"] is not None:
             print(f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f}")
         state = "converged" if result.converged else "stopped at max-iter"
-        print(f"{result.iterations} iterations ({state}), relative residual {result.residual:.2e}, {result.seconds:.1f} s")
+        stages = f" in {len(result.stages)} stages" if result.stages else ""
+        print(f"{result.iterations} iterations{stages} ({state}), relative residual {result.residual:.2e}, {result.seconds:.1f} s")
         if args.out is not None:
             print(f"wrote {args.out}")
     return 0
@@ -220,5 +226,9 @@ def reconstruct_command(args: argparse.Namespace) -> int:
 
 def _prior_name(args: argparse.Namespace, settings: PnPSettings) -> str:
     if args.model is not None:
-        return f"denoiser {args.model} (sigma {settings.denoiser_sigma:g})"
-    return f"shipped {settings.family} sigma {settings.denoiser_sigma:g} denoiser"
+        name = f"denoiser {args.model} (sigma {settings.denoiser_sigma:g})"
+    else:
+        name = f"shipped {settings.family} sigma {settings.denoiser_sigma:g} denoiser"
+    if settings.non_local is not None:
+        name += f", then blended with a non-local filter (weight {settings.non_local.weight:g})"
+    return name

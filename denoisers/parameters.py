@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from lipapps import InputError
 
 from denoisers.model import AveragedDenoiser
+from denoisers.nonlocal_filter import NonLocalSettings
 from denoisers.problems import Problem
 from denoisers.weights import available_sigmas, load_denoiser
 
@@ -67,6 +68,12 @@ PROX_TOLERANCE = {"ct": 1e-2}
 #: runs PnP-ADMM with the firmly non-expansive family (the one ADMM's guarantee admits unrelaxed).
 DEFAULT_CONFIGURATION = {"denoise": ("fbs", "ridge"), "deblur": ("admm", "firm"), "inpaint": ("admm", "firm"),
                          "superres": ("admm", "firm"), "ct": ("admm", "firm")}
+#: The non-local stage per problem (:mod:`denoisers.reconstruct`). Denoising: the setting with the
+#: best mean PSNR over sigma 15, 25 and 50 on 10 validation images of train400
+#: (``experiments/tune_nonlocal.py``, ``experiments/results/nonlocal_tuning.md``): radius 7, patch 3,
+#: ``c`` = 0.04, ``w`` = 0.7, 31.15 / 28.67 / 25.58 dB against 30.52 / 27.93 / 24.74 for the ridge
+#: denoiser alone (each level's own best: 31.19 / 28.68 / 25.59).
+NON_LOCAL = {"denoise": NonLocalSettings(weight=0.7, bandwidth_factor=0.04, radius=7, patch=3)}
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0
 
@@ -92,6 +99,12 @@ class PnPSettings:
     relaxation: float = 1.0
     prox_tolerance: float | None = None
     family: str | None = None
+    non_local: NonLocalSettings | None = None
+
+    @property
+    def effective_level(self) -> float:
+        """The noise level (0-255) the relaxed prior acts for: ``sigma_d sqrt(strength)``."""
+        return self.denoiser_sigma * self.strength**0.5
 
 
 def choose_settings(
@@ -101,6 +114,7 @@ def choose_settings(
     level: int | None = None,
     family: str | None = None,
     denoiser: AveragedDenoiser | None = None,
+    non_local: bool | None = None,
 ) -> PnPSettings:
     """Parameters for ``problem`` from its noise level (see the module docstring).
 
@@ -113,8 +127,12 @@ def choose_settings(
     default step applies the denoiser once, where the ``"ridge"`` family is the better one.
     ``denoiser``: a model of one's own (e.g. from ``lipapps denoiser train``) used instead of the
     shipped ones, as the only level, its ``sigma`` (the same rule; ``level`` must then be ``None``).
+    ``non_local``: add the problem's non-local stage (:data:`NON_LOCAL`); ``None``: where it has one and
+    the run is the problem's default configuration with shipped weights (what the stage was tuned for).
     """
     default_algorithm, default_family = DEFAULT_CONFIGURATION[problem.name]
+    if non_local and problem.name not in NON_LOCAL:
+        raise InputError(f"no non-local stage is tuned for {problem.name}; available for: {', '.join(NON_LOCAL)}")
     algorithm = default_algorithm if algorithm is None else algorithm
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
@@ -122,6 +140,9 @@ def choose_settings(
         raise InputError("a given denoiser has its own level (its sigma); level picks among the shipped ones")
     if family is None:
         family = default_family if algorithm == default_algorithm else "firm"
+    if non_local is None:  # the stage was tuned for the problem's default configuration
+        non_local = (algorithm, family) == (default_algorithm, default_family) and denoiser is None
+    stage = NON_LOCAL.get(problem.name) if non_local else None
     sigmas = [denoiser.sigma] if denoiser is not None else available_sigmas(family)
     if not sigmas:
         raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")
@@ -136,7 +157,7 @@ def choose_settings(
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
         model = denoiser if denoiser is not None else load_denoiser(sigma, family)
         return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, None, model,
-                           family=None if denoiser is not None else family)
+                           family=None if denoiser is not None else family, non_local=stage)
     if level is None and denoiser is None and problem.name in ADMM_LEVEL:
         level = ADMM_LEVEL[problem.name]
     if level is None:
@@ -148,7 +169,7 @@ def choose_settings(
     strength = min(1.0, 0.5 / model.averaging)
     penalty = admm_penalty(level, strength, k, problem.noise)
     return PnPSettings("admm", level, strength, None, penalty, model, RELAXATION.get(problem.name, 1.0),
-                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family)
+                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family, stage)
 
 
 def admm_penalty(level: float, strength: float, k: float, noise: float) -> float:

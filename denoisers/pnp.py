@@ -54,7 +54,12 @@ class PnPTrace:
 
 @dataclass
 class PnPResult:
-    """A reconstruction ``x`` (shape of the image), how the iteration ended, and its trace."""
+    """A reconstruction ``x`` (shape of the image), how the iteration ended, and its trace.
+
+    ``stages``: the runs a multi-stage reconstruction chained, in order (empty for one run; see
+    :func:`denoisers.reconstruct.run_pnp`); then ``x``, ``residual`` and ``trace`` are the last
+    stage's, ``iterations`` and ``seconds`` the totals, and ``converged`` says every stage converged.
+    """
 
     x: torch.Tensor
     iterations: int
@@ -62,6 +67,14 @@ class PnPResult:
     residual: float
     seconds: float
     trace: PnPTrace
+    stages: tuple[PnPResult, ...] = ()
+
+    @classmethod
+    def chain(cls, stages: list[PnPResult]) -> PnPResult:
+        """One result for runs made one after the other (the last one's estimate is the answer)."""
+        last = stages[-1]
+        return cls(last.x, sum(r.iterations for r in stages), all(r.converged for r in stages), last.residual,
+                   sum(r.seconds for r in stages), last.trace, tuple(stages))
 
 
 class RelaxedDenoiser:
@@ -181,8 +194,10 @@ def residual_non_increasing(result: PnPResult) -> bool:
     to within ``eps / 2 ||w_{k+1}||`` and ``eps / 2 ||w_{k+2}||``: an increase
     ``r_{k+1} - r_k <= eps (||w_{k+1}|| + ||w_{k+2}||)`` is below what the dtype resolves and is
     not counted either. Errors larger than that rounding and not in ``step_error`` (in the
-    evaluation of the denoiser, say) are counted.
+    evaluation of the denoiser, say) are counted. A chained result (``stages``) is checked stage by stage.
     """
+    if result.stages:
+        return all(residual_non_increasing(stage) for stage in result.stages)
     eps = torch.finfo(result.x.dtype).eps
     residuals, norms = result.trace.fixed_point_residual, result.trace.iterate_norm
     errors = result.trace.step_error or [0.0] * len(residuals)

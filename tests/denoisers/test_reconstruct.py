@@ -67,7 +67,7 @@ def test_one_reconstruction_loads_and_certifies_the_denoiser_once(monkeypatch, a
 def test_fbs_denoising_with_the_ridge_family_applies_its_denoiser_once():
     torch.manual_seed(0)
     problem = simulate("denoise", torch.rand(24, 24), noise=25 / 255)
-    settings = choose_settings(problem, "fbs", family="ridge")
+    settings = choose_settings(problem, "fbs", family="ridge", non_local=False)
     ridge = load_denoiser(25, "ridge")
     assert (settings.denoiser_sigma, settings.strength) == (25, 1.0)
     assert settings.denoiser.averaging == ridge.averaging == pytest.approx(0.99)
