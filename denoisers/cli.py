@@ -86,10 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, help="an averaged denoiser file (lipapps denoiser train --out) instead of the "
                                               "shipped weights; its sigma is its level")
     p.add_argument("--no-non-local", dest="non_local", action="store_false", default=None,
-                   help="no non-local stage (default: the problem's, where one is tuned (denoising) and the "
-                        "run is the problem's default configuration)")
+                   help="no non-local stage (default: the problem's tuned stage when the run is the problem's "
+                        "default configuration)")
     p.add_argument("--device", default="cpu", help="torch device the denoiser runs on, e.g. cuda")
-    p.add_argument("--max-iter", type=int, default=300, help="iteration limit")
+    p.add_argument("--max-iter", type=int, default=300, help="iteration limit of each PnP run")
     p.add_argument("--tol", type=float, default=1e-4, help="stop when ||x+ - x|| / ||x+|| <= tol")
     p.add_argument("--seed", type=int, default=0, help="seeds the simulated noise (and inpainting mask)")
     p.add_argument("--out", type=Path, help=f"reconstruction image to write ({', '.join(OUTPUT_SUFFIXES)}); a panel goes "

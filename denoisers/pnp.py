@@ -69,6 +69,11 @@ class PnPResult:
     trace: PnPTrace
     stages: tuple[PnPResult, ...] = ()
 
+    @property
+    def runs(self) -> tuple[PnPResult, ...]:
+        """The single runs this result is made of: its stages, or itself."""
+        return self.stages or (self,)
+
     @classmethod
     def chain(cls, stages: list[PnPResult]) -> PnPResult:
         """One result for runs made one after the other (the last one's estimate is the answer)."""
@@ -197,7 +202,7 @@ def residual_non_increasing(result: PnPResult) -> bool:
     evaluation of the denoiser, say) are counted. A chained result (``stages``) is checked stage by stage.
     """
     if result.stages:
-        return all(residual_non_increasing(stage) for stage in result.stages)
+        return all(residual_non_increasing(stage) for stage in result.runs)
     eps = torch.finfo(result.x.dtype).eps
     residuals, norms = result.trace.fixed_point_residual, result.trace.iterate_norm
     errors = result.trace.step_error or [0.0] * len(residuals)

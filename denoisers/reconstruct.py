@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from lipapps import InputError
+
 from denoisers.parameters import PnPSettings
 from denoisers.pnp import Denoiser, PnPResult, RelaxedDenoiser, pnp_admm, pnp_fbs
 from denoisers.problems import Problem
@@ -31,15 +33,37 @@ def run_pnp(
     FBS takes ``settings.step``, ADMM ``settings.penalty``, ``settings.relaxation`` and ``settings.prox_tolerance``.
     With ``settings.non_local`` a second run follows (module docstring) and the result chains both.
     """
-    base = settings.denoiser if denoiser is None else denoiser
-    prior = base if settings.strength == 1.0 else RelaxedDenoiser(base, settings.strength)
+    prior = _prior(settings, denoiser)
     first = _solve(problem, settings, prior, None, max_iter, tol, progress)
     if settings.non_local is None:
         return first
+    return refine_non_local(problem, settings, first, denoiser, max_iter, tol, progress)
+
+
+def refine_non_local(
+    problem: Problem,
+    settings: PnPSettings,
+    first: PnPResult,
+    denoiser: Denoiser | None = None,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    progress: bool = False,
+) -> PnPResult:
+    """The non-local stage of ``settings.non_local`` after the run ``first`` (module docstring):
+    the filter built from ``first``'s estimate, the second run warm-started there; both chained."""
+    if settings.non_local is None:
+        raise InputError("these settings have no non-local stage")
+    prior = _prior(settings, denoiser)
     guide = first.x.reshape(1, 1, *first.x.shape[-2:])
     blend = settings.non_local.blend(guide, prior, settings.effective_level)
     second = _solve(problem, settings, blend, first.x, max_iter, tol, progress)
     return PnPResult.chain([first, second])
+
+
+def _prior(settings: PnPSettings, denoiser: Denoiser | None) -> Denoiser:
+    """The denoiser (default: the shipped one of ``settings``) relaxed to ``settings.strength``."""
+    base = settings.denoiser if denoiser is None else denoiser
+    return base if settings.strength == 1.0 else RelaxedDenoiser(base, settings.strength)
 
 
 def _solve(problem: Problem, settings: PnPSettings, prior: Denoiser, x0: torch.Tensor | None, max_iter: int,

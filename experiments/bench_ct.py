@@ -6,8 +6,9 @@ peak (``denoisers.problems.simulate_ct_relative``, seed = image index). Methods,
 
 * ours: ``choose_settings(problem, "admm")`` and ``run_pnp`` (the library defaults: the shipped
   firmly non-expansive denoiser, inexact warm-started CG data steps with summable proven errors,
-  over-relaxation; family, level and penalty rule chosen on train400 validation images by
-  ``tune_ct.py``);
+  over-relaxation, then the non-local stage; family, level and penalty rule chosen on train400
+  validation images by ``tune_ct.py``, the stage by ``tune_nonlocal_pnp.py``); iterations and CG
+  products count both runs;
 * FBP with the best scikit-image filter and SART with the best sweep count, each picked against
   the truth (an oracle: the baselines are favoured).
 
@@ -34,7 +35,7 @@ from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.baselines import best_filtered_back_projection, best_sart
 from denoisers.images import centre_crop, read_image
 from denoisers.metrics import psnr, ssim
-from denoisers.parameters import choose_settings
+from denoisers.parameters import PnPSettings, choose_settings
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate_ct_relative
 from denoisers.reconstruct import run_pnp
@@ -74,6 +75,11 @@ def markdown(records: list[dict]) -> str:
     return title + markdown_table(records, columns) + "\n" + markdown_table(means, columns)
 
 
+def _stage_name(settings: PnPSettings) -> str:
+    stage = settings.non_local
+    return "" if stage is None else f", non-local stage w {stage.weight:g}, c {stage.bandwidth_factor:g}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=4)
@@ -106,9 +112,10 @@ def main() -> None:
             cpu_seconds = time.process_time() - start
         add(METHODS[0], result.x, result.seconds,
             f"{settings.family} level {settings.denoiser_sigma}, strength {settings.strength:.3g}, "
-            f"penalty {settings.penalty:.3g}, relaxation {settings.relaxation:g}",
+            f"penalty {settings.penalty:.3g}, relaxation {settings.relaxation:g}{_stage_name(settings)}",
             weights=weights_digest(settings.denoiser_sigma, settings.family),
-            cpu_seconds=cpu_seconds, iterations=result.iterations, cg_products=sum(result.trace.prox_steps),
+            cpu_seconds=cpu_seconds, iterations=result.iterations,
+            cg_products=sum(sum(run.trace.prox_steps) for run in result.runs),
             converged=result.converged, monotone=residual_non_increasing(result))
         fbp, seconds, name = best_filtered_back_projection(problem.operator, problem.y, truth)
         add(METHODS[1], fbp, seconds, name)

@@ -128,8 +128,3 @@ def test_default_denoising_is_two_convergent_stages_ending_in_the_blend():
         expected = settings.non_local.blend(ridge(y), ridge, 25)(y)[0, 0]
     assert torch.allclose(result.x, expected, atol=1e-5)
     assert choose_settings(problem, non_local=False).non_local is None
-
-
-def test_a_non_local_stage_is_refused_where_none_is_tuned():
-    with pytest.raises(InputError, match="no non-local stage"):
-        choose_settings(simulate("ct", torch.rand(32, 32), angles=10), non_local=True)
