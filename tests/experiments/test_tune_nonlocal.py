@@ -1,0 +1,55 @@
+"""experiments/tune_nonlocal.py and tune_nonlocal_pnp.py, run as scripts on tiny validation images."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from denoisers.images import write_image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, args: list[str], data: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LIPAPPS_DATA": str(data), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "experiments" / script), *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT)
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    gen = torch.Generator().manual_seed(0)
+    for name in ("a", "b", "c"):
+        image = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 44, 44, generator=gen), 5, stride=1)[0, 0]
+        write_image(tmp_path / "images" / "train400" / f"{name}.png", image)
+    return tmp_path
+
+
+def test_denoising_grid_is_recorded_once_per_setting_and_resumed(data: Path) -> None:
+    results = data / "nl.json"
+    args = ["--sigmas", "25", "--images", "1", "--radii", "2", "--patches", "3", "--factors", "0.04", "0.06",
+            "--weights", "0.5", "1.0", "--results", str(results)]
+    done = _run("tune_nonlocal.py", args, data)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(results.read_text())
+    assert len(records) == 4 and {r["weight"] for r in records} == {0.5, 1.0}
+    assert all(r["sigma"] == 25 and r["psnr"] > 0 and r["ridge_psnr"] > 0 and "provenance" in r for r in records)
+    assert "| 25 | 1 | 2 | 3 |" in results.with_suffix(".md").read_text()
+    again = _run("tune_nonlocal.py", args, data)
+    assert again.returncode == 0 and json.loads(results.read_text()) == records  # nothing redone
+
+
+def test_pnp_grid_records_both_runs_and_their_guarantee(data: Path) -> None:
+    results = data / "nl_pnp.json"
+    done = _run("tune_nonlocal_pnp.py", ["--problems", "deblur", "--images", "1", "--weights", "0.5", "--factors", "0.03",
+                                         "--max-iter", "4", "--results", str(results)], data)
+    assert done.returncode == 0, done.stderr
+    (record,) = json.loads(results.read_text())
+    assert record["problem"] == "deblur" and record["first_iterations"] <= 4 and record["stage_iterations"] <= 4
+    assert record["monotone"] and record["psnr"] > 0 and record["first_psnr"] > 0
