@@ -150,7 +150,10 @@ def _iterate(
     truth: torch.Tensor | None,
     progress: bool,
 ) -> PnPResult:
-    """Run ``w+ = w + lam (T w - w)`` where ``step(w) = (T w, estimate, error, products)``; stop on the relative residual."""
+    """Run ``w+ = w + lam (T w - w)`` where ``step(w) = (T w, estimate, error, products)``; stop on the relative residual.
+
+    The result's ``x`` is the estimate of the last step evaluated (the one whose residual stopped
+    the run, whose PSNR is the trace's last), so no step is evaluated beyond the stopping test."""
     start = time.perf_counter()
     trace = PnPTrace()
     w, converged, iterations = w0, False, 0
@@ -175,7 +178,6 @@ def _iterate(
             if relative <= tol:
                 converged = True
                 break
-        _, estimate, _, _ = step(w)
     return PnPResult(
         x=estimate.reshape(w0.shape[-2:]),
         iterations=iterations,
