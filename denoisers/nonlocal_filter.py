@@ -65,7 +65,7 @@ class NonLocalFilter:
     """
 
     def __init__(self, guide: torch.Tensor, bandwidth: float, radius: int = 7, patch: int = 3,
-                 sinkhorn_steps: int = 10) -> None:
+                 sinkhorn_steps: int = 15) -> None:
         if not bandwidth > 0:
             raise InputError(f"the non-local filter's bandwidth must be positive, got {bandwidth}")
         if radius < 1 or patch < 1 or patch % 2 == 0:
@@ -75,8 +75,7 @@ class NonLocalFilter:
         g = guide.detach().to(torch.float32)
         self.shape = tuple(guide.shape)
         g = g.reshape(-1, 1, *g.shape[-2:])
-        self.offsets = half_offsets(radius)
-        self.regions = [_regions(g.shape[-2], g.shape[-1], dy, dx) for dy, dx in self.offsets]
+        self.regions = [_regions(g.shape[-2], g.shape[-1], dy, dx) for dy, dx in half_offsets(radius)]
         self.diagonal = torch.ones_like(g)
         self.weights = [self._similarity(g, a, b, bandwidth, patch) for a, b in self.regions]
         self._balance(sinkhorn_steps)
