@@ -202,7 +202,7 @@ def reconstruct_command(args: argparse.Namespace) -> int:
         "residual": result.residual,
         "converged": result.converged,
         "seconds": result.seconds,
-        "stage_iterations": [stage.iterations for stage in result.stages] or [result.iterations],
+        "stage_iterations": [run.iterations for run in result.runs],
     }
     if args.out is not None:
         from denoisers.figures import save_panel

@@ -8,13 +8,13 @@ From a *guide* image ``g`` (a pilot estimate, held fixed), pixels ``i`` and ``j 
 ``P_i g`` the ``patch x patch`` window at ``i`` (mean square over the window). ``K`` is symmetric
 with positive entries; symmetric Sinkhorn scaling (Knight 2008: ``d <- sqrt(d / K d)``) gives
 ``W = diag(d) K diag(d)``, nearly doubly stochastic, the symmetrised non-local means of Milanfar
-(2013), Sreehari et al. (2016) and Chan (2019). The filter applied is ``F = W^2 / c^2``.
+(2013), Sreehari et al. (2016) and Chan (2019). The filter applied is ``F = W^2``.
 
 The certificate (exact, for the stored float32 weights): ``W`` is symmetric with non-negative
 entries, so ``||W||_2 <= max_i sum_j W_ij`` (the spectral norm of a symmetric matrix is at most
 its infinity norm). The row sums are computed in float64, where each float32 product is exact,
 and raised by the summation error bound (:func:`lipapps.rounding.sum_error`); the stored weights
-are scaled until that bound ``c`` is ``<= 1`` (Sinkhorn gets close to 1; the scaling removes the
+are scaled until that bound is ``<= 1`` (Sinkhorn gets close to 1; the scaling removes the
 rest). Then ``W`` has eigenvalues in ``[-1, 1]`` and ``F = W^2`` eigenvalues in ``[0, 1]``: for a
 symmetric ``F`` with spectrum in ``[0, 1]``, ``||F x||^2 <= <F x, x>``, so ``F`` is firmly
 non-expansive, i.e. ``1/2``-averaged (``F = 1/2 I + 1/2 (2F - I)`` with ``||2F - I|| <= 1``).

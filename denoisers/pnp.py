@@ -204,7 +204,7 @@ def residual_non_increasing(result: PnPResult) -> bool:
     evaluation of the denoiser, say) are counted. A chained result (``stages``) is checked stage by stage.
     """
     if result.stages:
-        return all(residual_non_increasing(stage) for stage in result.runs)
+        return all(residual_non_increasing(stage) for stage in result.stages)
     eps = torch.finfo(result.x.dtype).eps
     residuals, norms = result.trace.fixed_point_residual, result.trace.iterate_norm
     errors = result.trace.step_error or [0.0] * len(residuals)

@@ -2,7 +2,7 @@
 ``ADMM_LEVEL``, ``REGULARISATION``) on validation images: sparse-view CT, 60 angles, noise 1% of the sinogram's peak.
 
 The images are the first ``--images`` validation images of train400 (the split
-``denoisers.training.split_files`` makes with seed 0, never used in training; not the BSD68 test
+``denoisers.training.validation_files`` makes with seed 0, never used in training; not the BSD68 test
 images of ``bench_ct.py``), whole (train400 images are 180 x 180, so not the 256 x 256 of the
 benchmark). Each (``--family``, level, ``k``) runs the library's CT PnP-ADMM (inexact warm-started
 data steps, its relaxation; the family's denoiser relaxed to be firmly non-expansive, as
@@ -30,7 +30,7 @@ from denoisers.parameters import choose_settings
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate_ct_relative
 from denoisers.reconstruct import run_pnp
-from denoisers.training import image_files, split_files
+from denoisers.training import validation_files
 from denoisers.weights import FAMILIES, weights_digest
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "ct_tuning.json"
@@ -77,8 +77,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=data_dir("images", "train400"))
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
-    _, validation = split_files(image_files(args.data), 0.1, seed=0)
-    files = validation[: args.images]
+    files = validation_files(args.data, args.images)
     problems = [simulate_ct_relative(read_image(p), args.angles, args.peak_fraction, seed) for seed, p in enumerate(files)]
     results = ResultsFile(args.results, key=key, markdown=markdown)
     for level in args.levels:

@@ -5,7 +5,7 @@ and the estimate is the blend ``w F(y) + (1 - w) R(y)`` with ``F`` the certified
 of that guide (``denoisers.nonlocal_filter``), exactly what ``lipapps reconstruct --problem
 denoise`` runs at a shipped level. Each (radius, patch, bandwidth factor ``c``, weight ``w``)
 records the mean PSNR over the first ``--images`` validation images of train400 (the seeded split
-of ``denoisers.training.split_files``, never used in training and not the BSD68 test images),
+of ``denoisers.training.validation_files``, never used in training and not the BSD68 test images),
 whole (180 x 180), beside the ridge denoiser alone. The rule kept is one ``(c, w)`` for every
 level, copied into ``denoisers/parameters.py`` by hand. Results: experiments/results/nonlocal_tuning.{json,md}.
 
@@ -26,7 +26,7 @@ from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.images import read_image
 from denoisers.metrics import psnr
 from denoisers.nonlocal_filter import NonLocalBlend, NonLocalFilter, NonLocalSettings
-from denoisers.training import image_files, split_files
+from denoisers.training import validation_files
 from denoisers.weights import load_denoiser, weights_digest
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "nonlocal_tuning.json"
@@ -63,8 +63,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=data_dir("images", "train400"))
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
-    _, validation = split_files(image_files(args.data), 0.1, seed=0)
-    files = validation[: args.images]
+    files = validation_files(args.data, args.images)
     truths = [read_image(p)[None, None] for p in files]
     results = ResultsFile(args.results, key=key, markdown=markdown)
     torch.set_grad_enabled(False)

@@ -4,7 +4,7 @@ Each problem at the library's default configuration (``choose_settings``): the f
 the shipped prior, then for each weight ``w`` and bandwidth factor ``c`` the non-local stage
 (``denoisers.reconstruct.refine_non_local``: the filter built from the first run's estimate, a
 second run warm-started there with the blend ``w F + (1 - w) D``). Images: the first ``--images``
-validation images of train400 (seeded split of ``denoisers.training.split_files``; never trained
+validation images of train400 (seeded split of ``denoisers.training.validation_files``; never trained
 on, not the BSD68 test images), whole (180 x 180). Deblurring, inpainting and super-resolution
 as ``denoisers.problems.simulate`` makes them (noise 0.01); CT with 60 angles and noise 1% of the
 sinogram's peak, as ``tune_ct.py``. Each record holds the mean PSNR of the stage and of the first
@@ -35,7 +35,7 @@ from denoisers.parameters import choose_settings
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import Problem, simulate, simulate_ct_relative
 from denoisers.reconstruct import refine_non_local, run_pnp
-from denoisers.training import image_files, split_files
+from denoisers.training import validation_files
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "nonlocal_pnp_tuning.json"
 KEY = ("problem", "weight", "bandwidth_factor", "radius", "patch", "images", "max_iter")
@@ -76,8 +76,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=data_dir("images", "train400"))
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
-    _, validation = split_files(image_files(args.data), 0.1, seed=0)
-    files = validation[: args.images]
+    files = validation_files(args.data, args.images)
     truths = [read_image(p) for p in files]
     results = ResultsFile(args.results, key=key, markdown=markdown)
     grid = list(itertools.product(args.weights, args.factors))

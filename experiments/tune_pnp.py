@@ -5,7 +5,7 @@ level of ``ADMM_MIN_LEVEL``) on held-out images.
 step/penalty from ``k`` times the noise level (1 = the MAP balance). For each inverse problem and
 algorithm (ADMM once per shipped level of ``--levels``, FBS with the level its rule picks) this
 runs the shipped denoisers with every ``k`` of ``--factors`` on central crops of
-the validation images of train400 (the split ``denoisers.training.split_files`` makes with seed
+the validation images of train400 (the split ``denoisers.training.validation_files`` makes with seed
 0, which training never used: not the BSD68 test images of ``bench_pnp.py``), at each problem's
 default noise, and reports the mean PSNR per ``k``. The best ``k`` (and ADMM level) of each
 problem is what the library holds (copied by hand, so that a rerun cannot silently change it).
@@ -33,7 +33,7 @@ from denoisers.parameters import ALGORITHMS, REGULARISATION, choose_settings
 from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
 from denoisers.reconstruct import run_pnp
-from denoisers.training import centre_crops, image_files, split_files
+from denoisers.training import centre_crops, validation_files
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "pnp_tuning.json"
 INVERSE_PROBLEMS = ("deblur", "inpaint", "superres", "ct")
@@ -91,9 +91,9 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="results JSON (the markdown table goes beside it)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    _, validation = split_files(image_files(args.data), 0.1, seed=0)
-    images = [p.name for p in validation[: args.images]]
-    crops = centre_crops([read_image(p) for p in validation[: args.images]], args.size)[:, 0]
+    validation = validation_files(args.data, args.images)
+    images = [p.name for p in validation]
+    crops = centre_crops([read_image(p) for p in validation], args.size)[:, 0]
     factors = [label(k) for k in args.factors]
     results = ResultsFile(args.results, key=lambda r: tuple(r[k] for k in KEY),
                           markdown=lambda records: markdown(records, factors, images, args.size, args.max_iter))

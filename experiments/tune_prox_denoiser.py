@@ -1,7 +1,7 @@
 """Choose lambda and mu of the convex-ridge prox denoiser per sigma on Train400 validation crops (never BSD68).
 
 For each level, the prox of the shipped ``ridge_sigma<S>`` regulariser (:meth:`denoisers.prox.ProxDenoiser.from_ridge`)
-is solved on the central crops of the validation images of :func:`denoisers.training.split_files`
+is solved on the central crops of the validation images of :func:`denoisers.training.validation_files`
 (seed 0, the split training uses) over a grid of ``lambda`` and ``mu``; the mean PSNR of every cell
 is recorded, and the best cell per level is what ``bench_prox_denoiser.py`` uses. Resumable (one record per cell)::
 
@@ -18,7 +18,7 @@ import torch
 from lipapps.results import ResultsFile, data_dir, markdown_table
 
 from denoisers.prox import ProxDenoiser
-from denoisers.training import centre_crops, image_files, split_files
+from denoisers.training import centre_crops, validation_files
 from denoisers.images import read_image
 from denoisers.metrics import psnr_per_image
 from denoisers.weights import load_denoiser
@@ -55,8 +55,7 @@ def main() -> None:
     parser.add_argument("--scales", type=float, nargs="+", default=list(SCALES), help="grid of mu")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    _, val_files = split_files(image_files(data_dir("images", "train400")), 0.1, seed=0)
-    clean = centre_crops([read_image(p) for p in val_files[: args.images]], args.crop)
+    clean = centre_crops([read_image(p) for p in validation_files(data_dir("images", "train400"), args.images)], args.crop)
     results = ResultsFile(f"experiments/results/{TAG}.json",
                           key=lambda r: (r["sigma"], r["strength"], r["scale"]), markdown=table)
     for sigma in args.sigmas:

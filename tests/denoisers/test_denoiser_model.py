@@ -10,7 +10,7 @@ from denoisers.images import write_image
 from denoisers.model import MULTISCALE_RIDGE, AveragedDenoiser
 from lipapps.spectral import conv_perron_bound as perron_conv_bound
 from denoisers.pnp import RelaxedDenoiser
-from denoisers.training import random_patches, train_denoiser
+from denoisers.training import image_files, random_patches, split_files, train_denoiser, validation_files
 from denoisers.weights import FAMILIES, available_sigmas, load_denoiser, weights_digest, weights_name
 
 
@@ -246,3 +246,12 @@ def test_batch_psnr_is_the_mean_of_per_image_psnr():
     each = psnr_per_image(out, clean)
     assert torch.allclose(each, torch.tensor([psnr(o, c) for o, c in zip(out, clean)], dtype=torch.float64))
     assert batch_psnr(model, clean, noisy, batch_size=2) == pytest.approx(float(each.mean()))
+
+
+def test_validation_files_are_the_default_training_split_held_out(tmp_path):
+    for index in range(12):
+        write_image(tmp_path / f"{index:02d}.png", torch.full((8, 8), index / 12))
+    training, validation = split_files(image_files(tmp_path), 0.1, seed=0)
+    assert validation_files(tmp_path) == validation and len(validation) == 1
+    assert validation_files(tmp_path, 5) == validation[:5]
+    assert not set(validation_files(tmp_path)) & set(training)
