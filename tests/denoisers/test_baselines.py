@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import lipapps
-from denoisers.baselines import DnCNN
+from lipapps.errors import InputError
+from denoisers.baselines import DnCNN, grid_ascent
 from denoisers.operators import Blur, gaussian_kernel
 from denoisers.pnp import ConvergenceWarning, pnp_fbs
 
@@ -78,3 +79,23 @@ def test_oracle_ct_baselines_pick_the_best_of_their_grids():
     best, _, sweeps = best_sart(problem.operator, problem.y, problem.truth, 4)
     assert 1 <= sweeps <= 4 and torch.equal(best, sart(problem.operator, problem.y, sweeps))
     assert psnr(best, problem.truth) >= max(psnr(sart(problem.operator, problem.y, s), problem.truth) for s in range(1, 5))
+
+
+def test_grid_ascent_climbs_past_the_start_to_the_grid_maximum_scoring_each_point_once():
+    calls = []
+
+    def score(point):
+        calls.append(point)
+        level, factor = point
+        return -((level - 60) ** 2) - 100 * (factor - 0.7) ** 2
+
+    axes = ((10, 15, 25, 40, 60, 90), (0.5, 0.7, 1.0, 1.4, 2.0))
+    assert grid_ascent(score, axes, (25, 1.0)) == (60, 0.7)
+    assert len(calls) == len(set(calls)) < 30  # fewer than the whole grid, none twice
+
+
+def test_grid_ascent_stops_at_a_local_maximum_and_rejects_a_start_off_the_grid():
+    assert grid_ascent(lambda p: -abs(p[0] - 2), ((0, 1, 2, 3),), (0,)) == (2,)
+    assert grid_ascent(lambda p: 0.0, ((0, 1),), (1,)) == (1,)  # ties do not move
+    with pytest.raises(InputError, match="not a point of the grid"):
+        grid_ascent(lambda p: 0.0, ((0, 1),), (5,))

@@ -83,7 +83,7 @@ def test_bsd68_denoising_scores_the_classical_denoisers_at_every_level(tmp_path:
 
 @pytest.mark.skipif(importlib.util.find_spec("bm3d") is None, reason="bm3d (the bench extra) not installed")
 def test_bm3d_prior_row_for_deblurring_and_ct_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    small_grid = functools.partial(baselines.best_bm3d_prior_reconstruction, levels=(15, 40), factors=(1.0,), max_iter=3)
+    small_grid = functools.partial(baselines.best_bm3d_prior_reconstruction, levels=(15, 40), factors=(1.0,), start=(15, 1.0), max_iter=3)
     monkeypatch.setattr(benchmark, "best_bm3d_prior_reconstruction", small_grid)
     rows = bench_inverse("deblur", "tiny", truth(), seed=0, max_iter=4, bm3d_prior=True)
     (row,) = [r for r in rows if r["method"].startswith("BM3D prior")]
