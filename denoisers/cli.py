@@ -86,8 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, help="an averaged denoiser file (lipapps denoiser train --out) instead of the "
                                               "shipped weights; its sigma is its level")
     p.add_argument("--no-non-local", dest="non_local", action="store_false", default=None,
-                   help="no non-local stage (default: the problem's tuned stage when the run is the problem's "
-                        "default configuration)")
+                   help="no non-local stages (non-local filter, collaborative Wiener filter; default: the problem's "
+                        "tuned stages when the run is the problem's default configuration)")
     p.add_argument("--device", default="cpu", help="torch device the denoiser runs on, e.g. cuda")
     p.add_argument("--max-iter", type=int, default=300, help="iteration limit of each PnP run")
     p.add_argument("--tol", type=float, default=1e-4, help="stop when ||x+ - x|| / ||x+|| <= tol")
@@ -231,4 +231,6 @@ def _prior_name(args: argparse.Namespace, settings: PnPSettings) -> str:
         name = f"shipped {settings.family} sigma {settings.denoiser_sigma:g} denoiser"
     if settings.non_local is not None:
         name += f", then blended with a non-local filter (weight {settings.non_local.weight:g})"
+    if settings.collaborative is not None:
+        name += f", then with a collaborative Wiener filter (weight {settings.collaborative.weight:g})"
     return name

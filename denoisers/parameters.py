@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from lipapps import InputError
 
 from denoisers.model import AveragedDenoiser
+from denoisers.collaborative_filter import CollaborativeSettings
 from denoisers.nonlocal_filter import NonLocalSettings
 from denoisers.problems import Problem
 from denoisers.weights import available_sigmas, load_denoiser
@@ -83,6 +84,13 @@ NON_LOCAL = {"denoise": NonLocalSettings(weight=0.7, bandwidth_factor=0.04),
              "inpaint": NonLocalSettings(weight=0.5, bandwidth_factor=0.06),
              "superres": NonLocalSettings(weight=0.5, bandwidth_factor=0.08),
              "ct": NonLocalSettings(weight=0.85, bandwidth_factor=0.045)}
+#: The collaborative Wiener stage after the non-local one, where it gains on validation images
+#: (``experiments/tune_collaborative.py``, ``experiments/results/collaborative_tuning.md``):
+#: denoising only. In the probes of ``tune_collaborative.py --problems deblur ct`` it lost to
+#: the non-local stage alone (deblurring 29.45 against 29.59 dB at its best level, CT 28.4 against 29.0
+#: on the first validation images): its Wiener gains, taken from a guide that lacks detail,
+#: remove the detail the data step restores.
+COLLABORATIVE = {"denoise": CollaborativeSettings(weight=0.85, level_factor=1.0)}
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0
 
@@ -109,6 +117,12 @@ class PnPSettings:
     prox_tolerance: float | None = None
     family: str | None = None
     non_local: NonLocalSettings | None = None
+    collaborative: CollaborativeSettings | None = None
+
+    @property
+    def stages(self) -> tuple[NonLocalSettings | CollaborativeSettings, ...]:
+        """The refinement stages run after the first run, in order (:mod:`denoisers.reconstruct`)."""
+        return tuple(stage for stage in (self.non_local, self.collaborative) if stage is not None)
 
     @property
     def effective_level(self) -> float:
@@ -136,8 +150,9 @@ def choose_settings(
     default step applies the denoiser once, where the ``"ridge"`` family is the better one.
     ``denoiser``: a model of one's own (e.g. from ``lipapps denoiser train``) used instead of the
     shipped ones, as the only level, its ``sigma`` (the same rule; ``level`` must then be ``None``).
-    ``non_local``: add the problem's non-local stage (:data:`NON_LOCAL`); ``None``: when the run is the
-    problem's default configuration with shipped weights (what the stage was tuned for).
+    ``non_local``: add the problem's non-local stages (:data:`NON_LOCAL`, then :data:`COLLABORATIVE`
+    where the problem has one); ``None``: when the run is the problem's default configuration with
+    shipped weights (what the stages were tuned for).
     """
     default_algorithm, default_family = DEFAULT_CONFIGURATION[problem.name]
     algorithm = default_algorithm if algorithm is None else algorithm
@@ -150,6 +165,7 @@ def choose_settings(
     if non_local is None:  # the stage was tuned for the problem's default configuration
         non_local = (algorithm, family) == (default_algorithm, default_family) and denoiser is None
     stage = NON_LOCAL[problem.name] if non_local else None
+    collaborative = COLLABORATIVE.get(problem.name) if non_local else None
     sigmas = [denoiser.sigma] if denoiser is not None else available_sigmas(family)
     if not sigmas:
         raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")
@@ -164,7 +180,7 @@ def choose_settings(
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
         model = denoiser if denoiser is not None else load_denoiser(sigma, family)
         return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, None, model,
-                           family=None if denoiser is not None else family, non_local=stage)
+                           family=None if denoiser is not None else family, non_local=stage, collaborative=collaborative)
     if level is None and denoiser is None and problem.name in ADMM_LEVEL:
         level = ADMM_LEVEL[problem.name]
     if level is None:
@@ -176,7 +192,7 @@ def choose_settings(
     strength = min(1.0, 0.5 / model.averaging)
     penalty = admm_penalty(level, strength, k, problem.noise)
     return PnPSettings("admm", level, strength, None, penalty, model, RELAXATION.get(problem.name, 1.0),
-                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family, stage)
+                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family, stage, collaborative)
 
 
 def admm_penalty(level: float, strength: float, k: float, noise: float) -> float:

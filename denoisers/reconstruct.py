@@ -1,22 +1,31 @@
 """Reconstruction with the shipped denoisers: PnP run at the settings of :mod:`denoisers.parameters`.
 
-With a non-local stage (``settings.non_local``) the reconstruction is two convergent PnP runs:
-the first with the prior ``D``; its estimate guides a fixed, certified non-local filter ``F``
-(:mod:`denoisers.nonlocal_filter`), and the second run, warm-started there, uses the blend
-``w F + (1 - w) D``. Each run has a fixed averaged prior, so each carries PnP's guarantee; the
-filter's dependence on the first run's estimate is outside it (as BM3D's second stage depends on
-its first).
+With refinement stages (``settings.stages``: a non-local filter, :mod:`denoisers.nonlocal_filter`,
+then a collaborative Wiener filter, :mod:`denoisers.collaborative_filter`) the reconstruction is a
+chain of convergent PnP runs: the first with the prior ``D``; each later run is warm-started at the
+previous estimate and uses the blend ``w F + (1 - w) D'`` of the previous run's prior ``D'`` with a
+fixed, certified filter ``F`` that the previous estimate guides. Each run has a fixed averaged prior, so each carries
+PnP's guarantee; a filter's dependence on the previous estimate is outside it (as BM3D's second
+stage depends on its first).
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 
-from lipapps import InputError
-
+from denoisers.nonlocal_filter import NonLocalBlend
 from denoisers.parameters import PnPSettings
 from denoisers.pnp import Denoiser, PnPResult, RelaxedDenoiser, pnp_admm, pnp_fbs
 from denoisers.problems import Problem
+
+
+class Stage(Protocol):
+    """A refinement stage: the blend of a prior with a fixed filter built from a guide image."""
+
+    def blend(self, guide: torch.Tensor, denoiser: Denoiser, sigma: float) -> NonLocalBlend:
+        """``w F + (1 - w) D`` with ``F`` built from ``guide`` for a prior of effective level ``sigma``."""
 
 
 def run_pnp(
@@ -31,36 +40,35 @@ def run_pnp(
 
     The prior is the denoiser relaxed to ``settings.strength`` (:class:`~denoisers.pnp.RelaxedDenoiser`);
     FBS takes ``settings.step``, ADMM ``settings.penalty``, ``settings.relaxation`` and ``settings.prox_tolerance``.
-    With ``settings.non_local`` a second run follows (module docstring) and the result chains both.
+    With ``settings.stages`` a run follows per stage (module docstring) and the result chains them all.
     """
-    prior = _prior(settings, denoiser)
-    first = _solve(problem, settings, prior, None, max_iter, tol, progress)
-    if settings.non_local is None:
-        return first
-    return refine_non_local(problem, settings, first, denoiser, max_iter, tol, progress)
+    prior = relaxed_prior(settings, denoiser)
+    result = _solve(problem, settings, prior, None, max_iter, tol, progress)
+    for stage in settings.stages:
+        result, prior = refine(problem, settings, result, stage, prior, max_iter, tol, progress)
+    return result
 
 
-def refine_non_local(
+def refine(
     problem: Problem,
     settings: PnPSettings,
-    first: PnPResult,
-    denoiser: Denoiser | None = None,
+    previous: PnPResult,
+    stage: Stage,
+    prior: Denoiser,
     max_iter: int = 300,
     tol: float = 1e-4,
     progress: bool = False,
-) -> PnPResult:
-    """The non-local stage of ``settings.non_local`` after the run ``first`` (module docstring):
-    the filter built from ``first``'s estimate, the second run warm-started there; both chained."""
-    if settings.non_local is None:
-        raise InputError("these settings have no non-local stage")
-    prior = _prior(settings, denoiser)
-    guide = first.x.reshape(1, 1, *first.x.shape[-2:])
-    blend = settings.non_local.blend(guide, prior, settings.effective_level)
-    second = _solve(problem, settings, blend, first.x, max_iter, tol, progress)
-    return PnPResult.chain([first, second])
+) -> tuple[PnPResult, Denoiser]:
+    """The refinement ``stage`` after ``previous``, whose run used ``prior`` (module docstring): the
+    filter built from ``previous``'s estimate, a run warm-started there with the blend. Returns the
+    runs chained after ``previous``'s, and the blend (the prior the next stage blends into)."""
+    guide = previous.x.reshape(1, 1, *previous.x.shape[-2:])
+    blend = stage.blend(guide, prior, settings.effective_level)
+    last = _solve(problem, settings, blend, previous.x, max_iter, tol, progress)
+    return PnPResult.chain([*previous.runs, last]), blend
 
 
-def _prior(settings: PnPSettings, denoiser: Denoiser | None) -> Denoiser:
+def relaxed_prior(settings: PnPSettings, denoiser: Denoiser | None = None) -> Denoiser:
     """The denoiser (default: the shipped one of ``settings``) relaxed to ``settings.strength``."""
     base = settings.denoiser if denoiser is None else denoiser
     return base if settings.strength == 1.0 else RelaxedDenoiser(base, settings.strength)

@@ -2,7 +2,7 @@
 
 Each problem at the library's default configuration (``choose_settings``): the first PnP run with
 the shipped prior, then for each weight ``w`` and bandwidth factor ``c`` the non-local stage
-(``denoisers.reconstruct.refine_non_local``: the filter built from the first run's estimate, a
+(``denoisers.reconstruct.refine``: the filter built from the first run's estimate, a
 second run warm-started there with the blend ``w F + (1 - w) D``). Images: the first ``--images``
 validation images of train400 (seeded split of ``denoisers.training.validation_files``; never trained
 on, not the BSD68 test images), whole (180 x 180). Deblurring, inpainting and super-resolution
@@ -34,7 +34,7 @@ from denoisers.nonlocal_filter import NonLocalSettings
 from denoisers.parameters import choose_settings
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import Problem, simulate, simulate_ct_relative
-from denoisers.reconstruct import refine_non_local, run_pnp
+from denoisers.reconstruct import refine, relaxed_prior, run_pnp
 from denoisers.training import validation_files
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "nonlocal_pnp_tuning.json"
@@ -97,7 +97,7 @@ def main() -> None:
                 firsts.append(first)
                 for w, c in todo:
                     stage = dataclasses.replace(settings, non_local=NonLocalSettings(w, c, args.radius, args.patch))
-                    runs[(w, c)].append((refine_non_local(problem, stage, first, max_iter=args.max_iter), problem))
+                    runs[(w, c)].append((refine(problem, stage, first, stage.non_local, relaxed_prior(settings), args.max_iter)[0], problem))
         for wc in todo:
             done = runs[wc]
             results.add({**records[wc], "psnr": float(np.mean([psnr(r.x, p.truth) for r, p in done])),

@@ -112,19 +112,22 @@ def test_the_non_local_stage_beats_the_ridge_denoiser_on_a_photograph():
     assert psnr(blended[0, 0], truth) > psnr(guide[0, 0], truth) + 0.3
 
 
-def test_default_denoising_is_two_convergent_stages_ending_in_the_blend():
+def test_default_denoising_is_three_convergent_stages_each_blending_into_the_prior_before():
     torch.manual_seed(0)
     problem = simulate("denoise", torch.rand(24, 24), noise=25 / 255)
     settings = choose_settings(problem)
-    assert settings.non_local is not None and settings.family == "ridge"
+    assert settings.family == "ridge" and settings.stages == (settings.non_local, settings.collaborative)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         result = run_pnp(problem, settings, max_iter=5)
-    assert len(result.stages) == 2 and result.converged and residual_non_increasing(result)
+    assert len(result.stages) == 3 and result.converged and residual_non_increasing(result)
     assert result.iterations == sum(stage.iterations for stage in result.stages)
     ridge = load_denoiser(25, "ridge")
     with torch.no_grad():
         y = problem.y[None, None]
-        expected = settings.non_local.blend(ridge(y), ridge, 25)(y)[0, 0]
+        blend = settings.non_local.blend(ridge(y), ridge, 25)
+        non_local = blend(y)
+        expected = settings.collaborative.blend(non_local, blend, 25)(y)[0, 0]  # blended into the previous prior
+    assert torch.allclose(result.stages[1].x, non_local[0, 0], atol=1e-5)
     assert torch.allclose(result.x, expected, atol=1e-5)
-    assert choose_settings(problem, non_local=False).non_local is None
+    assert choose_settings(problem, non_local=False).stages == ()

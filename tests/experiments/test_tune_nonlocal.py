@@ -1,4 +1,4 @@
-"""experiments/tune_nonlocal.py and tune_nonlocal_pnp.py, run as scripts on tiny validation images."""
+"""experiments/tune_nonlocal.py, tune_nonlocal_pnp.py and tune_collaborative.py, run as scripts on tiny validation images."""
 
 from __future__ import annotations
 
@@ -53,3 +53,19 @@ def test_pnp_grid_records_both_runs_and_their_guarantee(data: Path) -> None:
     (record,) = json.loads(results.read_text())
     assert record["problem"] == "deblur" and record["first_iterations"] <= 4 and record["stage_iterations"] <= 4
     assert record["monotone"] and record["psnr"] > 0 and record["first_psnr"] > 0
+
+
+def test_collaborative_grid_records_each_setting_beside_the_reconstruction_without_it(data: Path) -> None:
+    results = data / "collab.json"
+    args = ["--problems", "denoise", "deblur", "--sigmas", "25", "--images", "1", "--weights", "0.5", "1.0", "--factors", "1",
+            "--max-iter", "4", "--results", str(results)]
+    done = _run("tune_collaborative.py", args, data)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(results.read_text())
+    assert [(r["problem"], r["weight"]) for r in records] == [("denoise sigma 25", 0.5), ("denoise sigma 25", 1.0),
+                                                              ("deblur", 0.5), ("deblur", 1.0)]
+    assert all(r["monotone"] and r["psnr"] > 0 and r["base_psnr"] > 0 and "provenance" in r for r in records)
+    denoise = [r for r in records if r["problem"] == "denoise sigma 25"]
+    assert denoise[0]["psnr"] != denoise[1]["psnr"]  # the weight is applied
+    again = _run("tune_collaborative.py", args, data)
+    assert again.returncode == 0 and json.loads(results.read_text()) == records
