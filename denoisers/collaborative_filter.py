@@ -187,7 +187,7 @@ class CollaborativeSettings:
     """A collaborative stage: blend weight ``w`` of ``C`` against the prior ``D`` (``w C + (1 - w) D``)
     and ``C``'s noise level as a multiple of the prior's effective level, with ``C``'s shape."""
 
-    weight: float = 0.85
+    weight: float = 0.5
     level_factor: float = 1.0
     patch: int = 8
     group: int = 16
