@@ -6,9 +6,9 @@ peak (``denoisers.problems.simulate_ct_relative``, seed = image index). Methods,
 
 * ours: ``choose_settings(problem, "admm")`` and ``run_pnp`` (the library defaults: the shipped
   firmly non-expansive denoiser, inexact warm-started CG data steps with summable proven errors,
-  over-relaxation, then the non-local stage; family, level and penalty rule chosen on train400
-  validation images by ``tune_ct.py``, the stage by ``tune_nonlocal_pnp.py``); iterations and CG
-  products count both runs;
+  over-relaxation, then the non-local and collaborative stages; family, level and penalty rule
+  chosen on train400 validation images by ``tune_ct.py``, the stages by ``tune_nonlocal_pnp.py``
+  and ``tune_collaborative.py``); iterations and CG products count all runs;
 * FBP with the best scikit-image filter and SART with the best sweep count, each picked against
   the truth (an oracle: the baselines are favoured).
 
@@ -76,8 +76,12 @@ def markdown(records: list[dict]) -> str:
 
 
 def _stage_name(settings: PnPSettings) -> str:
-    stage = settings.non_local
-    return "" if stage is None else f", non-local stage w {stage.weight:g}, c {stage.bandwidth_factor:g}"
+    names = []
+    if settings.non_local is not None:
+        names.append(f"non-local stage w {settings.non_local.weight:g}, c {settings.non_local.bandwidth_factor:g}")
+    if settings.collaborative is not None:
+        names.append(f"collaborative stage w {settings.collaborative.weight:g}")
+    return "".join(f", {name}" for name in names)
 
 
 def main() -> None:

@@ -88,7 +88,7 @@ def test_given_measurements_with_operator_options(tmp_path, truth_png, capsys):
     np.save(tmp_path / "sino.npy", ParallelBeamCT(32, uniform_angles(12)).A(truth).numpy())
     out = _run_json(capsys, ["reconstruct", "--problem", "ct", "--measurement", str(tmp_path / "sino.npy"),
                              "--angles", "12", "--max-iter", "5", "--algorithm", "admm"])
-    assert out["psnr"] is None and out["stage_iterations"] == [5, 5]  # the first run, then the non-local stage
+    assert out["psnr"] is None and out["stage_iterations"] == [5, 5, 5]  # the first run, the non-local and collaborative stages
 
 
 def test_level_picks_the_shipped_denoiser(tmp_path, truth_png, capsys):
