@@ -12,15 +12,15 @@ From a *guide* ``g`` (a pilot estimate, held fixed): the image is embedded by ze
 positions of each ``region x region`` cell are split, recursively in halves along the principal
 axis of the guide's patches (so similar patches go together), into groups of ``k``: a partition,
 ``sum_j E_j^T E_j = I`` for the group selections ``E_j``. A group's coefficients are
-``T G = T_k G (D x D)^T``: the orthonormal Haar transform along the group and the 2D DCT on each
-patch; the Wiener gains ``S_j = c^2 / (c^2 + sigma^2)`` (``c`` the guide's coefficients) lie in
+``T G = T_k G K^T``: the orthonormal Haar transform ``T_k`` along the group and the 2D DCT
+``K = D x D`` on each patch; the Wiener gains ``S_j = c^2 / (c^2 + sigma^2)`` (``c`` the guide's coefficients) lie in
 ``[0, s]``. With ``R`` partitions (the cells shifted),
 
     C x = P^T (1 / (R p^2)) sum_r U^T (sum_j E_j^T T^T S_j T E_j) U P x.
 
 Each ``T^T S_j T`` is symmetric with ``0 <= T^T S_j T <= s ||T||^2 I``; ``s`` is chosen with
-``s ||T_k||^2 ||D||^4 <= 1`` for the *stored* float32 matrices (their norms bounded in exact
-rational arithmetic, :func:`squared_norm_bound`), so ``0 <= sum_j E_j^T T^T S_j T E_j <= I``,
+``s ||T_k||^2 ||K||^2 <= 1`` for the *stored* float32 matrices (their norms bounded from their
+Gram matrices with every rounding error added, :func:`squared_norm_bound`), so ``0 <= sum_j E_j^T T^T S_j T E_j <= I``,
 ``0 <= U^T (...) U <= p^2 I``, and ``C`` is symmetric with eigenvalues in ``[0, 1]``:
 ``||C x||^2 <= <C x, x>``, i.e. firmly non-expansive (``1/2``-averaged), with no tolerance, for
 any guide and any partition. What the partition costs against BM3D: each patch belongs to one
@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from lipapps import InputError
-from lipapps.rounding import down, round_up
+from lipapps.rounding import down, sum_error, sum_up
 
 from denoisers.nonlocal_filter import NonLocalBlend
 from denoisers.pnp import Denoiser
@@ -53,6 +53,12 @@ def dct_matrix(n: int) -> torch.Tensor:
     m = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
     m[0] /= math.sqrt(2.0)
     return m.float()
+
+
+def patch_transform(p: int) -> torch.Tensor:
+    """The 2D DCT on ``p x p`` patches (row-major) as a ``p^2 x p^2`` float32 matrix, ``D x D``
+    (the stored entries are the rounded products; :func:`squared_norm_bound` bounds its norm)."""
+    return torch.kron(dct_matrix(p).double(), dct_matrix(p).double()).float()
 
 
 def haar_matrix(n: int) -> torch.Tensor:
@@ -68,17 +74,21 @@ def haar_matrix(n: int) -> torch.Tensor:
 
 
 def squared_norm_bound(q: torch.Tensor) -> float:
-    """A float64 upper bound on ``||Q||_2^2`` for the stored matrix ``q``: ``||Q||_2^2 = ||Q^T Q||_2``
-    is at most the largest absolute row sum of the symmetric ``Q^T Q``, computed exactly in rationals."""
-    rows = [[Fraction(v) for v in row] for row in q.double().tolist()]
-    n = len(rows[0])
-    gram = [[sum((rows[r][i] * rows[r][j] for r in range(len(rows))), Fraction(0)) for j in range(n)] for i in range(n)]
-    return round_up(max(sum(abs(v) for v in row) for row in gram))
+    """A float64 upper bound on ``||Q||_2^2`` for the stored float32 matrix ``q``: ``||Q||_2^2 =
+    ||Q^T Q||_2`` is at most the largest absolute row sum of the symmetric ``Q^T Q``. The Gram
+    matrix is computed in float64 (products of float32 numbers are exact there) and every sum
+    raised by its error bound (:func:`lipapps.rounding.sum_error`)."""
+    q64 = q.double()
+    n = q64.shape[0]
+    gram = (q64.T @ q64).abs()
+    entry_error = sum_error(n, float((q64.abs().T @ q64.abs()).max()))
+    largest = float(gram.sum(1).max())
+    return sum_up(largest, q64.shape[1] * entry_error, sum_error(q64.shape[1], largest + q64.shape[1] * entry_error))
 
 
 def _gain_cap(group: int, patch: int) -> float:
-    """The largest float32 ``s`` with ``s ||T_k||^2 ||D||^4 <= 1`` for the stored transforms."""
-    bound = Fraction(squared_norm_bound(haar_matrix(group))) * Fraction(squared_norm_bound(dct_matrix(patch))) ** 2
+    """The largest float32 ``s`` with ``s ||T_k||^2 ||D x D||^2 <= 1`` for the stored transforms."""
+    bound = Fraction(squared_norm_bound(haar_matrix(group))) * Fraction(squared_norm_bound(patch_transform(patch)))
     cap = torch.tensor(float(1 / bound), dtype=torch.float32)
     while Fraction(float(cap)) * bound > 1:
         cap = torch.nextafter(cap, torch.tensor(0.0))
@@ -87,11 +97,13 @@ def _gain_cap(group: int, patch: int) -> float:
 
 def _principal_halves(features: torch.Tensor, steps: int = 8) -> torch.Tensor:
     """For ``features`` ``(cells, n, f)``: each cell's indices ordered along its top principal axis
-    (power iteration from a seeded start; only the grouping depends on it, not the certificate)."""
+    (power iteration on the cell's scatter matrix from a seeded start; only the grouping depends
+    on it, not the certificate)."""
     centred = features - features.mean(1, keepdim=True)
+    scatter = centred.transpose(1, 2) @ centred
     v = torch.randn(features.shape[0], features.shape[2], 1, generator=torch.Generator().manual_seed(0))
     for _ in range(steps):
-        v = centred.transpose(1, 2) @ (centred @ v)
+        v = scatter @ v
         v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
     return (centred @ v)[..., 0].argsort(dim=1)
 
@@ -107,7 +119,7 @@ class CollaborativeWiener:
     """
 
     def __init__(self, guide: torch.Tensor, sigma: float, patch: int = 8, group: int = 16, region: int = 16,
-                 partitions: int = 2) -> None:
+                 partitions: int = 1) -> None:
         if guide.dim() < 2 or guide.numel() != guide.shape[-1] * guide.shape[-2]:
             raise InputError(f"the collaborative filter takes one grey image as its guide, got shape {tuple(guide.shape)}")
         if not sigma > 0:
@@ -120,7 +132,7 @@ class CollaborativeWiener:
         self.patch, self.region = patch, region
         height, width = guide.shape[-2:]
         self.torus = tuple(math.ceil((n + patch - 1) / region) * region for n in (height, width))
-        self.haar, self.dct = haar_matrix(group), dct_matrix(patch)
+        self.haar, self.dct = haar_matrix(group), patch_transform(patch)
         cap = _gain_cap(group, patch)
         self.scale = down(1.0 / (partitions * patch * patch))
         patches = self._patches(guide.detach().to(torch.float32).reshape(height, width))
@@ -131,24 +143,24 @@ class CollaborativeWiener:
             cell = positions.roll((-shift, -shift), (0, 1)).reshape(self.torus[0] // region, region, self.torus[1] // region, region)
             groups = cell.permute(0, 2, 1, 3).reshape(-1, region * region)
             while groups.shape[1] > group:
-                groups = groups.gather(1, _principal_halves(patches[groups].flatten(2))).reshape(-1, groups.shape[1] // 2)
+                groups = groups.gather(1, _principal_halves(patches[groups])).reshape(-1, groups.shape[1] // 2)
             energy = self._analyse(patches[groups]) ** 2
             gains = (energy / (energy + (sigma / 255.0) ** 2)).clamp(0.0, cap)
             self.partitions.append((groups, gains))
 
     def _patches(self, image: torch.Tensor) -> torch.Tensor:
-        """``U P x``: the circular patches of the zero-embedded image at every torus position, ``(positions, p, p)``."""
+        """``U P x``: the circular patches of the zero-embedded image at every torus position, ``(positions, p^2)``."""
         p = self.patch
         torus = image.new_zeros(self.torus)
         torus[: image.shape[0], : image.shape[1]] = image
         wrapped = torch.cat([torus, torus[: p - 1]], 0)
         wrapped = torch.cat([wrapped, wrapped[:, : p - 1]], 1)
-        return F.unfold(wrapped[None, None], p)[0].T.reshape(-1, p, p)
+        return F.unfold(wrapped[None, None], p)[0].T
 
     def _fold(self, patches: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """``P^T U^T``: the adjoint of :meth:`_patches`."""
         p, (th, tw) = self.patch, self.torus
-        full = F.fold(patches.reshape(-1, p * p).T[None], (th + p - 1, tw + p - 1), p)[0, 0]
+        full = F.fold(patches.T[None], (th + p - 1, tw + p - 1), p)[0, 0]
         out = full[:th, :tw].clone()
         out[: p - 1] += full[th:, :tw]
         out[:, : p - 1] += full[:th, tw:]
@@ -156,14 +168,12 @@ class CollaborativeWiener:
         return out[:height, :width]
 
     def _analyse(self, groups: torch.Tensor) -> torch.Tensor:
-        """``T G``: Haar along the group, 2D DCT on each patch; ``groups`` ``(n, k, p, p)``."""
-        h, d = self.haar.to(groups.dtype), self.dct.to(groups.dtype)
-        return torch.einsum("ak,nkij,bi,cj->nabc", h, groups, d, d)
+        """``T G``: Haar along the group, 2D DCT on each patch; ``groups`` ``(n, k, p^2)``."""
+        return self.haar.to(groups.dtype) @ groups @ self.dct.to(groups.dtype).T
 
     def _synthesise(self, coefficients: torch.Tensor) -> torch.Tensor:
         """``T^T c``."""
-        h, d = self.haar.to(coefficients.dtype), self.dct.to(coefficients.dtype)
-        return torch.einsum("ak,nabc,bi,cj->nkij", h, coefficients, d, d)
+        return self.haar.to(coefficients.dtype).T @ coefficients @ self.dct.to(coefficients.dtype)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape) != self.shape:
@@ -174,7 +184,7 @@ class CollaborativeWiener:
         total = torch.zeros_like(patches)
         for groups, gains in self.partitions:
             filtered = self._synthesise(gains.to(dtype) * self._analyse(patches[groups]))
-            total.index_add_(0, groups.flatten(), filtered.reshape(-1, self.patch, self.patch))
+            total.index_add_(0, groups.flatten(), filtered.reshape(-1, self.patch * self.patch))
         return (self._fold(total, height, width) * self.scale).reshape(x.shape).to(x.dtype)
 
     def certified_averagedness(self, input_shape: tuple[int, ...] | None = None) -> float | None:
@@ -192,7 +202,7 @@ class CollaborativeSettings:
     patch: int = 8
     group: int = 16
     region: int = 16
-    partitions: int = 2
+    partitions: int = 1
 
     def filter(self, guide: torch.Tensor, sigma: float) -> CollaborativeWiener:
         """``C`` built from ``guide`` for a prior of effective level ``sigma`` (0-255 scale)."""
