@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -136,15 +137,25 @@ class NonLocalFilter:
         return 0.5 if self.scale_bound <= 1.0 else None
 
 
-class NonLocalBlend:
-    """``D_F(x) = w F(x) + (1 - w) D(x)``: a fixed non-local filter ``F`` blended with a denoiser ``D``.
+class FixedFilter(Protocol):
+    """A fixed linear filter built from a guide, with its certificate: :class:`NonLocalFilter`,
+    :class:`denoisers.collaborative_filter.CollaborativeWiener`."""
 
-    ``F`` is ``1/2``-averaged and ``D`` ``a``-averaged, so ``D_F = (1 - b) I + b N`` with
-    ``b = w / 2 + (1 - w) a`` and ``N = (w/2 (2F - I) + (1 - w) a N_D) / b`` non-expansive: ``D_F`` is
-    ``b``-averaged (firmly non-expansive when ``a <= 1/2``), certified where both parts are.
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def certified_averagedness(self, input_shape: tuple[int, ...] | None = None) -> float | None: ...
+
+
+class NonLocalBlend:
+    """``D_F(x) = w F(x) + (1 - w) D(x)``: a fixed filter ``F`` (:class:`FixedFilter`) blended with a denoiser ``D``.
+
+    ``F`` is ``f``-averaged (``1/2`` for both filters here) and ``D`` ``a``-averaged, so
+    ``D_F = (1 - b) I + b N`` with
+    ``b = w f + (1 - w) a`` and ``N = (w f N_F + (1 - w) a N_D) / b`` non-expansive: ``D_F`` is
+    ``b``-averaged (firmly non-expansive when ``f, a <= 1/2``), certified where both parts are.
     """
 
-    def __init__(self, filter_: NonLocalFilter, denoiser: Denoiser, weight: float) -> None:
+    def __init__(self, filter_: FixedFilter, denoiser: Denoiser, weight: float) -> None:
         if not 0.0 <= weight <= 1.0:
             raise InputError(f"the non-local filter's weight must lie in [0, 1], got {weight}")
         self.filter, self.denoiser, self.weight = filter_, denoiser, weight
