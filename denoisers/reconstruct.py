@@ -17,7 +17,7 @@ import torch
 
 from denoisers.nonlocal_filter import NonLocalBlend
 from denoisers.parameters import PnPSettings
-from denoisers.pnp import Denoiser, PnPResult, RelaxedDenoiser, pnp_admm, pnp_fbs
+from denoisers.pnp import Denoiser, PnPResult, RelaxedDenoiser, RepeatCache, pnp_admm, pnp_fbs
 from denoisers.problems import Problem
 
 
@@ -63,15 +63,16 @@ def refine(
     filter built from ``previous``'s estimate, a run warm-started there with the blend. Returns the
     runs chained after ``previous``'s, and the blend (the prior the next stage blends into)."""
     guide = previous.x.reshape(1, 1, *previous.x.shape[-2:])
-    blend = stage.blend(guide, prior, settings.effective_level)
+    blend = RepeatCache(stage.blend(guide, prior, settings.effective_level))
     last = _solve(problem, settings, blend, previous.x, max_iter, tol, progress)
     return PnPResult.chain([*previous.runs, last]), blend
 
 
 def relaxed_prior(settings: PnPSettings, denoiser: Denoiser | None = None) -> Denoiser:
-    """The denoiser (default: the shipped one of ``settings``) relaxed to ``settings.strength``."""
+    """The denoiser (default: the shipped one of ``settings``) relaxed to ``settings.strength``, behind a
+    :class:`~denoisers.pnp.RepeatCache`."""
     base = settings.denoiser if denoiser is None else denoiser
-    return base if settings.strength == 1.0 else RelaxedDenoiser(base, settings.strength)
+    return RepeatCache(base if settings.strength == 1.0 else RelaxedDenoiser(base, settings.strength))
 
 
 def _solve(problem: Problem, settings: PnPSettings, prior: Denoiser, x0: torch.Tensor | None, max_iter: int,

@@ -12,6 +12,7 @@ from denoisers.pnp import (
     PnPResult,
     PnPTrace,
     RelaxedDenoiser,
+    RepeatCache,
     denoiser_averagedness,
     pnp_admm,
     pnp_fbs,
@@ -158,3 +159,25 @@ def test_averagedness_asks_the_size_independent_certificate_first():
     denoiser = ShapeOnly()
     assert denoiser_averagedness(denoiser, (1, 8, 8)) == 0.5 and denoiser.asked == [None, (1, 8, 8)]
     assert denoiser_averagedness(ShapeOnly(), None) is None
+
+
+def test_repeat_cache_evaluates_once_per_distinct_input_and_keeps_the_certificate():
+    calls = []
+
+    class Halving:
+        def __call__(self, x):
+            calls.append(x)
+            return x / 2
+
+        def certified_averagedness(self, input_shape=None):
+            return 0.25
+
+    cached = RepeatCache(Halving())
+    x = torch.ones(1, 1, 4, 4)
+    first = cached(x)
+    first += 100.0  # the caller's copy: the cache keeps its own
+    x_again = x.clone()
+    assert torch.equal(cached(x_again), x / 2) and len(calls) == 1
+    assert torch.equal(cached(2 * x), x) and len(calls) == 2
+    assert torch.equal(cached(x.double()), x.double() / 2) and len(calls) == 3  # another dtype is another input
+    assert cached.certified_averagedness((1, 1, 4, 4)) == 0.25
