@@ -7,7 +7,7 @@ that reconstruction guides the certified collaborative Wiener filter ``C``
 ``w C + (1 - w) D'`` (``denoisers.reconstruct.refine``), for each weight ``w`` and level factor
 (``C``'s noise level over the prior's effective level). For denoising at the default step that
 run applies the blend once: ``w C(y) + (1 - w) D'(y)``. Denoising at each ``--sigmas``
-level; deblurring and CT as in ``tune_nonlocal_pnp.py`` (CT: 60 angles, noise 1% of the
+level; the inverse problems as in ``tune_nonlocal_pnp.py`` (CT: 60 angles, noise 1% of the
 sinogram's peak). Images: ``--images`` validation images of train400 from ``--offset`` (the
 seeded split of ``denoisers.training.validation_files``: never trained on, not the BSD68 test
 images), whole (180 x 180); ``--offset 10`` holds out images the default run did not tune on.
@@ -64,7 +64,7 @@ def markdown(records: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problems", nargs="+", default=["denoise"], choices=["denoise", "deblur", "ct"])
+    parser.add_argument("--problems", nargs="+", default=["denoise"], choices=["denoise", "deblur", "inpaint", "superres", "ct"])
     parser.add_argument("--sigmas", type=int, nargs="+", default=[15, 25, 50], help="denoising levels (0-255)")
     parser.add_argument("--images", type=int, default=10)
     parser.add_argument("--offset", type=int, default=0, help="skip this many validation images (a held-out check)")
