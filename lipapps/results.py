@@ -3,8 +3,8 @@
 Every benchmark and table script keeps its results as a JSON list of records (one object per
 run or cell) beside a markdown table, both written atomically after every record so that a
 stopped run resumes where it was. :class:`ResultsFile` is that file; each record it appends gets
-a ``provenance`` key (:func:`provenance`): the command line, the git commit and whether the tree
-was dirty, the UTC date, the CPU model and torch's thread count, the GPU name, and the versions
+a ``provenance`` key (:func:`provenance`): the command line, the git commit and whether the code
+differed from it (:func:`code_changed`), the UTC date, the CPU model and torch's thread count, the GPU name, and the versions
 of Python, torch, numpy and POT. Results are written by scripts through this module, never by
 hand.
 """
@@ -56,6 +56,18 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+#: Result files (``<anything>/results/...``): a script that writes its records into a tracked results
+#: file changes the tree, but not the code that made the records.
+RESULTS_PATHSPEC = ":(exclude,glob)**/results/**"
+
+
+def code_changed(repo: Path) -> bool | None:
+    """Whether tracked files of the checkout at ``repo`` differ from its commit, result files aside
+    (:data:`RESULTS_PATHSPEC`); ``None`` when git cannot tell."""
+    status = _git(["status", "--porcelain", "--untracked-files=no", "--", ".", RESULTS_PATHSPEC], repo)
+    return None if status is None else bool(status)
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -82,13 +94,12 @@ def provenance(argv: Sequence[str] | None = None, device: str | torch.device | N
     """
     repo = Path(__file__).resolve().parents[1]
     commit = _git(["rev-parse", "HEAD"], repo)
-    status = _git(["status", "--porcelain", "--untracked-files=no"], repo) if commit else None
     device = torch.device(device) if device is not None else None
     cuda = torch.cuda.is_available() and (device is None or device.type == "cuda")
     return {
         "command": " ".join([Path(sys.executable).name, *(argv if argv is not None else sys.argv)]),
         "commit": commit,
-        "dirty": bool(status) if commit else None,
+        "dirty": code_changed(repo) if commit else None,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import subprocess
 
 import pytest
 
 from lipapps.errors import InputError
-from lipapps.results import ResultsFile, data_dir, markdown_table, provenance, read_records
+from lipapps.results import ResultsFile, code_changed, data_dir, markdown_table, provenance, read_records
 
 
 def test_provenance_says_how_a_result_was_made() -> None:
@@ -129,3 +130,22 @@ def test_rewriting_keeps_what_other_processes_added_and_merge_keeps_provenance(t
     assert path.with_suffix(".md").read_text().splitlines()[2:] == ["| a |", "| b |"]
     second.merge([{"name": "a", "provenance": {"commit": "old"}}])
     assert [(r["name"], r["provenance"].get("commit")) for r in read_records(path)][-1] == ("a", "old")
+
+
+def test_code_changed_sees_edited_code_but_not_rewritten_result_files(tmp_path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "experiments" / "results").mkdir(parents=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "experiments" / "results" / "r.json").write_text("[]\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "start")
+    assert code_changed(tmp_path) is False
+    (tmp_path / "experiments" / "results" / "r.json").write_text("[{}]\n")  # a script adding a record
+    (tmp_path / "new.py").write_text("untracked\n")
+    assert code_changed(tmp_path) is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert code_changed(tmp_path) is True
