@@ -86,15 +86,16 @@ NON_LOCAL = {"denoise": NonLocalSettings(weight=0.7, bandwidth_factor=0.04),
              "ct": NonLocalSettings(weight=0.85, bandwidth_factor=0.045)}
 #: The collaborative Wiener stage after the non-local one, where it gains on validation images
 #: (``experiments/tune_collaborative.py``, ``experiments/results/collaborative_tuning.md``), blended
-#: into the non-local stage's prior. Denoising: ``w`` = 0.5 at level factor 1, the best mean over
-#: sigma 15, 25, 50 on the 10 validation images of ``NON_LOCAL``: 31.33 / 28.80 / 25.63 dB against
-#: 31.16 / 28.68 / 25.56 with the non-local stage alone (8 held-out validation images: +0.15 /
-#: +0.12 / +0.05). CT: the same setting, 27.63 against 27.50 on the 6 validation images of
-#: ``NON_LOCAL`` (6 held-out ones: 25.25 against 25.11). Deblurring: at most +0.03 dB (29.62
-#: against 29.59 at ``w`` = 0.3, level factor 0.6), not worth a third run; the Wiener gains, taken
-#: from a guide that lacks detail, remove some of the detail the data step restores.
-COLLABORATIVE = {"denoise": CollaborativeSettings(weight=0.5, level_factor=1.0),
-                 "ct": CollaborativeSettings(weight=0.5, level_factor=1.0)}
+#: into the non-local stage's prior; one setting, ``w`` = 0.5 at level factor 1 (``C``'s level the
+#: prior's effective level). Denoising: the best mean over sigma 15, 25, 50 on the 10 validation
+#: images of ``NON_LOCAL``: 31.33 / 28.80 / 25.63 dB against 31.16 / 28.68 / 25.56 with the
+#: non-local stage alone (8 held-out validation images: +0.15 / +0.12 / +0.05). On the 6
+#: validation images of ``NON_LOCAL`` (and 6 held-out ones): CT 27.63 against 27.50 (25.25 against
+#: 25.11), inpainting 32.46 against 32.22 (29.70 against 29.35), super-resolution 30.51 against
+#: 30.39 (26.82 against 26.77). Deblurring: 29.57 against 29.59 (at most 29.62, at ``w`` = 0.3,
+#: level factor 0.6), so no third run; the Wiener gains, taken from a guide that lacks detail,
+#: remove some of the detail the data step restores.
+COLLABORATIVE = {name: CollaborativeSettings(weight=0.5, level_factor=1.0) for name in ("denoise", "inpaint", "superres", "ct")}
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0
 
