@@ -11,6 +11,8 @@ stage depends on its first).
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Protocol
 
 import torch
@@ -61,11 +63,14 @@ def refine(
 ) -> tuple[PnPResult, Denoiser]:
     """The refinement ``stage`` after ``previous``, whose run used ``prior`` (module docstring): the
     filter built from ``previous``'s estimate, a run warm-started there with the blend. Returns the
-    runs chained after ``previous``'s, and the blend (the prior the next stage blends into)."""
+    runs chained after ``previous``'s (the new run's seconds include building its filter), and the
+    blend (the prior the next stage blends into)."""
+    start = time.perf_counter()
     guide = previous.x.reshape(1, 1, *previous.x.shape[-2:])
     blend = RepeatCache(stage.blend(guide, prior, settings.effective_level))
+    built = time.perf_counter() - start
     last = _solve(problem, settings, blend, previous.x, max_iter, tol, progress)
-    return PnPResult.chain([*previous.runs, last]), blend
+    return PnPResult.chain([*previous.runs, replace(last, seconds=last.seconds + built)]), blend
 
 
 def relaxed_prior(settings: PnPSettings, denoiser: Denoiser | None = None) -> Denoiser:

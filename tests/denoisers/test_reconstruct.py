@@ -1,3 +1,4 @@
+import time
 import warnings
 
 import pytest
@@ -8,7 +9,8 @@ from lipapps import InputError
 from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
 from denoisers.parameters import ADMM_MIN_LEVEL, REGULARISATION, choose_settings
-from denoisers.reconstruct import run_pnp
+from denoisers.nonlocal_filter import NonLocalBlend
+from denoisers.reconstruct import refine, relaxed_prior, run_pnp
 from denoisers.weights import available_sigmas, load_denoiser
 
 IMAGE = torch.full((32, 32), 0.5)
@@ -140,3 +142,17 @@ def test_unnamed_algorithm_and_family_give_the_problems_best_certified_configura
     assert settings.denoiser.averaging == load_denoiser(settings.denoiser_sigma, family).averaging
     other = "admm" if algorithm == "fbs" else "fbs"
     assert choose_settings(simulate(name, IMAGE), other).denoiser.averaging == 0.5  # firm for the other algorithm
+
+
+def test_a_stages_seconds_include_building_its_filter():
+    problem = simulate("denoise", torch.rand(16, 16, generator=torch.Generator().manual_seed(0)), noise=0.1)
+    settings = choose_settings(problem, non_local=False)
+
+    class SlowToBuild:
+        def blend(self, guide, denoiser, sigma):
+            time.sleep(0.2)
+            return NonLocalBlend(denoiser, denoiser, 0.5)
+
+    first = run_pnp(problem, settings, max_iter=3)
+    chained, _ = refine(problem, settings, first, SlowToBuild(), relaxed_prior(settings), max_iter=3)
+    assert chained.stages[-1].seconds >= 0.2 and chained.seconds >= first.seconds + 0.2
