@@ -32,6 +32,7 @@ how the guide was made is outside it.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -86,8 +87,10 @@ def squared_norm_bound(q: torch.Tensor) -> float:
     return sum_up(largest, q64.shape[1] * entry_error, sum_error(q64.shape[1], largest + q64.shape[1] * entry_error))
 
 
+@functools.lru_cache(maxsize=None)
 def _gain_cap(group: int, patch: int) -> float:
-    """The largest float32 ``s`` with ``s ||T_k||^2 ||D x D||^2 <= 1`` for the stored transforms."""
+    """The largest float32 ``s`` with ``s ||T_k||^2 ||D x D||^2 <= 1`` for the stored transforms
+    (a constant of the two sizes, computed once: every filter of those sizes stores the same transforms)."""
     bound = Fraction(squared_norm_bound(haar_matrix(group))) * Fraction(squared_norm_bound(patch_transform(patch)))
     cap = torch.tensor(float(1 / bound), dtype=torch.float32)
     while Fraction(float(cap)) * bound > 1:
