@@ -1,7 +1,5 @@
 """The unconstrained DnCNN-style baseline: a residual denoiser with a true (large) bound and no certificate."""
 
-import warnings
-
 import pytest
 import torch
 
