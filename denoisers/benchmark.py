@@ -206,8 +206,7 @@ def _our_inverse_rows(problem: Problem, name: str, max_iter: int, panel: Path | 
                 result = run_pnp(problem, settings, denoiser=denoiser, max_iter=max_iter, tol=1e-4)
             rows.append(_pnp_record(problem, name, f"{label} PnP-{algorithm.upper()}", result, guarantee_warnings=len(caught),
                                     denoiser_sigma=settings.denoiser_sigma, strength=settings.strength,
-                                    non_local_weight=None if settings.non_local is None else settings.non_local.weight,
-                                    collaborative_weight=None if settings.collaborative is None else settings.collaborative.weight))
+                                    stages=[stage.describe() for stage in settings.stages]))
             if panel is not None and algorithm == "admm" and label == "ours":
                 save_panel(panel, truth, problem.y, result, f"{problem_name}: PnP-ADMM, certified denoiser", problem_name != "ct")
     if tuned_factors:

@@ -229,8 +229,4 @@ def _prior_name(args: argparse.Namespace, settings: PnPSettings) -> str:
         name = f"denoiser {args.model} (sigma {settings.denoiser_sigma:g})"
     else:
         name = f"shipped {settings.family} sigma {settings.denoiser_sigma:g} denoiser"
-    if settings.non_local is not None:
-        name += f", then blended with a non-local filter (weight {settings.non_local.weight:g})"
-    if settings.collaborative is not None:
-        name += f", then with a collaborative Wiener filter (weight {settings.collaborative.weight:g})"
-    return name
+    return name + "".join(f", then blended with a {stage.describe()}" for stage in settings.stages)

@@ -214,3 +214,7 @@ class CollaborativeSettings:
     def blend(self, guide: torch.Tensor, denoiser: Denoiser, sigma: float) -> NonLocalBlend:
         """``w C + (1 - w) D`` with ``C`` built from ``guide``."""
         return NonLocalBlend(self.filter(guide, sigma), denoiser, self.weight)
+
+    def describe(self) -> str:
+        """The stage in words, for reports."""
+        return f"collaborative Wiener filter (weight {self.weight:g}, level factor {self.level_factor:g})"

@@ -190,3 +190,7 @@ class NonLocalSettings:
         """``D_F`` with ``F`` built from ``guide`` for a prior of effective level ``sigma``."""
         filter_ = NonLocalFilter(guide, self.bandwidth(sigma), self.radius, self.patch, self.sinkhorn_steps)
         return NonLocalBlend(filter_, denoiser, self.weight)
+
+    def describe(self) -> str:
+        """The stage in words, for reports."""
+        return f"non-local filter (weight {self.weight:g}, bandwidth factor {self.bandwidth_factor:g})"

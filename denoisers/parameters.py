@@ -84,18 +84,30 @@ NON_LOCAL = {"denoise": NonLocalSettings(weight=0.7, bandwidth_factor=0.04),
              "inpaint": NonLocalSettings(weight=0.5, bandwidth_factor=0.06),
              "superres": NonLocalSettings(weight=0.5, bandwidth_factor=0.08),
              "ct": NonLocalSettings(weight=0.85, bandwidth_factor=0.045)}
-#: The collaborative Wiener stage after the non-local one, where it gains on validation images
-#: (``experiments/tune_collaborative.py``, ``experiments/results/collaborative_tuning.md``), blended
-#: into the non-local stage's prior; one setting, ``w`` = 0.5 at level factor 1 (``C``'s level the
-#: prior's effective level). Denoising: the best mean over sigma 15, 25, 50 on the 10 validation
-#: images of ``NON_LOCAL``: 31.33 / 28.80 / 25.63 dB against 31.16 / 28.68 / 25.56 with the
-#: non-local stage alone (8 held-out validation images: +0.15 / +0.12 / +0.05). On the 6
-#: validation images of ``NON_LOCAL`` (and 6 held-out ones): CT 27.63 against 27.50 (25.25 against
-#: 25.11), inpainting 32.46 against 32.22 (29.70 against 29.35), super-resolution 30.51 against
-#: 30.39 (26.82 against 26.77). Deblurring: 29.57 against 29.59 (at most 29.62, at ``w`` = 0.3,
-#: level factor 0.6), so no third run; the Wiener gains, taken from a guide that lacks detail,
-#: remove some of the detail the data step restores.
-COLLABORATIVE = {name: CollaborativeSettings(weight=0.5, level_factor=1.0) for name in ("denoise", "inpaint", "superres", "ct")}
+#: The collaborative Wiener stage, blended into the prior of the run before it (``C``'s level: the
+#: level factor times the prior's effective level), where it gains on validation images
+#: (``experiments/tune_collaborative.py``, ``experiments/results/collaborative_tuning.md``).
+#: Denoising, inpainting, super-resolution, CT: after the non-local stage, ``w`` = 0.5 at level
+#: factor 1. Denoising: the best mean over sigma 15, 25, 50 on the 10 validation images of
+#: ``NON_LOCAL``: 31.33 / 28.80 / 25.63 dB against 31.16 / 28.68 / 25.56 with the non-local stage
+#: alone (8 held-out validation images: +0.15 / +0.12 / +0.05). On the 6 validation images of
+#: ``NON_LOCAL`` (and 6 held-out ones): CT 27.63 against 27.50 (25.25 against 25.11), inpainting
+#: 32.46 against 32.22 (29.70 against 29.35), super-resolution 30.51 against 30.39 (26.82 against
+#: 26.77). Deblurring: after the non-local stage it lost (29.57 against 29.59, at most 29.62: the
+#: Wiener gains, taken from a guide that lacks detail, remove detail the data step restores), but
+#: *before* it, guided by the first run and at level factor 0.6, it gains: 29.65 at ``w`` = 0.7
+#: against 29.59 (6 held-out images: 26.59 against 26.50); the non-local filter is then built from
+#: the sharper second run's estimate.
+COLLABORATIVE = {"denoise": CollaborativeSettings(weight=0.5, level_factor=1.0),
+                 "deblur": CollaborativeSettings(weight=0.7, level_factor=0.6),
+                 "inpaint": CollaborativeSettings(weight=0.5, level_factor=1.0),
+                 "superres": CollaborativeSettings(weight=0.5, level_factor=1.0),
+                 "ct": CollaborativeSettings(weight=0.5, level_factor=1.0)}
+#: The problems whose collaborative stage runs before the non-local one (see :data:`COLLABORATIVE`).
+COLLABORATIVE_FIRST = ("deblur",)
+#: The refinement stages per problem, in the order they run (:mod:`denoisers.reconstruct`).
+STAGES = {name: (COLLABORATIVE[name], NON_LOCAL[name]) if name in COLLABORATIVE_FIRST else (NON_LOCAL[name], COLLABORATIVE[name])
+          for name in NON_LOCAL}
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0
 
@@ -109,7 +121,8 @@ class PnPSettings:
     and ``prox_tolerance`` are PnP-ADMM's (:func:`denoisers.pnp.pnp_admm`). ``denoiser`` is
     the shipped model of that level, loaded (and certified) once by :func:`choose_settings` and
     used by :func:`denoisers.reconstruct.run_pnp`; ``family`` names its shipped family (``None``
-    for a model of one's own).
+    for a model of one's own); ``stages``: the refinement stages run after the first run, in order
+    (:mod:`denoisers.reconstruct`).
     """
 
     algorithm: str
@@ -121,13 +134,7 @@ class PnPSettings:
     relaxation: float = 1.0
     prox_tolerance: float | None = None
     family: str | None = None
-    non_local: NonLocalSettings | None = None
-    collaborative: CollaborativeSettings | None = None
-
-    @property
-    def stages(self) -> tuple[NonLocalSettings | CollaborativeSettings, ...]:
-        """The refinement stages run after the first run, in order (:mod:`denoisers.reconstruct`)."""
-        return tuple(stage for stage in (self.non_local, self.collaborative) if stage is not None)
+    stages: tuple[NonLocalSettings | CollaborativeSettings, ...] = ()
 
     @property
     def effective_level(self) -> float:
@@ -155,8 +162,8 @@ def choose_settings(
     default step applies the denoiser once, where the ``"ridge"`` family is the better one.
     ``denoiser``: a model of one's own (e.g. from ``lipapps denoiser train``) used instead of the
     shipped ones, as the only level, its ``sigma`` (the same rule; ``level`` must then be ``None``).
-    ``non_local``: add the problem's non-local stages (:data:`NON_LOCAL`, then :data:`COLLABORATIVE`
-    where the problem has one); ``None``: when the run is the problem's default configuration with
+    ``non_local``: add the problem's refinement stages (:data:`STAGES`: a non-local and a
+    collaborative one); ``None``: when the run is the problem's default configuration with
     shipped weights (what the stages were tuned for).
     """
     default_algorithm, default_family = DEFAULT_CONFIGURATION[problem.name]
@@ -169,8 +176,7 @@ def choose_settings(
         family = default_family if algorithm == default_algorithm else "firm"
     if non_local is None:  # the stage was tuned for the problem's default configuration
         non_local = (algorithm, family) == (default_algorithm, default_family) and denoiser is None
-    stage = NON_LOCAL[problem.name] if non_local else None
-    collaborative = COLLABORATIVE.get(problem.name) if non_local else None
+    stages = STAGES[problem.name] if non_local else ()
     sigmas = [denoiser.sigma] if denoiser is not None else available_sigmas(family)
     if not sigmas:
         raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")
@@ -185,7 +191,7 @@ def choose_settings(
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
         model = denoiser if denoiser is not None else load_denoiser(sigma, family)
         return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, None, model,
-                           family=None if denoiser is not None else family, non_local=stage, collaborative=collaborative)
+                           family=None if denoiser is not None else family, stages=stages)
     if level is None and denoiser is None and problem.name in ADMM_LEVEL:
         level = ADMM_LEVEL[problem.name]
     if level is None:
@@ -197,7 +203,7 @@ def choose_settings(
     strength = min(1.0, 0.5 / model.averaging)
     penalty = admm_penalty(level, strength, k, problem.noise)
     return PnPSettings("admm", level, strength, None, penalty, model, RELAXATION.get(problem.name, 1.0),
-                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family, stage, collaborative)
+                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family, stages)
 
 
 def admm_penalty(level: float, strength: float, k: float, noise: float) -> float:

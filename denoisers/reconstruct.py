@@ -1,7 +1,7 @@
 """Reconstruction with the shipped denoisers: PnP run at the settings of :mod:`denoisers.parameters`.
 
 With refinement stages (``settings.stages``: a non-local filter, :mod:`denoisers.nonlocal_filter`,
-then a collaborative Wiener filter, :mod:`denoisers.collaborative_filter`) the reconstruction is a
+and a collaborative Wiener filter, :mod:`denoisers.collaborative_filter`, in the problem's order) the reconstruction is a
 chain of convergent PnP runs: the first with the prior ``D``; each later run is warm-started at the
 previous estimate and uses the blend ``w F + (1 - w) D'`` of the previous run's prior ``D'`` with a
 fixed, certified filter ``F`` that the previous estimate guides. Each run has a fixed averaged prior, so each carries
@@ -28,6 +28,9 @@ class Stage(Protocol):
 
     def blend(self, guide: torch.Tensor, denoiser: Denoiser, sigma: float) -> NonLocalBlend:
         """``w F + (1 - w) D`` with ``F`` built from ``guide`` for a prior of effective level ``sigma``."""
+
+    def describe(self) -> str:
+        """The stage in words, for reports."""
 
 
 def run_pnp(

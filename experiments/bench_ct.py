@@ -35,7 +35,7 @@ from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.baselines import best_filtered_back_projection, best_sart
 from denoisers.images import centre_crop, read_image
 from denoisers.metrics import psnr, ssim
-from denoisers.parameters import PnPSettings, choose_settings
+from denoisers.parameters import choose_settings
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate_ct_relative
 from denoisers.reconstruct import run_pnp
@@ -75,15 +75,6 @@ def markdown(records: list[dict]) -> str:
     return title + markdown_table(records, columns) + "\n" + markdown_table(means, columns)
 
 
-def _stage_name(settings: PnPSettings) -> str:
-    names = []
-    if settings.non_local is not None:
-        names.append(f"non-local stage w {settings.non_local.weight:g}, c {settings.non_local.bandwidth_factor:g}")
-    if settings.collaborative is not None:
-        names.append(f"collaborative stage w {settings.collaborative.weight:g}")
-    return "".join(f", {name}" for name in names)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=4)
@@ -116,7 +107,7 @@ def main() -> None:
             cpu_seconds = time.process_time() - start
         add(METHODS[0], result.x, result.seconds,
             f"{settings.family} level {settings.denoiser_sigma}, strength {settings.strength:.3g}, "
-            f"penalty {settings.penalty:.3g}, relaxation {settings.relaxation:g}{_stage_name(settings)}",
+            f"penalty {settings.penalty:.3g}, relaxation {settings.relaxation:g}" + "".join(f", {stage.describe()}" for stage in settings.stages),
             weights=weights_digest(settings.denoiser_sigma, settings.family),
             cpu_seconds=cpu_seconds, iterations=result.iterations,
             cg_products=sum(sum(run.trace.prox_steps) for run in result.runs),

@@ -1,23 +1,26 @@
 """Pick the collaborative Wiener stage (``denoisers.parameters.COLLABORATIVE``) on validation images.
 
-Each problem at the library's default configuration with its non-local stage (``choose_settings``
-with the collaborative stage removed; the non-local stage's prior is ``D' = w' F + (1 - w') D``):
-that reconstruction guides the certified collaborative Wiener filter ``C``
-(``denoisers.collaborative_filter``), and one more run, warm-started there, uses the blend
-``w C + (1 - w) D'`` (``denoisers.reconstruct.refine``), for each weight ``w`` and level factor
-(``C``'s noise level over the prior's effective level). For denoising at the default step that
-run applies the blend once: ``w C(y) + (1 - w) D'(y)``. Denoising at each ``--sigmas``
+Each problem at the library's default configuration (``choose_settings``) with its non-local stage
+(``NON_LOCAL``) and the collaborative Wiener filter ``C`` (``denoisers.collaborative_filter``) at
+``--position``: ``after`` the non-local stage (whose prior is ``D' = w' F + (1 - w') D``), that
+reconstruction guides ``C`` and one more run, warm-started there, uses the blend ``w C + (1 - w) D'``
+(``denoisers.reconstruct.refine``); ``before`` it, the first run guides ``C``, the run with
+``w C + (1 - w) D`` follows, and then the non-local stage, its filter built from that run's
+estimate and blended into that run's prior; ``shipped``: where ``denoisers.parameters.STAGES`` puts it.
+For each weight ``w`` and level factor (``C``'s noise level over the prior's effective level). For
+denoising at the default step a run applies its prior once: ``w C(y) + (1 - w) D'(y)``. Denoising at each ``--sigmas``
 level; the inverse problems as in ``tune_nonlocal_pnp.py`` (CT: 60 angles, noise 1% of the
 sinogram's peak). Images: ``--images`` validation images of train400 from ``--offset`` (the
 seeded split of ``denoisers.training.validation_files``: never trained on, not the BSD68 test
 images), whole (180 x 180); ``--offset 10`` holds out images the default run did not tune on.
-Each record: mean PSNR with the stage and without it, seconds, whether every run converged with a
+Each record: mean PSNR with the stage and without it (the first run and the non-local stage), seconds, whether every run converged with a
 residual within its proven allowance. The rule is copied into ``denoisers/parameters.py`` by hand.
 Results: experiments/results/collaborative_tuning.{json,md}.
 
     OMP_NUM_THREADS=1 python experiments/tune_collaborative.py --problems denoise --sigmas 15 25 50
     OMP_NUM_THREADS=1 python experiments/tune_collaborative.py --problems denoise --sigmas 15 25 50 --offset 10 --weights 0.85 --factors 1
-    OMP_NUM_THREADS=1 python experiments/tune_collaborative.py --problems deblur ct --images 6 --weights 0.5 0.85 --factors 0.6 1
+    OMP_NUM_THREADS=1 python experiments/tune_collaborative.py --problems deblur ct --images 6 --weights 0.5 0.85 --factors 0.6 1 --position after
+    OMP_NUM_THREADS=1 python experiments/tune_collaborative.py --problems deblur --images 6 --weights 0.3 0.5 0.7 --factors 0.4 0.6 1 --position before
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.collaborative_filter import CollaborativeSettings
 from denoisers.images import read_image
 from denoisers.metrics import psnr
-from denoisers.parameters import choose_settings
+from denoisers.parameters import COLLABORATIVE_FIRST, NON_LOCAL, choose_settings
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate
 from denoisers.reconstruct import refine, relaxed_prior, run_pnp
@@ -45,16 +48,18 @@ from tune_nonlocal_pnp import make_problem
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "collaborative_tuning.json"
 KEY = ("problem", "weight", "level_factor", "images", "max_iter")
+POSITIONS = ("shipped", "before", "after")
 
 
 def key(record: dict) -> tuple[str, ...]:
-    return tuple(str(record[k]) for k in KEY)
+    # records made before --position existed ran the stage after the non-local one
+    return (*(str(record[k]) for k in KEY), record.get("position", "after"))
 
 
 def markdown(records: list[dict]) -> str:
     """One row per setting, grouped by problem and image set, best first."""
     columns = [("problem", lambda r: r["problem"]), ("images", lambda r: f"{len(r['images'])} from {r['images'][0]}"),
-               ("w", lambda r: f"{r['weight']:g}"), ("level factor", lambda r: f"{r['level_factor']:g}"),
+               ("position", lambda r: r.get("position", "after")), ("w", lambda r: f"{r['weight']:g}"), ("level factor", lambda r: f"{r['level_factor']:g}"),
                ("PSNR (dB)", lambda r: f"{r['psnr']:.2f}"), ("without the stage (dB)", lambda r: f"{r['base_psnr']:.2f}"),
                ("seconds", lambda r: f"{r['seconds']:.2f}"), ("all converged", lambda r: r["converged"]),
                ("residual within allowance", lambda r: r["monotone"])]
@@ -70,6 +75,8 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0, help="skip this many validation images (a held-out check)")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.7, 0.85, 1.0])
     parser.add_argument("--factors", type=float, nargs="+", default=[0.8, 1.0, 1.2])
+    parser.add_argument("--position", choices=POSITIONS, default="shipped",
+                        help="run the stage before or after the non-local stage (shipped: as STAGES has it)")
     parser.add_argument("--max-iter", type=int, default=150)
     parser.add_argument("--data", type=Path, default=data_dir("images", "train400"))
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -83,8 +90,10 @@ def main() -> None:
              for s in args.sigmas if "denoise" in args.problems]
     cases += [(name, lambda t, seed, name=name: make_problem(name, t, seed)) for name in args.problems if name != "denoise"]
     for name, make in cases:
+        problem_name = name.split()[0]
+        position = args.position if args.position != "shipped" else "before" if problem_name in COLLABORATIVE_FIRST else "after"
         records = {wf: {"problem": name, "weight": wf[0], "level_factor": wf[1], "images": [p.name for p in files],
-                        "max_iter": args.max_iter} for wf in grid}
+                        "max_iter": args.max_iter, "position": position} for wf in grid}
         todo = [wf for wf in grid if not results.has(key(records[wf]))]
         if not todo:
             continue
@@ -94,12 +103,17 @@ def main() -> None:
             for seed, truth in enumerate(tqdm(truths, desc=name), start=args.offset):
                 problem = make(truth, seed)
                 settings = choose_settings(problem)
-                first = run_pnp(problem, dataclasses.replace(settings, non_local=None, collaborative=None), max_iter=args.max_iter)
-                base, prior = refine(problem, settings, first, settings.non_local, relaxed_prior(settings), args.max_iter)
+                first = run_pnp(problem, dataclasses.replace(settings, stages=()), max_iter=args.max_iter)
+                non_local = NON_LOCAL[problem_name]
+                base, prior = refine(problem, settings, first, non_local, relaxed_prior(settings), args.max_iter)
                 bases.append((base, problem))
                 for w, f in todo:
                     stage = CollaborativeSettings(weight=w, level_factor=f)
-                    runs[(w, f)].append(refine(problem, settings, base, stage, prior, args.max_iter)[0])
+                    if position == "after":
+                        runs[(w, f)].append(refine(problem, settings, base, stage, prior, args.max_iter)[0])
+                    else:
+                        middle, middle_prior = refine(problem, settings, first, stage, relaxed_prior(settings), args.max_iter)
+                        runs[(w, f)].append(refine(problem, settings, middle, non_local, middle_prior, args.max_iter)[0])
         for wf in todo:
             done = runs[wf]
             results.add({**records[wf], "psnr": float(np.mean([psnr(r.x, p.truth) for r, (_, p) in zip(done, bases)])),
@@ -107,7 +121,7 @@ def main() -> None:
                          "seconds": float(np.mean([r.seconds for r in done])),
                          "converged": all(r.converged for r in done),
                          "monotone": all(residual_non_increasing(r) for r in done)})
-            print(name, wf, f"{results.records[-1]['psnr']:.3f}", f"{results.records[-1]['base_psnr']:.3f}", flush=True)
+            print(name, position, wf, f"{results.records[-1]['psnr']:.3f}", f"{results.records[-1]['base_psnr']:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ gains. Results: experiments/results/nonlocal_pnp_tuning.{json,md}.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import warnings
 from pathlib import Path
@@ -96,8 +95,8 @@ def main() -> None:
                 first = run_pnp(problem, settings, max_iter=args.max_iter)
                 firsts.append(first)
                 for w, c in todo:
-                    stage = dataclasses.replace(settings, non_local=NonLocalSettings(w, c, args.radius, args.patch))
-                    runs[(w, c)].append((refine(problem, stage, first, stage.non_local, relaxed_prior(settings), args.max_iter)[0], problem))
+                    stage = NonLocalSettings(w, c, args.radius, args.patch)
+                    runs[(w, c)].append((refine(problem, settings, first, stage, relaxed_prior(settings), args.max_iter)[0], problem))
         for wc in todo:
             done = runs[wc]
             results.add({**records[wc], "psnr": float(np.mean([psnr(r.x, p.truth) for r, p in done])),

@@ -8,7 +8,7 @@ from skimage.transform import resize
 from lipapps import InputError
 from denoisers.metrics import psnr
 from denoisers.nonlocal_filter import NonLocalBlend, NonLocalFilter, NonLocalSettings, half_offsets
-from denoisers.parameters import choose_settings
+from denoisers.parameters import COLLABORATIVE, NON_LOCAL, choose_settings
 from denoisers.pnp import ConvergenceWarning, RelaxedDenoiser, residual_non_increasing
 from denoisers.problems import simulate
 from denoisers.reconstruct import run_pnp
@@ -116,7 +116,8 @@ def test_default_denoising_is_three_convergent_stages_each_blending_into_the_pri
     torch.manual_seed(0)
     problem = simulate("denoise", torch.rand(24, 24), noise=25 / 255)
     settings = choose_settings(problem)
-    assert settings.family == "ridge" and settings.stages == (settings.non_local, settings.collaborative)
+    non_local_stage, collaborative_stage = settings.stages
+    assert settings.family == "ridge" and settings.stages == (NON_LOCAL["denoise"], COLLABORATIVE["denoise"])
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         result = run_pnp(problem, settings, max_iter=5)
@@ -125,9 +126,9 @@ def test_default_denoising_is_three_convergent_stages_each_blending_into_the_pri
     ridge = load_denoiser(25, "ridge")
     with torch.no_grad():
         y = problem.y[None, None]
-        blend = settings.non_local.blend(ridge(y), ridge, 25)
+        blend = non_local_stage.blend(ridge(y), ridge, 25)
         non_local = blend(y)
-        expected = settings.collaborative.blend(non_local, blend, 25)(y)[0, 0]  # blended into the previous prior
+        expected = collaborative_stage.blend(non_local, blend, 25)(y)[0, 0]  # blended into the previous prior
     assert torch.allclose(result.stages[1].x, non_local[0, 0], atol=1e-5)
     assert torch.allclose(result.x, expected, atol=1e-5)
     assert choose_settings(problem, non_local=False).stages == ()

@@ -1,5 +1,6 @@
 import time
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
@@ -8,8 +9,9 @@ from lipapps import InputError
 
 from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
-from denoisers.parameters import ADMM_MIN_LEVEL, REGULARISATION, choose_settings
-from denoisers.nonlocal_filter import NonLocalBlend
+from denoisers.collaborative_filter import CollaborativeSettings
+from denoisers.parameters import ADMM_MIN_LEVEL, COLLABORATIVE, NON_LOCAL, REGULARISATION, choose_settings
+from denoisers.nonlocal_filter import NonLocalBlend, NonLocalSettings
 from denoisers.reconstruct import refine, relaxed_prior, run_pnp
 from denoisers.weights import available_sigmas, load_denoiser
 
@@ -156,3 +158,18 @@ def test_a_stages_seconds_include_building_its_filter():
     first = run_pnp(problem, settings, max_iter=3)
     chained, _ = refine(problem, settings, first, SlowToBuild(), relaxed_prior(settings), max_iter=3)
     assert chained.stages[-1].seconds >= 0.2 and chained.seconds >= first.seconds + 0.2
+
+
+def test_deblurring_runs_the_collaborative_stage_before_the_non_local_one():
+    problem = simulate("deblur", torch.rand(32, 32, generator=torch.Generator().manual_seed(1)))
+    settings = choose_settings(problem)
+    assert settings.stages == (COLLABORATIVE["deblur"], NON_LOCAL["deblur"])
+    assert [type(stage) for stage in choose_settings(simulate("ct", IMAGE)).stages] == [NonLocalSettings, CollaborativeSettings]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        chained = run_pnp(problem, settings, max_iter=4)
+        first = run_pnp(problem, replace(settings, stages=()), max_iter=4)
+        collaborative, prior = refine(problem, settings, first, COLLABORATIVE["deblur"], relaxed_prior(settings), max_iter=4)
+        expected, _ = refine(problem, settings, collaborative, NON_LOCAL["deblur"], prior, max_iter=4)
+    assert len(chained.stages) == 3
+    assert torch.equal(chained.stages[1].x, collaborative.x) and torch.equal(chained.x, expected.x)

@@ -62,10 +62,16 @@ def test_collaborative_grid_records_each_setting_beside_the_reconstruction_witho
     done = _run("tune_collaborative.py", args, data)
     assert done.returncode == 0, done.stderr
     records = json.loads(results.read_text())
-    assert [(r["problem"], r["weight"]) for r in records] == [("denoise sigma 25", 0.5), ("denoise sigma 25", 1.0),
-                                                              ("deblur", 0.5), ("deblur", 1.0)]
+    assert [(r["problem"], r["weight"], r["position"]) for r in records] == [
+        ("denoise sigma 25", 0.5, "after"), ("denoise sigma 25", 1.0, "after"), ("deblur", 0.5, "before"), ("deblur", 1.0, "before")]
     assert all(r["monotone"] and r["psnr"] > 0 and r["base_psnr"] > 0 and "provenance" in r for r in records)
     denoise = [r for r in records if r["problem"] == "denoise sigma 25"]
     assert denoise[0]["psnr"] != denoise[1]["psnr"]  # the weight is applied
     again = _run("tune_collaborative.py", args, data)
     assert again.returncode == 0 and json.loads(results.read_text()) == records
+    after = _run("tune_collaborative.py", ["--problems", "deblur", *args[3:], "--position", "after"], data)
+    assert after.returncode == 0, after.stderr
+    moved = json.loads(results.read_text())[len(records):]
+    assert [(r["problem"], r["position"]) for r in moved] == [("deblur", "after")] * 2
+    assert moved[0]["base_psnr"] == pytest.approx(records[2]["base_psnr"], abs=1e-3)  # the same chain without the stage
+    assert moved[0]["psnr"] != records[2]["psnr"]
