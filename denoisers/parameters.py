@@ -87,24 +87,26 @@ NON_LOCAL = {"denoise": NonLocalSettings(weight=0.7, bandwidth_factor=0.04),
 #: The collaborative Wiener stage, blended into the prior of the run before it (``C``'s level: the
 #: level factor times the prior's effective level), where it gains on validation images
 #: (``experiments/tune_collaborative.py``, ``experiments/results/collaborative_tuning.md``).
-#: Denoising, inpainting, super-resolution, CT: after the non-local stage, ``w`` = 0.5 at level
+#: Denoising, inpainting, super-resolution: after the non-local stage, ``w`` = 0.5 at level
 #: factor 1. Denoising: the best mean over sigma 15, 25, 50 on the 10 validation images of
 #: ``NON_LOCAL``: 31.33 / 28.80 / 25.63 dB against 31.16 / 28.68 / 25.56 with the non-local stage
 #: alone (8 held-out validation images: +0.15 / +0.12 / +0.05). On the 6 validation images of
-#: ``NON_LOCAL`` (and 6 held-out ones): CT 27.63 against 27.50 (25.25 against 25.11), inpainting
-#: 32.46 against 32.22 (29.70 against 29.35), super-resolution 30.51 against 30.39 (26.82 against
-#: 26.77). Deblurring: after the non-local stage it lost (29.57 against 29.59, at most 29.62: the
-#: Wiener gains, taken from a guide that lacks detail, remove detail the data step restores), but
-#: *before* it, guided by the first run and at level factor 0.6, it gains: 29.65 at ``w`` = 0.7
-#: against 29.59 (6 held-out images: 26.59 against 26.50); the non-local filter is then built from
-#: the sharper second run's estimate.
+#: ``NON_LOCAL`` (and 6 held-out ones): inpainting 32.46 against 32.22 (29.70 against 29.35),
+#: super-resolution 30.51 against 30.39 (26.82 against 26.77). Deblurring and CT run it *before*
+#: the non-local stage, guided by the first run (the non-local filter is then built from the
+#: sharper second estimate and blended into the second run's prior). Deblurring: after the
+#: non-local stage it lost (29.57 against 29.59, at most 29.62: the Wiener gains, taken from a guide
+#: that lacks detail, remove detail the data step restores); before it, at ``w`` = 0.7 and level
+#: factor 0.6, 29.65 (held out: 26.59 against 26.50). CT: after it 27.63 against 27.50 (held out
+#: 25.25 against 25.11); before it, at ``w`` = 1 (the second run's prior is ``C`` alone) and level
+#: factor 1, 27.78 (held out: 25.34).
 COLLABORATIVE = {"denoise": CollaborativeSettings(weight=0.5, level_factor=1.0),
                  "deblur": CollaborativeSettings(weight=0.7, level_factor=0.6),
                  "inpaint": CollaborativeSettings(weight=0.5, level_factor=1.0),
                  "superres": CollaborativeSettings(weight=0.5, level_factor=1.0),
-                 "ct": CollaborativeSettings(weight=0.5, level_factor=1.0)}
+                 "ct": CollaborativeSettings(weight=1.0, level_factor=1.0)}
 #: The problems whose collaborative stage runs before the non-local one (see :data:`COLLABORATIVE`).
-COLLABORATIVE_FIRST = ("deblur",)
+COLLABORATIVE_FIRST = ("deblur", "ct")
 #: The refinement stages per problem, in the order they run (:mod:`denoisers.reconstruct`).
 STAGES = {name: (COLLABORATIVE[name], NON_LOCAL[name]) if name in COLLABORATIVE_FIRST else (NON_LOCAL[name], COLLABORATIVE[name])
           for name in NON_LOCAL}

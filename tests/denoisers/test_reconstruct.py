@@ -160,11 +160,13 @@ def test_a_stages_seconds_include_building_its_filter():
     assert chained.stages[-1].seconds >= 0.2 and chained.seconds >= first.seconds + 0.2
 
 
-def test_deblurring_runs_the_collaborative_stage_before_the_non_local_one():
+def test_deblurring_and_ct_run_the_collaborative_stage_before_the_non_local_one():
     problem = simulate("deblur", torch.rand(32, 32, generator=torch.Generator().manual_seed(1)))
     settings = choose_settings(problem)
     assert settings.stages == (COLLABORATIVE["deblur"], NON_LOCAL["deblur"])
-    assert [type(stage) for stage in choose_settings(simulate("ct", IMAGE)).stages] == [NonLocalSettings, CollaborativeSettings]
+    assert choose_settings(simulate("ct", IMAGE)).stages == (COLLABORATIVE["ct"], NON_LOCAL["ct"])
+    for name in ("denoise", "inpaint", "superres"):
+        assert [type(stage) for stage in choose_settings(simulate(name, IMAGE)).stages] == [NonLocalSettings, CollaborativeSettings]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         chained = run_pnp(problem, settings, max_iter=4)
