@@ -20,7 +20,7 @@ from denoisers.operators import (
     motion_kernel,
 )
 from denoisers.parameters import PnPSettings, choose_settings
-from denoisers.pnp import ConvergenceWarning, PnPResult, RelaxedDenoiser, pnp_admm, pnp_fbs
+from denoisers.pnp import ConvergenceWarning, PnPResult, RelaxedDenoiser, ScaledDenoiser, pnp_admm, pnp_fbs
 from denoisers.problems import PROBLEMS, Problem, from_measurement, simulate
 from denoisers.radon import ParallelBeamCT, uniform_angles
 from denoisers.reconstruct import run_pnp
@@ -44,6 +44,7 @@ __all__ = [
     "PnPSettings",
     "Problem",
     "RelaxedDenoiser",
+    "ScaledDenoiser",
     "available_sigmas",
     "choose_settings",
     "from_measurement",

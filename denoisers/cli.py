@@ -229,4 +229,6 @@ def _prior_name(args: argparse.Namespace, settings: PnPSettings) -> str:
         name = f"denoiser {args.model} (sigma {settings.denoiser_sigma:g})"
     else:
         name = f"shipped {settings.family} sigma {settings.denoiser_sigma:g} denoiser"
+    if settings.scale != 1.0:
+        name += f" scaled to noise sigma {settings.effective_level:.3g}"
     return name + "".join(f", then blended with a {stage.describe()}" for stage in settings.stages)

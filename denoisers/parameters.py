@@ -7,7 +7,13 @@ here by a per-problem factor ``REGULARISATION`` (chosen on a validation crop of 
 
 * FBS, ``g = 1 / L`` (inside the convergence range): the denoiser is weakened to the effective
   level ``sigma_t = k sigma_n sqrt(g)`` by :class:`~denoisers.pnp.RelaxedDenoiser` with strength
-  ``(sigma_t / sigma_d)^2``, ``sigma_d`` the smallest shipped level ``>= sigma_t``.
+  ``(sigma_t / sigma_d)^2``, ``sigma_d`` the smallest shipped level ``>= sigma_t`` (else the
+  largest). Denoising (``A = I``, ``g = 1``: the denoiser applied once, to noise ``sigma_n``)
+  instead scales: :class:`~denoisers.pnp.ScaledDenoiser` with ``a = sigma_d / sigma_n``, full
+  strength. Relaxing ``D`` toward the identity keeps part of the noise; on 10 validation images of
+  train400 (``experiments/tune_unshipped_levels.py``, ``experiments/results/unshipped_levels.md``)
+  scaling gave 27.90 dB against 23.58 at sigma 30, and gained at every level between and beyond
+  the shipped ones.
 * ADMM: ``sigma_d`` the shipped level nearest ``k sigma_n``, but at least the problem's
   :data:`ADMM_MIN_LEVEL` (missing pixels and lost frequencies want a stronger prior than the
   measurement noise suggests), strength ``s = min(1, 1 / (2 a))``
@@ -124,7 +130,8 @@ class PnPSettings:
     the shipped model of that level, loaded (and certified) once by :func:`choose_settings` and
     used by :func:`denoisers.reconstruct.run_pnp`; ``family`` names its shipped family (``None``
     for a model of one's own); ``stages``: the refinement stages run after the first run, in order
-    (:mod:`denoisers.reconstruct`).
+    (:mod:`denoisers.reconstruct`); ``scale``: the denoiser runs as ``D(a x) / a``
+    (:class:`~denoisers.pnp.ScaledDenoiser`; 1: as it is).
     """
 
     algorithm: str
@@ -137,11 +144,12 @@ class PnPSettings:
     prox_tolerance: float | None = None
     family: str | None = None
     stages: tuple[NonLocalSettings | CollaborativeSettings, ...] = ()
+    scale: float = 1.0
 
     @property
     def effective_level(self) -> float:
-        """The noise level (0-255) the relaxed prior acts for: ``sigma_d sqrt(strength)``."""
-        return self.denoiser_sigma * self.strength**0.5
+        """The noise level (0-255) the prior acts for: ``sigma_d sqrt(strength) / scale``."""
+        return self.denoiser_sigma * self.strength**0.5 / self.scale
 
 
 def choose_settings(
@@ -192,8 +200,10 @@ def choose_settings(
         target = 255.0 * k * noise / problem.operator.norm_bound()
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
         model = denoiser if denoiser is not None else load_denoiser(sigma, family)
-        return PnPSettings("fbs", sigma, min(1.0, (target / sigma) ** 2), None, None, model,
-                           family=None if denoiser is not None else family, stages=stages)
+        scaled = problem.name == "denoise" and target != sigma
+        return PnPSettings("fbs", sigma, 1.0 if scaled else min(1.0, (target / sigma) ** 2), None, None, model,
+                           family=None if denoiser is not None else family, stages=stages,
+                           scale=sigma / target if scaled else 1.0)
     if level is None and denoiser is None and problem.name in ADMM_LEVEL:
         level = ADMM_LEVEL[problem.name]
     if level is None:

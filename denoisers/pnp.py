@@ -15,6 +15,7 @@ with ``N`` provably non-expansive (``None`` when no certificate holds).
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -99,6 +100,27 @@ class RelaxedDenoiser:
     def certified_averagedness(self, input_shape: tuple[int, ...] | None = None) -> float | None:
         inner = denoiser_averagedness(self.denoiser, input_shape)
         return None if inner is None else self.strength * inner
+
+
+class ScaledDenoiser:
+    """``D_a(x) = D(a x) / a`` for ``a > 0``: a denoiser for noise ``sigma_d`` applied to noise
+    ``sigma = sigma_d / a`` (the image is scaled until its noise is the level ``D`` was trained for).
+
+    If ``D = (1 - t) I + t N`` is ``t``-averaged, ``D_a = (1 - t) I + t N_a`` with
+    ``N_a(x) = N(a x) / a``, and ``||N_a(x) - N_a(y)|| <= ||a x - a y|| / a = ||x - y||``: ``D_a``
+    is ``t``-averaged with the same certificate.
+    """
+
+    def __init__(self, denoiser: Denoiser, scale: float) -> None:
+        if not (math.isfinite(scale) and scale > 0.0):
+            raise InputError(f"denoiser scale must be a positive number, got {scale}")
+        self.denoiser, self.scale = denoiser, scale
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.denoiser(x * self.scale) / self.scale
+
+    def certified_averagedness(self, input_shape: tuple[int, ...] | None = None) -> float | None:
+        return denoiser_averagedness(self.denoiser, input_shape)
 
 
 class RepeatCache:

@@ -19,7 +19,7 @@ import torch
 
 from denoisers.nonlocal_filter import NonLocalBlend
 from denoisers.parameters import PnPSettings
-from denoisers.pnp import Denoiser, PnPResult, RelaxedDenoiser, RepeatCache, pnp_admm, pnp_fbs
+from denoisers.pnp import Denoiser, PnPResult, RelaxedDenoiser, RepeatCache, ScaledDenoiser, pnp_admm, pnp_fbs
 from denoisers.problems import Problem
 
 
@@ -43,7 +43,8 @@ def run_pnp(
 ) -> PnPResult:
     """Run the solver of ``settings`` on ``problem`` (default denoiser: the shipped one of ``settings``).
 
-    The prior is the denoiser relaxed to ``settings.strength`` (:class:`~denoisers.pnp.RelaxedDenoiser`);
+    The prior is the denoiser scaled by ``settings.scale`` and relaxed to ``settings.strength``
+    (:func:`relaxed_prior`);
     FBS takes ``settings.step``, ADMM ``settings.penalty``, ``settings.relaxation`` and ``settings.prox_tolerance``.
     With ``settings.stages`` a run follows per stage (module docstring) and the result chains them all.
     """
@@ -77,9 +78,11 @@ def refine(
 
 
 def relaxed_prior(settings: PnPSettings, denoiser: Denoiser | None = None) -> Denoiser:
-    """The denoiser (default: the shipped one of ``settings``) relaxed to ``settings.strength``, behind a
-    :class:`~denoisers.pnp.RepeatCache`."""
+    """The denoiser (default: the shipped one of ``settings``) scaled by ``settings.scale`` and relaxed
+    to ``settings.strength``, behind a :class:`~denoisers.pnp.RepeatCache`."""
     base = settings.denoiser if denoiser is None else denoiser
+    if settings.scale != 1.0:
+        base = ScaledDenoiser(base, settings.scale)
     return RepeatCache(base if settings.strength == 1.0 else RelaxedDenoiser(base, settings.strength))
 
 

@@ -9,7 +9,7 @@ from lipapps import CheckpointError, InputError
 from denoisers.images import write_image
 from denoisers.model import MULTISCALE_RIDGE, AveragedDenoiser
 from lipapps.spectral import conv_perron_bound as perron_conv_bound
-from denoisers.pnp import RelaxedDenoiser
+from denoisers.pnp import RelaxedDenoiser, ScaledDenoiser
 from denoisers.training import image_files, random_patches, split_files, train_denoiser, validation_files
 from denoisers.weights import FAMILIES, available_sigmas, load_denoiser, weights_digest, weights_name
 
@@ -188,6 +188,10 @@ def test_shipped_denoisers_are_certified_and_denoise(sigma, family):
     assert lipapps.certify(model, (1, 32, 32)).upper_bound <= 1.0
     x, y = _pairs(2, 24, seed=sigma)
     _assert_firmly_non_expansive(RelaxedDenoiser(model, 0.5 / model.averaging), x, y)
+    for scale in (0.3, 50 / 35):  # run at another noise level: the certificate is the model's
+        scaled = ScaledDenoiser(model, scale)
+        assert scaled.certified_averagedness() == model.averaging
+        _assert_firmly_non_expansive(RelaxedDenoiser(scaled, 0.5 / model.averaging), x, y)
     lower = lipapps.empirical_lipschitz(model, x, steps=10, power_iterations=5)
     assert lower <= model.lipschitz_bound() * (1 + 1e-9)  # the float64 search's rounding of a ratio near 1
     clean = torch.linspace(0, 1, 32).repeat(32, 1)[None, None]

@@ -12,6 +12,7 @@ from denoisers.pnp import (
     PnPResult,
     PnPTrace,
     RelaxedDenoiser,
+    ScaledDenoiser,
     RepeatCache,
     denoiser_averagedness,
     pnp_admm,
@@ -100,6 +101,9 @@ def test_bad_arguments_raise_input_error(image, smoothing_denoiser):
         pnp_fbs(operator, image, denoiser, step_size=-1.0)
     with pytest.raises(InputError, match="strength"):
         RelaxedDenoiser(denoiser, 1.5)
+    for scale in (0.0, -2.0, float("inf"), float("nan")):
+        with pytest.raises(InputError, match="scale"):
+            ScaledDenoiser(denoiser, scale)
 
 
 def test_residual_check_forgives_only_the_rounding_of_the_iterates():

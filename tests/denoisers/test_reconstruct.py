@@ -4,9 +4,12 @@ from dataclasses import replace
 
 import pytest
 import torch
+from skimage import data
+from skimage.transform import resize
 
 from lipapps import InputError
 
+from denoisers.metrics import psnr
 from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
 from denoisers.collaborative_filter import CollaborativeSettings
@@ -175,3 +178,15 @@ def test_deblurring_and_ct_run_the_collaborative_stage_before_the_non_local_one(
         expected, _ = refine(problem, settings, collaborative, NON_LOCAL["deblur"], prior, max_iter=4)
     assert len(chained.stages) == 3
     assert torch.equal(chained.stages[1].x, collaborative.x) and torch.equal(chained.x, expected.x)
+
+
+def test_denoising_between_shipped_levels_scales_the_next_level_up_instead_of_relaxing_it():
+    truth = torch.from_numpy(resize(data.camera(), (96, 96), anti_aliasing=True)).float()
+    problem = simulate("denoise", truth, noise=35 / 255, seed=0)
+    settings = choose_settings(problem)
+    assert (settings.denoiser_sigma, settings.strength, settings.scale) == (50, 1.0, 50 / 35)
+    assert settings.effective_level == pytest.approx(35)
+    relaxed = replace(settings, scale=1.0, strength=(35 / 50) ** 2)  # the rule before: keeps part of the noise
+    assert psnr(run_pnp(problem, settings).x, truth) > psnr(run_pnp(problem, relaxed).x, truth) + 1.0
+    assert choose_settings(simulate("denoise", truth, noise=25 / 255)).scale == 1.0  # a shipped level runs as it is
+    assert choose_settings(simulate("deblur", truth), "fbs").scale == 1.0  # other problems relax toward the data

@@ -1,4 +1,4 @@
-"""experiments/tune_nonlocal.py, tune_nonlocal_pnp.py and tune_collaborative.py, run as scripts on tiny validation images."""
+"""experiments/tune_nonlocal.py, tune_nonlocal_pnp.py, tune_collaborative.py and tune_unshipped_levels.py, run as scripts on tiny validation images."""
 
 from __future__ import annotations
 
@@ -75,3 +75,16 @@ def test_collaborative_grid_records_each_setting_beside_the_reconstruction_witho
     assert [(r["problem"], r["position"]) for r in moved] == [("deblur", "after")] * 2
     assert moved[0]["base_psnr"] == pytest.approx(records[2]["base_psnr"], abs=1e-3)  # the same chain without the stage
     assert moved[0]["psnr"] != records[2]["psnr"]
+
+
+def test_unshipped_levels_record_the_scaled_and_the_relaxed_denoiser(data: Path) -> None:
+    results = data / "levels.json"
+    args = ["--sigmas", "35", "25", "--images", "2", "--results", str(results)]
+    done = _run("tune_unshipped_levels.py", args, data)
+    assert done.returncode == 0, done.stderr
+    between, shipped = json.loads(results.read_text())
+    assert (between["sigma"], between["level"], shipped["level"]) == (35, 50, 25) and "provenance" in between
+    assert between["scaled"] != between["relaxed"] and shipped["scaled"] == shipped["relaxed"]  # a shipped level runs as it is
+    assert all(r[k] > 0 for r in (between, shipped) for k in ("scaled_first", "scaled", "relaxed_first", "relaxed"))
+    again = _run("tune_unshipped_levels.py", args, data)
+    assert again.returncode == 0 and json.loads(results.read_text()) == [between, shipped]
