@@ -29,6 +29,7 @@ conjugate-gradient solve with summable errors (:data:`PROX_TOLERANCE`), over-rel
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from lipapps import InputError
@@ -93,32 +94,46 @@ NON_LOCAL = {"denoise": NonLocalSettings(weight=0.7, bandwidth_factor=0.04),
 #: The collaborative Wiener stage, blended into the prior of the run before it (``C``'s level: the
 #: level factor times the prior's effective level), where it gains on validation images
 #: (``experiments/tune_collaborative.py``, ``experiments/results/collaborative_tuning.md``).
-#: Denoising, inpainting, super-resolution: after the non-local stage, ``w`` = 0.5 at level
-#: factor 1. Denoising: the best mean over sigma 15, 25, 50 on the 10 validation images of
-#: ``NON_LOCAL``: 31.33 / 28.80 / 25.63 dB against 31.16 / 28.68 / 25.56 with the non-local stage
-#: alone (8 held-out validation images: +0.15 / +0.12 / +0.05). On the 6 validation images of
-#: ``NON_LOCAL`` (and 6 held-out ones): inpainting 32.46 against 32.22 (29.70 against 29.35),
-#: super-resolution 30.51 against 30.39 (26.82 against 26.77). Deblurring and CT run it *before*
-#: the non-local stage, guided by the first run (the non-local filter is then built from the
-#: sharper second estimate and blended into the second run's prior). Deblurring: after the
-#: non-local stage it lost (29.57 against 29.59, at most 29.62: the Wiener gains, taken from a guide
-#: that lacks detail, remove detail the data step restores); before it, at ``w`` = 0.7 and level
-#: factor 0.6, 29.65 (held out: 26.59 against 26.50). CT: after it 27.63 against 27.50 (held out
-#: 25.25 against 25.11); before it, at level factor 1, the gain grows with ``w``: 27.67 / 27.72 /
-#: 27.75 / 27.78 at ``w`` = 0.5 / 0.7 / 0.85 / 1 (held out 25.25 / 25.29 / 25.32 / 25.34). ``w`` =
-#: 0.85, not 1: with little noise (the CLI's own simulation, 30 angles, noise 0.1, camera 256 x 256)
-#: ``w`` = 1, a purely linear prior in the last two runs, took 401 iterations against 235 at 0.85 and
-#: ended 0.02 dB lower (26.99 against 27.01).
+#: ``COLLABORATIVE``: after the non-local stage, ``w`` = 0.5 at level factor 1. Denoising: the best
+#: mean over sigma 15, 25, 50 on the 10 validation images of ``NON_LOCAL``: 31.33 / 28.80 / 25.63
+#: dB against 31.16 / 28.68 / 25.56 with the non-local stage alone (8 held-out validation images:
+#: +0.15 / +0.12 / +0.05). On the 6 validation images of ``NON_LOCAL`` (and 6 held-out ones):
+#: inpainting 32.46 against 32.22 (29.70 against 29.35), super-resolution 30.51 against 30.39
+#: (26.82 against 26.77).
 COLLABORATIVE = {"denoise": CollaborativeSettings(weight=0.5, level_factor=1.0),
-                 "deblur": CollaborativeSettings(weight=0.7, level_factor=0.6),
                  "inpaint": CollaborativeSettings(weight=0.5, level_factor=1.0),
-                 "superres": CollaborativeSettings(weight=0.5, level_factor=1.0),
-                 "ct": CollaborativeSettings(weight=0.85, level_factor=1.0)}
-#: The problems whose collaborative stage runs before the non-local one (see :data:`COLLABORATIVE`).
-COLLABORATIVE_FIRST = ("deblur", "ct")
-#: The refinement stages per problem, in the order they run (:mod:`denoisers.reconstruct`).
-STAGES = {name: (COLLABORATIVE[name], NON_LOCAL[name]) if name in COLLABORATIVE_FIRST else (NON_LOCAL[name], COLLABORATIVE[name])
-          for name in NON_LOCAL}
+                 "superres": CollaborativeSettings(weight=0.5, level_factor=1.0)}
+#: ``COLLABORATIVE_FIRST``: the stage *before* the non-local one, guided by the first run (the
+#: non-local filter is then built from the sharper second estimate and blended into the second
+#: run's prior), where that gains more: deblurring, CT, and denoising above
+#: :data:`COLLABORATIVE_FIRST_ABOVE`. Deblurring: after the non-local stage it lost (29.57 against
+#: 29.59, at most 29.62: the Wiener gains, taken from a guide that lacks detail, remove detail the
+#: data step restores); before it, at ``w`` = 0.7 and level factor 0.6, 29.65 (held out: 26.59
+#: against 26.50). CT: after it 27.63 against 27.50 (held out 25.25 against 25.11); before it, at
+#: level factor 1, the gain grows with ``w``: 27.67 / 27.72 / 27.75 / 27.78 at ``w`` = 0.5 / 0.7 /
+#: 0.85 / 1 (held out 25.25 / 25.29 / 25.32 / 25.34). ``w`` = 0.85, not 1: with little noise (the
+#: CLI's own simulation, 30 angles, noise 0.1, camera 256 x 256) ``w`` = 1, a purely linear prior
+#: in the last two runs, took 401 iterations against 235 at 0.85 and ended 0.02 dB lower (26.99
+#: against 27.01). Denoising at ``w`` = 0.7 against ``COLLABORATIVE`` after the non-local stage:
+#: sigma 15 / 25 / 35 / 40 / 50: 31.27 / 28.79 / 27.28 / 26.70 / 25.72 dB against 31.33 / 28.80 /
+#: 27.22 / 26.64 / 25.63 (held out at 15 / 25 / 50: 31.44 / 29.00 / 25.81 against 31.48 / 28.98 / 25.73).
+COLLABORATIVE_FIRST = {"deblur": CollaborativeSettings(weight=0.7, level_factor=0.6),
+                       "ct": CollaborativeSettings(weight=0.85, level_factor=1.0),
+                       "denoise": CollaborativeSettings(weight=0.7, level_factor=1.0)}
+#: The noise level (0-255) at or below which a problem of :data:`COLLABORATIVE_FIRST` still runs the
+#: collaborative stage after the non-local one (absent: never).
+COLLABORATIVE_FIRST_ABOVE = {"denoise": 25.0}
+
+
+def refinement_stages(problem: str, sigma: float) -> tuple[NonLocalSettings | CollaborativeSettings, ...]:
+    """The refinement stages of ``problem`` at noise level ``sigma`` (0-255), in the order they run
+    (:mod:`denoisers.reconstruct`): a non-local and a collaborative stage, the collaborative one
+    first where :data:`COLLABORATIVE_FIRST` and :data:`COLLABORATIVE_FIRST_ABOVE` say so."""
+    if problem in COLLABORATIVE_FIRST and sigma > COLLABORATIVE_FIRST_ABOVE.get(problem, -math.inf):
+        return COLLABORATIVE_FIRST[problem], NON_LOCAL[problem]
+    return NON_LOCAL[problem], COLLABORATIVE[problem]
+
+
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0
 
@@ -175,7 +190,7 @@ def choose_settings(
     default step applies the denoiser once, where the ``"ridge"`` family is the better one.
     ``denoiser``: a model of one's own (e.g. from ``lipapps denoiser train``) used instead of the
     shipped ones, as the only level, its ``sigma`` (the same rule; ``level`` must then be ``None``).
-    ``non_local``: add the problem's refinement stages (:data:`STAGES`: a non-local and a
+    ``non_local``: add the problem's refinement stages (:func:`refinement_stages`: a non-local and a
     collaborative one); ``None``: when the run is the problem's default configuration with
     shipped weights (what the stages were tuned for).
     """
@@ -189,7 +204,7 @@ def choose_settings(
         family = default_family if algorithm == default_algorithm else "firm"
     if non_local is None:  # the stage was tuned for the problem's default configuration
         non_local = (algorithm, family) == (default_algorithm, default_family) and denoiser is None
-    stages = STAGES[problem.name] if non_local else ()
+    stages = refinement_stages(problem.name, 255.0 * problem.noise) if non_local else ()
     sigmas = [denoiser.sigma] if denoiser is not None else available_sigmas(family)
     if not sigmas:
         raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")

@@ -6,7 +6,7 @@ peak (``denoisers.problems.simulate_ct_relative``, seed = image index). Methods,
 
 * ours: ``choose_settings(problem, "admm")`` and ``run_pnp`` (the library defaults: the shipped
   firmly non-expansive denoiser, inexact warm-started CG data steps with summable proven errors,
-  over-relaxation, then the refinement stages of ``denoisers.parameters.STAGES``; family, level and
+  over-relaxation, then the refinement stages of ``denoisers.parameters.refinement_stages``; family, level and
   penalty rule chosen on train400 validation images by ``tune_ct.py``, the stages by
   ``tune_nonlocal_pnp.py`` and ``tune_collaborative.py``); iterations and CG products count all runs;
 * FBP with the best scikit-image filter and SART with the best sweep count, each picked against

@@ -6,7 +6,7 @@ Each problem at the library's default configuration (``choose_settings``) with i
 reconstruction guides ``C`` and one more run, warm-started there, uses the blend ``w C + (1 - w) D'``
 (``denoisers.reconstruct.refine``); ``before`` it, the first run guides ``C``, the run with
 ``w C + (1 - w) D`` follows, and then the non-local stage, its filter built from that run's
-estimate and blended into that run's prior; ``shipped``: where ``denoisers.parameters.STAGES`` puts it.
+estimate and blended into that run's prior; ``shipped``: where ``denoisers.parameters.refinement_stages`` puts it.
 For each weight ``w`` and level factor (``C``'s noise level over the prior's effective level). For
 denoising at the default step a run applies its prior once: ``w C(y) + (1 - w) D'(y)``. Denoising at each ``--sigmas``
 level; the inverse problems as in ``tune_nonlocal_pnp.py`` (CT: 60 angles, noise 1% of the
@@ -39,7 +39,7 @@ from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.collaborative_filter import CollaborativeSettings
 from denoisers.images import read_image
 from denoisers.metrics import psnr
-from denoisers.parameters import COLLABORATIVE_FIRST, NON_LOCAL, choose_settings
+from denoisers.parameters import NON_LOCAL, choose_settings, refinement_stages
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate
 from denoisers.reconstruct import refine, relaxed_prior, run_pnp
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.7, 0.85, 1.0])
     parser.add_argument("--factors", type=float, nargs="+", default=[0.8, 1.0, 1.2])
     parser.add_argument("--position", choices=POSITIONS, default="shipped",
-                        help="run the stage before or after the non-local stage (shipped: as STAGES has it)")
+                        help="run the stage before or after the non-local stage (shipped: as refinement_stages has it)")
     parser.add_argument("--max-iter", type=int, default=150)
     parser.add_argument("--data", type=Path, default=data_dir("images", "train400"))
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -91,7 +91,8 @@ def main() -> None:
     cases += [(name, lambda t, seed, name=name: make_problem(name, t, seed)) for name in args.problems if name != "denoise"]
     for name, make in cases:
         problem_name = name.split()[0]
-        position = args.position if args.position != "shipped" else "before" if problem_name in COLLABORATIVE_FIRST else "after"
+        shipped = refinement_stages(problem_name, float(name.split()[-1]) if problem_name == "denoise" else 255.0 * make(truths[0], 0).noise)
+        position = args.position if args.position != "shipped" else "before" if isinstance(shipped[0], CollaborativeSettings) else "after"
         records = {wf: {"problem": name, "weight": wf[0], "level_factor": wf[1], "images": [p.name for p in files],
                         "max_iter": args.max_iter, "position": position} for wf in grid}
         todo = [wf for wf in grid if not results.has(key(records[wf]))]

@@ -12,9 +12,8 @@ from lipapps import InputError
 from denoisers.metrics import psnr
 from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
-from denoisers.collaborative_filter import CollaborativeSettings
-from denoisers.parameters import ADMM_MIN_LEVEL, COLLABORATIVE, NON_LOCAL, REGULARISATION, choose_settings
-from denoisers.nonlocal_filter import NonLocalBlend, NonLocalSettings
+from denoisers.parameters import ADMM_MIN_LEVEL, COLLABORATIVE, COLLABORATIVE_FIRST, NON_LOCAL, REGULARISATION, choose_settings
+from denoisers.nonlocal_filter import NonLocalBlend
 from denoisers.reconstruct import refine, relaxed_prior, run_pnp
 from denoisers.weights import available_sigmas, load_denoiser
 
@@ -163,18 +162,22 @@ def test_a_stages_seconds_include_building_its_filter():
     assert chained.stages[-1].seconds >= 0.2 and chained.seconds >= first.seconds + 0.2
 
 
-def test_deblurring_and_ct_run_the_collaborative_stage_before_the_non_local_one():
+def test_deblurring_ct_and_strong_noise_run_the_collaborative_stage_before_the_non_local_one():
     problem = simulate("deblur", torch.rand(32, 32, generator=torch.Generator().manual_seed(1)))
     settings = choose_settings(problem)
-    assert settings.stages == (COLLABORATIVE["deblur"], NON_LOCAL["deblur"])
-    assert choose_settings(simulate("ct", IMAGE)).stages == (COLLABORATIVE["ct"], NON_LOCAL["ct"])
-    for name in ("denoise", "inpaint", "superres"):
-        assert [type(stage) for stage in choose_settings(simulate(name, IMAGE)).stages] == [NonLocalSettings, CollaborativeSettings]
+    assert settings.stages == (COLLABORATIVE_FIRST["deblur"], NON_LOCAL["deblur"])
+    assert choose_settings(simulate("ct", IMAGE)).stages == (COLLABORATIVE_FIRST["ct"], NON_LOCAL["ct"])
+    for name in ("inpaint", "superres"):
+        assert choose_settings(simulate(name, IMAGE)).stages == (NON_LOCAL[name], COLLABORATIVE[name])
+    for sigma, first in ((15, False), (25, False), (25.5, True), (50, True), (75, True)):
+        stages = choose_settings(simulate("denoise", IMAGE, noise=sigma / 255)).stages
+        assert stages == ((COLLABORATIVE_FIRST["denoise"], NON_LOCAL["denoise"]) if first else
+                          (NON_LOCAL["denoise"], COLLABORATIVE["denoise"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         chained = run_pnp(problem, settings, max_iter=4)
         first = run_pnp(problem, replace(settings, stages=()), max_iter=4)
-        collaborative, prior = refine(problem, settings, first, COLLABORATIVE["deblur"], relaxed_prior(settings), max_iter=4)
+        collaborative, prior = refine(problem, settings, first, COLLABORATIVE_FIRST["deblur"], relaxed_prior(settings), max_iter=4)
         expected, _ = refine(problem, settings, collaborative, NON_LOCAL["deblur"], prior, max_iter=4)
     assert len(chained.stages) == 3
     assert torch.equal(chained.stages[1].x, collaborative.x) and torch.equal(chained.x, expected.x)
