@@ -10,7 +10,10 @@ peak (``denoisers.problems.simulate_ct_relative``, seed = image index). Methods,
   penalty rule chosen on train400 validation images by ``tune_ct.py``, the stages by
   ``tune_nonlocal_pnp.py`` and ``tune_collaborative.py``); iterations and CG products count all runs;
 * FBP with the best scikit-image filter and SART with the best sweep count, each picked against
-  the truth (an oracle: the baselines are favoured).
+  the truth (an oracle: the baselines are favoured);
+* with ``--bm3d-prior``, PnP-ADMM with BM3D as the prior (``denoisers.baselines.best_bm3d_prior_reconstruction``:
+  level and penalty factor tuned per image against the truth, no guarantee), minutes per image;
+  the means then add ours and BM3D over the images that have both.
 
 Records PSNR, SSIM, seconds per reconstruction (the solver, not building the operator; shared
 CPU machine, 2 threads), and for ours the CPU seconds of the process (steadier than wall time on
@@ -19,11 +22,13 @@ whether the residual stayed within its proven error allowance, and which shipped
 (``weights``: :func:`denoisers.weights.weights_digest`). Results: experiments/results/ct_bench.{json,md}.
 
     OMP_NUM_THREADS=2 python experiments/bench_ct.py --images 4
+    OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --bm3d-prior --results experiments/results/ct_bench_stages.json
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 import warnings
 from pathlib import Path
@@ -32,7 +37,7 @@ import numpy as np
 import torch
 
 from lipapps.results import ResultsFile, data_dir, markdown_table
-from denoisers.baselines import best_filtered_back_projection, best_sart
+from denoisers.baselines import best_bm3d_prior_reconstruction, best_filtered_back_projection, best_sart
 from denoisers.images import centre_crop, read_image
 from denoisers.metrics import psnr, ssim
 from denoisers.parameters import choose_settings
@@ -45,6 +50,7 @@ from denoisers.weights import weights_digest
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "ct_bench.json"
 KEY = ("image", "method", "size", "angles", "peak_fraction")
 METHODS = ("ours, PnP-ADMM", "FBP (best filter)", "SART (best sweeps)")
+BM3D_PRIOR = "BM3D prior, PnP-ADMM (best level and factor, no guarantee)"
 
 
 def markdown(records: list[dict]) -> str:
@@ -69,6 +75,11 @@ def markdown(records: list[dict]) -> str:
                                               "cg_products": f"{np.mean([r['cg_products'] for r in rows]):.0f}",
                                               "converged": all(r["converged"] for r in rows),
                                               "monotone": all(r["monotone"] for r in rows)} if method == METHODS[0] else {})})
+    paired = sorted({r["image"] for r in records if r["method"] == BM3D_PRIOR} & set(complete))
+    for method in (METHODS[0], BM3D_PRIOR) if paired else ():
+        rows = [r for r in records if r["method"] == method and r["image"] in paired]
+        means.append({"image": f"mean of {len(rows)} with BM3D", "method": method, "psnr": np.mean([r["psnr"] for r in rows]),
+                      "ssim": np.mean([r["ssim"] for r in rows]), "seconds": np.mean([r["seconds"] for r in rows]), "setting": ""})
     first = records[0] if records else {"size": 0, "angles": 0, "peak_fraction": 0}
     title = (f"# CT {first['size']} x {first['size']}, {first['angles']} angles, noise {100 * first['peak_fraction']:g}% of the "
              "sinogram peak: BSD68 crops (seconds on a shared 2-core CPU machine, 2 threads)\n\n")
@@ -84,12 +95,19 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, default=300)
     parser.add_argument("--sart-sweeps", type=int, default=20, help="SART sweep counts tried: 1..N")
     parser.add_argument("--data", type=Path, default=data_dir("images", "bsd68"))
+    parser.add_argument("--bm3d-prior", action="store_true",
+                        help="also PnP-ADMM with BM3D as the prior, level and penalty tuned per image against the truth "
+                             "(slow: minutes per image; needs the bm3d package)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.bm3d_prior and importlib.util.find_spec("bm3d") is None:
+        parser.error("--bm3d-prior needs the bm3d package: pip install 'lipapps[bench]'")
     results = ResultsFile(args.results, key=lambda r: tuple(r[k] for k in KEY), markdown=markdown)
+    methods = (*METHODS, BM3D_PRIOR) if args.bm3d_prior else METHODS
     for seed, path in enumerate(image_files(args.data)[: args.images]):
         base = {"image": path.name, "size": args.size, "angles": args.angles, "peak_fraction": args.peak_fraction}
-        if all(results.has(tuple({**base, "method": m}[k] for k in KEY)) for m in METHODS):
+        missing = [m for m in methods if not results.has(tuple({**base, "method": m}[k] for k in KEY))]
+        if not missing:
             continue
         problem = simulate_ct_relative(centre_crop(read_image(path), args.size), args.angles, args.peak_fraction, seed)
         truth = problem.truth
@@ -99,6 +117,12 @@ def main() -> None:
                          "seconds": seconds, "setting": setting, **extra})
             print(path.name, method, round(results.records[-1]["psnr"], 2), round(seconds, 2), flush=True)
 
+        if BM3D_PRIOR in missing:
+            best, level, factor = best_bm3d_prior_reconstruction(problem)
+            add(BM3D_PRIOR, best.x, best.seconds, f"level {level}, penalty factor {factor:g}", iterations=best.iterations,
+                converged=best.converged, monotone=residual_non_increasing(best))
+        if missing == [BM3D_PRIOR]:
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConvergenceWarning)
             settings = choose_settings(problem, "admm")
