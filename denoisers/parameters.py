@@ -94,17 +94,17 @@ NON_LOCAL = {"denoise": NonLocalSettings(weight=0.7, bandwidth_factor=0.04),
 #: The collaborative Wiener stage, blended into the prior of the run before it (``C``'s level: the
 #: level factor times the prior's effective level), where it gains on validation images
 #: (``experiments/tune_collaborative.py``, ``experiments/results/collaborative_tuning.md``).
-#: ``COLLABORATIVE``: after the non-local stage, ``w`` = 0.5 at level factor 1. Denoising: the best
-#: mean over sigma 15, 25, 50 on the 10 validation images of ``NON_LOCAL``: 31.33 / 28.80 / 25.63
-#: dB against 31.16 / 28.68 / 25.56 with the non-local stage alone (8 held-out validation images:
-#: +0.15 / +0.12 / +0.05). On the 6 validation images of ``NON_LOCAL`` (and 6 held-out ones):
-#: inpainting 32.46 against 32.22 (29.70 against 29.35).
-COLLABORATIVE = {"denoise": CollaborativeSettings(weight=0.5, level_factor=1.0),
-                 "inpaint": CollaborativeSettings(weight=0.5, level_factor=1.0)}
+#: ``COLLABORATIVE``: after the non-local stage, ``w`` = 0.5 at level factor 1 (denoising up to
+#: :data:`COLLABORATIVE_FIRST_ABOVE`). Denoising: the best mean over sigma 15, 25, 50 on the 10
+#: validation images of ``NON_LOCAL``: 31.33 / 28.80 / 25.63 dB against 31.16 / 28.68 / 25.56 with
+#: the non-local stage alone (8 held-out validation images: +0.15 / +0.12 / +0.05).
+COLLABORATIVE = {"denoise": CollaborativeSettings(weight=0.5, level_factor=1.0)}
 #: ``COLLABORATIVE_FIRST``: the stage *before* the non-local one, guided by the first run (the
 #: non-local filter is then built from the sharper second estimate and blended into the second
-#: run's prior), where that gains more: deblurring, CT, super-resolution, and denoising above
-#: :data:`COLLABORATIVE_FIRST_ABOVE`. Super-resolution: after the non-local stage, at ``w`` = 0.5,
+#: run's prior), where that gains more: every inverse problem, and denoising above
+#: :data:`COLLABORATIVE_FIRST_ABOVE`. On the 6 validation images of ``NON_LOCAL`` (and 6 held-out
+#: ones): inpainting after the non-local stage at ``w`` = 0.5 32.46 against 32.22 (29.70 against
+#: 29.35), before it at ``w`` = 0.7 32.54 (29.81; 0.5: 32.48). Super-resolution: after the non-local stage, at ``w`` = 0.5,
 #: 30.50 against 30.39 (held out 26.82 against 26.77); before it 30.52 / 30.55 / 30.59 at ``w`` =
 #: 0.5 / 0.7 / 1 (held out at 0.7 / 1: 26.87 / 26.91). Deblurring: after the non-local stage it lost (29.57 against
 #: 29.59, at most 29.62: the Wiener gains, taken from a guide that lacks detail, remove detail the
@@ -121,6 +121,7 @@ COLLABORATIVE = {"denoise": CollaborativeSettings(weight=0.5, level_factor=1.0),
 COLLABORATIVE_FIRST = {"deblur": CollaborativeSettings(weight=0.7, level_factor=0.6),
                        "ct": CollaborativeSettings(weight=0.85, level_factor=1.0),
                        "superres": CollaborativeSettings(weight=1.0, level_factor=1.0),
+                       "inpaint": CollaborativeSettings(weight=0.7, level_factor=1.0),
                        "denoise": CollaborativeSettings(weight=0.7, level_factor=1.0)}
 #: The noise level (0-255) at or below which a problem of :data:`COLLABORATIVE_FIRST` still runs the
 #: collaborative stage after the non-local one (absent: never).

@@ -162,13 +162,13 @@ def test_a_stages_seconds_include_building_its_filter():
     assert chained.stages[-1].seconds >= 0.2 and chained.seconds >= first.seconds + 0.2
 
 
-def test_deblurring_ct_superresolution_and_strong_noise_run_the_collaborative_stage_first():
+def test_inverse_problems_and_strong_noise_run_the_collaborative_stage_first():
     problem = simulate("deblur", torch.rand(32, 32, generator=torch.Generator().manual_seed(1)))
     settings = choose_settings(problem)
     assert settings.stages == (COLLABORATIVE_FIRST["deblur"], NON_LOCAL["deblur"])
     assert choose_settings(simulate("ct", IMAGE)).stages == (COLLABORATIVE_FIRST["ct"], NON_LOCAL["ct"])
-    assert choose_settings(simulate("superres", IMAGE)).stages == (COLLABORATIVE_FIRST["superres"], NON_LOCAL["superres"])
-    assert choose_settings(simulate("inpaint", IMAGE)).stages == (NON_LOCAL["inpaint"], COLLABORATIVE["inpaint"])
+    for name in ("superres", "inpaint"):
+        assert choose_settings(simulate(name, IMAGE)).stages == (COLLABORATIVE_FIRST[name], NON_LOCAL[name])
     for sigma, first in ((15, False), (25, False), (25.5, True), (50, True), (75, True)):
         stages = choose_settings(simulate("denoise", IMAGE, noise=sigma / 255)).stages
         assert stages == ((COLLABORATIVE_FIRST["denoise"], NON_LOCAL["denoise"]) if first else
