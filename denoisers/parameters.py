@@ -10,10 +10,11 @@ here by a per-problem factor ``REGULARISATION`` (chosen on a validation crop of 
   ``(sigma_t / sigma_d)^2``, ``sigma_d`` the smallest shipped level ``>= sigma_t`` (else the
   largest). Denoising (``A = I``, ``g = 1``: the denoiser applied once, to noise ``sigma_n``)
   instead scales: :class:`~denoisers.pnp.ScaledDenoiser` with ``a = sigma_d / sigma_n``, full
-  strength. Relaxing ``D`` toward the identity keeps part of the noise; on 10 validation images of
-  train400 (``experiments/tune_unshipped_levels.py``, ``experiments/results/unshipped_levels.md``)
-  scaling gave 27.90 dB against 23.58 at sigma 30, and gained at every level between and beyond
-  the shipped ones.
+  strength, up to ``a`` = :data:`MAX_SCALE` (sigma 5 for the level 15), below which the scaled
+  denoiser is relaxed as well. Relaxing ``D`` toward the identity keeps part of the noise; on 10
+  validation images of train400 (``experiments/tune_unshipped_levels.py``,
+  ``experiments/results/unshipped_levels.md``) scaling gave 27.90 dB against 23.58 at sigma 30 and
+  gained at every level from 3 to 75; scaled without the cap it lost below sigma 4 (1 dB at sigma 1).
 * ADMM: ``sigma_d`` the shipped level nearest ``k sigma_n``, but at least the problem's
   :data:`ADMM_MIN_LEVEL` (missing pixels and lost frequencies want a stronger prior than the
   measurement noise suggests), strength ``s = min(1, 1 / (2 a))``
@@ -137,6 +138,9 @@ def refinement_stages(problem: str, sigma: float) -> tuple[NonLocalSettings | Co
     return NON_LOCAL[problem], COLLABORATIVE[problem]
 
 
+#: The largest scale ``a`` of a denoiser run as ``D(a x) / a`` for weaker noise (module docstring);
+#: below ``sigma_d / a`` the scaled denoiser is relaxed as well.
+MAX_SCALE = 3.0
 #: Smallest noise level used to set parameters (a noiseless measurement still needs a prior).
 NOISE_FLOOR = 1.0 / 255.0
 
@@ -221,10 +225,10 @@ def choose_settings(
         target = 255.0 * k * noise / problem.operator.norm_bound()
         sigma = next((s for s in sigmas if s >= target), sigmas[-1])
         model = denoiser if denoiser is not None else load_denoiser(sigma, family)
-        scaled = problem.name == "denoise" and target != sigma
-        return PnPSettings("fbs", sigma, 1.0 if scaled else min(1.0, (target / sigma) ** 2), None, None, model,
-                           family=None if denoiser is not None else family, stages=stages,
-                           scale=sigma / target if scaled else 1.0)
+        scale = min(sigma / target, MAX_SCALE) if problem.name == "denoise" else 1.0
+        strength = 1.0 if scale == sigma / target else min(1.0, (target * scale / sigma) ** 2)
+        return PnPSettings("fbs", sigma, strength, None, None, model,
+                           family=None if denoiser is not None else family, stages=stages, scale=scale)
     if level is None and denoiser is None and problem.name in ADMM_LEVEL:
         level = ADMM_LEVEL[problem.name]
     if level is None:

@@ -4,7 +4,7 @@ Weights ship for sigma 15, 25 and 50 (0-255 scale). For another ``sigma`` the de
 (``choose_settings`` for ``denoise``: PnP-FBS at step 1, i.e. the ridge denoiser applied once, then
 the refinement stages) takes ``sigma_d``, the smallest shipped level ``>= sigma`` (else the largest),
 and runs it *scaled*: ``D(a x) / a`` with ``a = sigma_d / sigma`` (``denoisers.pnp.ScaledDenoiser``,
-the same certificate). The alternative it replaced *relaxes* it: ``x + s (D(x) - x)`` with
+the same certificate), up to ``a = MAX_SCALE`` and relaxed below that. The alternative it replaced *relaxes* it: ``x + s (D(x) - x)`` with
 ``s = min(1, (sigma / sigma_d)^2)`` (``denoisers.pnp.RelaxedDenoiser``), which keeps a fraction of
 the noise. Both run with the same stages at the same effective level. Images: ``--images``
 validation images of train400 from ``--offset`` (the seeded split of
@@ -13,8 +13,8 @@ validation images of train400 from ``--offset`` (the seeded split of
 of each way, after the first run and after all stages. Results:
 experiments/results/unshipped_levels.{json,md}.
 
-    OMP_NUM_THREADS=1 python experiments/tune_unshipped_levels.py --sigmas 5 10 20 30 35 40 60 75
-    OMP_NUM_THREADS=1 python experiments/tune_unshipped_levels.py --sigmas 10 20 35 75 --offset 10 --images 8
+    OMP_NUM_THREADS=1 python experiments/tune_unshipped_levels.py --sigmas 1 2 3 4 5 10 20 30 35 40 60 75
+    OMP_NUM_THREADS=1 python experiments/tune_unshipped_levels.py --sigmas 1 2 3 4 5 10 20 30 35 40 60 75 --offset 10 --images 8
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def markdown(records: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sigmas", type=float, nargs="+", default=[5, 10, 20, 30, 35, 40, 60, 75], help="noise levels (0-255)")
+    parser.add_argument("--sigmas", type=float, nargs="+", default=[1, 2, 3, 4, 5, 10, 20, 30, 35, 40, 60, 75], help="noise levels (0-255)")
     parser.add_argument("--images", type=int, default=10)
     parser.add_argument("--offset", type=int, default=0, help="skip this many validation images (a held-out check)")
     parser.add_argument("--data", type=Path, default=data_dir("images", "train400"))
@@ -72,7 +72,7 @@ def main() -> None:
         for seed, truth in enumerate(tqdm(truths, desc=f"sigma {sigma:g}"), start=args.offset):
             problem = simulate("denoise", truth, sigma / 255, seed=seed)
             scaled = choose_settings(problem)
-            relaxed = dataclasses.replace(scaled, scale=1.0, strength=min(1.0, (sigma / scaled.denoiser_sigma) ** 2))
+            relaxed = dataclasses.replace(scaled, scale=1.0, strength=min(1.0, (sigma / scaled.denoiser_sigma) ** 2))  # the rule before
             for name, settings in (("scaled", scaled), ("relaxed", relaxed)):
                 result = run_pnp(problem, settings)
                 scores[f"{name}_first"].append(psnr(result.runs[0].x, truth))

@@ -12,7 +12,8 @@ from lipapps import InputError
 from denoisers.metrics import psnr
 from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
-from denoisers.parameters import ADMM_MIN_LEVEL, COLLABORATIVE, COLLABORATIVE_FIRST, NON_LOCAL, REGULARISATION, choose_settings
+from denoisers.parameters import (ADMM_MIN_LEVEL, COLLABORATIVE, COLLABORATIVE_FIRST, MAX_SCALE, NON_LOCAL, REGULARISATION,
+                                  choose_settings)
 from denoisers.nonlocal_filter import NonLocalBlend
 from denoisers.reconstruct import refine, relaxed_prior, run_pnp
 from denoisers.weights import available_sigmas, load_denoiser
@@ -192,4 +193,7 @@ def test_denoising_between_shipped_levels_scales_the_next_level_up_instead_of_re
     relaxed = replace(settings, scale=1.0, strength=(35 / 50) ** 2)  # the rule before: keeps part of the noise
     assert psnr(run_pnp(problem, settings).x, truth) > psnr(run_pnp(problem, relaxed).x, truth) + 1.0
     assert choose_settings(simulate("denoise", truth, noise=25 / 255)).scale == 1.0  # a shipped level runs as it is
+    faint = choose_settings(simulate("denoise", truth, noise=1 / 255))  # scaled by MAX_SCALE, then relaxed
+    assert (faint.denoiser_sigma, faint.scale) == (15, MAX_SCALE) and faint.strength == pytest.approx((MAX_SCALE / 15) ** 2)
+    assert faint.effective_level == pytest.approx(1)
     assert choose_settings(simulate("deblur", truth), "fbs").scale == 1.0  # other problems relax toward the data
