@@ -14,7 +14,8 @@ here by a per-problem factor ``REGULARISATION`` (chosen on a validation crop of 
   denoiser is relaxed as well. Relaxing ``D`` toward the identity keeps part of the noise; on 10
   validation images of train400 (``experiments/tune_unshipped_levels.py``,
   ``experiments/results/unshipped_levels.md``) scaling gave 27.90 dB against 23.58 at sigma 30 and
-  gained at every level from 3 to 75; scaled without the cap it lost below sigma 4 (1 dB at sigma 1).
+  gained at every level from 3 to 75 (sigma 1 and 2: -0.04 and 0); scaled without the cap it lost
+  below sigma 4 (1 dB at sigma 1, on 4 of those images while choosing the cap).
 * ADMM: ``sigma_d`` the shipped level nearest ``k sigma_n``, but at least the problem's
   :data:`ADMM_MIN_LEVEL` (missing pixels and lost frequencies want a stronger prior than the
   measurement noise suggests), strength ``s = min(1, 1 / (2 a))``
