@@ -116,11 +116,12 @@ def batch_psnr(model: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, batch
     return float(torch.cat(values).mean())
 
 
-def validation_files(folder: str | os.PathLike, count: int | None = None) -> list[Path]:
-    """The first ``count`` (all: ``None``) validation images of ``folder`` in the split :func:`train_denoiser`
-    makes by default (fraction 0.1, seed 0): images no shipped model was trained on, for tuning."""
+def validation_files(folder: str | os.PathLike, count: int | None = None, offset: int = 0) -> list[Path]:
+    """``count`` (all: ``None``) validation images of ``folder`` from the ``offset``-th, in the split
+    :func:`train_denoiser` makes by default (fraction 0.1, seed 0): images no shipped model was
+    trained on, for tuning (a later ``offset`` holds out images the tuning did not see)."""
     _, validation = split_files(image_files(folder), 0.1, seed=0)
-    return validation[:count]
+    return validation[offset:] if count is None else validation[offset:offset + count]
 
 
 def train_denoiser(

@@ -82,16 +82,15 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    files = validation_files(args.data, args.offset + args.images)[args.offset:]
+    files = validation_files(args.data, args.images, args.offset)
     truths = [read_image(p) for p in files]
     results = ResultsFile(args.results, key=key, markdown=markdown)
     grid = list(itertools.product(args.weights, args.factors))
-    cases = [(f"denoise sigma {s}", lambda t, seed, s=s: simulate("denoise", t, s / 255, seed=seed))
+    cases = [("denoise", f"denoise sigma {s}", lambda t, seed, s=s: simulate("denoise", t, s / 255, seed=seed))
              for s in args.sigmas if "denoise" in args.problems]
-    cases += [(name, lambda t, seed, name=name: make_problem(name, t, seed)) for name in args.problems if name != "denoise"]
-    for name, make in cases:
-        problem_name = name.split()[0]
-        shipped = refinement_stages(problem_name, float(name.split()[-1]) if problem_name == "denoise" else 255.0 * make(truths[0], 0).noise)
+    cases += [(name, name, lambda t, seed, name=name: make_problem(name, t, seed)) for name in args.problems if name != "denoise"]
+    for problem_name, name, make in cases:
+        shipped = refinement_stages(problem_name, 255.0 * make(truths[0], args.offset).noise)
         position = args.position if args.position != "shipped" else "before" if isinstance(shipped[0], CollaborativeSettings) else "after"
         records = {wf: {"problem": name, "weight": wf[0], "level_factor": wf[1], "images": [p.name for p in files],
                         "max_iter": args.max_iter, "position": position} for wf in grid}

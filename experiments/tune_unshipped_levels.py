@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    files = validation_files(args.data, args.offset + args.images)[args.offset:]
+    files = validation_files(args.data, args.images, args.offset)
     truths = [read_image(p) for p in files]
     results = ResultsFile(args.results, key=key, markdown=markdown)
     for sigma in args.sigmas:

@@ -252,6 +252,14 @@ def test_batch_psnr_is_the_mean_of_per_image_psnr():
     assert batch_psnr(model, clean, noisy, batch_size=2) == pytest.approx(float(each.mean()))
 
 
+def test_validation_files_from_an_offset_are_the_next_ones_of_the_same_split(tmp_path):
+    for index in range(50):
+        write_image(tmp_path / f"{index:02d}.png", torch.full((8, 8), index / 50))
+    validation = validation_files(tmp_path)
+    assert len(validation) == 5
+    assert validation_files(tmp_path, 2, offset=1) == validation[1:3] and validation_files(tmp_path, None, 3) == validation[3:]
+
+
 def test_validation_files_are_the_default_training_split_held_out(tmp_path):
     for index in range(12):
         write_image(tmp_path / f"{index:02d}.png", torch.full((8, 8), index / 12))
