@@ -23,6 +23,7 @@ whether the residual stayed within its proven error allowance, and which shipped
 
     OMP_NUM_THREADS=2 python experiments/bench_ct.py --images 4
     OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --bm3d-prior --results experiments/results/ct_bench_stages.json
+    OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --skip 5 --bm3d-prior ...   # beside it, on another core
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ def markdown(records: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--skip", type=int, default=0,
+                        help="leave out the first N of those images (each keeps its seed), so that processes on "
+                             "other cores can share one results file")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--angles", type=int, default=60)
     parser.add_argument("--peak-fraction", type=float, default=0.01)
@@ -100,11 +104,13 @@ def main() -> None:
                              "(slow: minutes per image; needs the bm3d package)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if not 0 <= args.skip < args.images:
+        parser.error(f"--skip {args.skip} leaves none of the {args.images} images")
     if args.bm3d_prior and importlib.util.find_spec("bm3d") is None:
         parser.error("--bm3d-prior needs the bm3d package: pip install 'lipapps[bench]'")
     results = ResultsFile(args.results, key=lambda r: tuple(r[k] for k in KEY), markdown=markdown)
     methods = (*METHODS, BM3D_PRIOR) if args.bm3d_prior else METHODS
-    for seed, path in enumerate(image_files(args.data)[: args.images]):
+    for seed, path in list(enumerate(image_files(args.data)[: args.images]))[args.skip:]:
         base = {"image": path.name, "size": args.size, "angles": args.angles, "peak_fraction": args.peak_fraction}
         missing = [m for m in methods if not results.has(tuple({**base, "method": m}[k] for k in KEY))]
         if not missing:

@@ -54,3 +54,16 @@ def test_bm3d_prior_is_added_to_an_existing_file_without_rerunning_the_rest(data
     records = json.loads(results.read_text())
     assert records[:3] == before and records[3]["method"].startswith("BM3D prior")
     assert "mean of 1 with BM3D" in results.with_suffix(".md").read_text()
+
+
+def test_skip_leaves_out_the_first_images_and_keeps_each_seed(data: Path, tmp_path: Path) -> None:
+    write_image(data / "b.png", torch.rand(44, 44, generator=torch.Generator().manual_seed(1)))
+    both, skipped = tmp_path / "both.json", tmp_path / "skipped.json"
+    assert _run(["--images", "2", "--results", str(both)], data).returncode == 0
+    assert _run(["--images", "2", "--skip", "1", "--results", str(skipped)], data).returncode == 0
+    records = json.loads(skipped.read_text())
+    assert {r["image"] for r in records} == {"b.png"}
+    same = [r for r in json.loads(both.read_text()) if r["image"] == "b.png"]
+    assert [r["psnr"] for r in records] == pytest.approx([r["psnr"] for r in same], abs=1e-6)  # b.png keeps seed 1
+    refused = _run(["--images", "2", "--skip", "2", "--results", str(skipped)], data)
+    assert refused.returncode == 2 and "--skip 2 leaves none" in refused.stderr.strip().splitlines()[-1]
