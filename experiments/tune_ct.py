@@ -1,10 +1,11 @@
-"""Pick CT's PnP-ADMM denoiser family, level and factor ``k`` (``denoisers.parameters.DEFAULT_CONFIGURATION``,
-``ADMM_LEVEL``, ``REGULARISATION``) on validation images: sparse-view CT, 60 angles, noise 1% of the sinogram's peak.
+"""Pick CT's PnP-ADMM denoiser family, level, factor ``k`` and data-step tolerance
+(``denoisers.parameters.DEFAULT_CONFIGURATION``, ``ADMM_LEVEL``, ``REGULARISATION``, ``PROX_TOLERANCE``)
+on validation images: sparse-view CT, by default 60 angles, noise 1% of the sinogram's peak.
 
-The images are the first ``--images`` validation images of train400 (the split
+The images are ``--images`` validation images of train400 from the ``--offset``-th (the split
 ``denoisers.training.validation_files`` makes with seed 0, never used in training; not the BSD68 test
 images of ``bench_ct.py``), whole (train400 images are 180 x 180, so not the 256 x 256 of the
-benchmark). Each (``--family``, level, ``k``) runs the library's CT PnP-ADMM (inexact warm-started
+benchmark). Each (``--family``, level, ``k``, prox tolerance ``c``) runs the library's CT PnP-ADMM (inexact warm-started
 data steps, its relaxation; the family's denoiser relaxed to be firmly non-expansive, as
 ``choose_settings`` does) and records the mean PSNR, iterations, CG products, wall and CPU seconds
 (the machine is shared: CPU seconds are the steadier measure), and whether every
@@ -12,11 +13,15 @@ run converged with a residual within its proven error allowance. The best row is
 ``denoisers/parameters.py`` by hand. Results: experiments/results/ct_tuning.{json,md}.
 
     OMP_NUM_THREADS=2 python experiments/tune_ct.py --images 3 --family ridge --levels 15 --factors 0.5 0.7 1
+    OMP_NUM_THREADS=1 python experiments/tune_ct.py --images 6 --levels 25 --factors 0.8 --prox-tolerances 0.01 0.1 1 \
+        --angles 30 --peak-fraction 0.0015 --results experiments/results/ct_tolerance_tuning.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import time
 import warnings
 from pathlib import Path
@@ -26,7 +31,7 @@ import numpy as np
 from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.images import read_image
 from denoisers.metrics import psnr
-from denoisers.parameters import choose_settings
+from denoisers.parameters import PROX_TOLERANCE, choose_settings
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate_ct_relative
 from denoisers.reconstruct import run_pnp
@@ -34,9 +39,10 @@ from denoisers.training import validation_files
 from denoisers.weights import FAMILIES, weights_digest
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "ct_tuning.json"
-KEY = ("family", "weights", "level", "k", "images", "angles", "peak_fraction", "max_iter")
-#: What a record made before a field existed stands for: the firm family, the weights of then.
-MISSING = {"family": "firm", "weights": "earlier"}
+KEY = ("family", "weights", "level", "k", "prox_tolerance", "images", "angles", "peak_fraction", "max_iter")
+#: What a record made before a field existed stands for: the firm family, the weights of then, the
+#: data-step tolerance of then.
+MISSING = {"family": "firm", "weights": "earlier", "prox_tolerance": 0.01}
 
 
 def key(record: dict) -> tuple[str, ...]:
@@ -44,62 +50,68 @@ def key(record: dict) -> tuple[str, ...]:
 
 
 def markdown(records: list[dict]) -> str:
-    """One row per (images, family, weights, level, ``k``), the best mean PSNR of each image set and
-    weights in bold (records without a family: ``firm``; without weights: ``earlier``, those before
-    the records named them)."""
-    def group(r: dict) -> tuple[int, str]:
-        return len(r["images"]), r.get("weights", MISSING["weights"])
+    """One row per (images, family, weights, level, ``k``, ``c``), the best mean PSNR of each image set,
+    weights and noise setting in bold (fields a record lacks read as :data:`MISSING`: those before the
+    records named them)."""
+    def group(r: dict) -> tuple:
+        return (len(r["images"]), r["images"][0], r.get("weights", MISSING["weights"]), r["angles"], r["peak_fraction"])
 
     best = {g: max(r["psnr"] for r in records if group(r) == g) for g in {group(r) for r in records}}
     columns = [("images", lambda r: len(r["images"])), ("family", lambda r: r.get("family", "firm")),
                ("weights", lambda r: r.get("weights", "earlier")), ("level", lambda r: r["level"]),
-               ("k", lambda r: f"{r['k']:g}"),
+               ("k", lambda r: f"{r['k']:g}"), ("prox tolerance c", lambda r: f"{r.get('prox_tolerance', MISSING['prox_tolerance']):g}"),
+               ("angles", lambda r: r["angles"]), ("noise (% of peak)", lambda r: f"{100 * r['peak_fraction']:g}"),
                ("PSNR (dB)", lambda r: f"**{r['psnr']:.2f}**" if r["psnr"] == best[group(r)] else f"{r['psnr']:.2f}"),
                ("iterations", lambda r: f"{r['iterations']:.1f}"), ("CG products", lambda r: f"{r['cg_products']:.0f}"),
                ("seconds", lambda r: f"{r['seconds']:.1f}"),
                ("CPU seconds", lambda r: f"{r['cpu_seconds']:.1f}" if "cpu_seconds" in r else ""), ("all converged", lambda r: r["converged"]),
                ("residual within allowance", lambda r: r["monotone"])]
-    first = records[0] if records else {"angles": 0, "peak_fraction": 0}
-    title = (f"# CT PnP-ADMM on the first train400 validation images (180 x 180), {first['angles']} angles, "
-             f"noise {100 * first['peak_fraction']:g}% of the sinogram peak (2 threads, shared machine)\n\n")
-    return title + markdown_table(sorted(records, key=lambda r: (*group(r), r.get("family", "firm"), r["level"], r["k"])), columns)
+    title = "# CT PnP-ADMM on train400 validation images (180 x 180; shared machine)\n\n"
+    order = lambda r: (*group(r), r.get("family", "firm"), r["level"], r["k"], r.get("prox_tolerance", MISSING["prox_tolerance"]))
+    return title + markdown_table(sorted(records, key=order), columns)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=3, help="first N validation images")
+    parser.add_argument("--images", type=int, default=3, help="N validation images")
+    parser.add_argument("--offset", type=int, default=0, help="from the N-th validation image (held-out checks)")
     parser.add_argument("--family", choices=FAMILIES, default="firm", help="shipped denoiser family")
     parser.add_argument("--levels", type=int, nargs="+", default=[15, 25])
     parser.add_argument("--factors", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    parser.add_argument("--prox-tolerances", type=float, nargs="+", default=[PROX_TOLERANCE["ct"]],
+                        help="data-step tolerances c (the k-th CG solve to c ||z_0|| / (k + 1)^2)")
     parser.add_argument("--angles", type=int, default=60)
     parser.add_argument("--peak-fraction", type=float, default=0.01)
     parser.add_argument("--max-iter", type=int, default=300)
     parser.add_argument("--data", type=Path, default=data_dir("images", "train400"))
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
-    files = validation_files(args.data, args.images)
+    if not all(c > 0 for c in args.prox_tolerances):
+        parser.error(f"--prox-tolerances must be positive, got {args.prox_tolerances}")
+    files = validation_files(args.data, args.images, args.offset)
     problems = [simulate_ct_relative(read_image(p), args.angles, args.peak_fraction, seed) for seed, p in enumerate(files)]
     results = ResultsFile(args.results, key=key, markdown=markdown)
-    for level in args.levels:
-        for k in args.factors:
-            record = {"family": args.family, "weights": weights_digest(level, args.family), "level": level, "k": k, "images": [p.name for p in files], "angles": args.angles,
-                      "peak_fraction": args.peak_fraction, "max_iter": args.max_iter}
-            if results.has(key(record)):
-                continue
-            runs, cpu = [], []
-            for problem in problems:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("error", ConvergenceWarning)
-                    settings = choose_settings(problem, "admm", regularisation=k, level=level, family=args.family)
-                    start = time.process_time()
-                    runs.append(run_pnp(problem, settings, max_iter=args.max_iter))
-                    cpu.append(time.process_time() - start)
-            results.add({**record, "psnr": float(np.mean([psnr(r.x, p.truth) for r, p in zip(runs, problems)])),
-                         "iterations": float(np.mean([r.iterations for r in runs])),
-                         "cg_products": float(np.mean([sum(r.trace.prox_steps) for r in runs])),
-                         "seconds": float(np.mean([r.seconds for r in runs])), "cpu_seconds": float(np.mean(cpu)),
-                         "converged": all(r.converged for r in runs), "monotone": all(residual_non_increasing(r) for r in runs)})
-            print(args.family, level, k, results.records[-1]["psnr"], results.records[-1]["seconds"], flush=True)
+    for level, k, tolerance in itertools.product(args.levels, args.factors, args.prox_tolerances):
+        record = {"family": args.family, "weights": weights_digest(level, args.family), "level": level, "k": k,
+                  "prox_tolerance": tolerance, "images": [p.name for p in files], "angles": args.angles,
+                  "peak_fraction": args.peak_fraction, "max_iter": args.max_iter}
+        if results.has(key(record)):
+            continue
+        runs, cpu = [], []
+        for problem in problems:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", ConvergenceWarning)
+                settings = dataclasses.replace(choose_settings(problem, "admm", regularisation=k, level=level, family=args.family),
+                                               prox_tolerance=tolerance)
+                start = time.process_time()
+                runs.append(run_pnp(problem, settings, max_iter=args.max_iter))
+                cpu.append(time.process_time() - start)
+        results.add({**record, "psnr": float(np.mean([psnr(r.x, p.truth) for r, p in zip(runs, problems)])),
+                     "iterations": float(np.mean([r.iterations for r in runs])),
+                     "cg_products": float(np.mean([sum(sum(run.trace.prox_steps) for run in r.runs) for r in runs])),
+                     "seconds": float(np.mean([r.seconds for r in runs])), "cpu_seconds": float(np.mean(cpu)),
+                     "converged": all(r.converged for r in runs), "monotone": all(residual_non_increasing(r) for r in runs)})
+        print(args.family, level, k, tolerance, results.records[-1]["psnr"], results.records[-1]["seconds"], flush=True)
 
 
 if __name__ == "__main__":

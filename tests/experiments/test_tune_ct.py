@@ -1,0 +1,53 @@
+"""experiments/tune_ct.py run as a script on a tiny train400 stand-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from denoisers.images import write_image
+
+ROOT = Path(__file__).resolve().parents[2]
+ARGS = ["--images", "1", "--levels", "25", "--factors", "0.8", "--angles", "8", "--max-iter", "4"]
+
+
+def _run(args: list[str], data: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "experiments" / "tune_ct.py"), *ARGS, "--data", str(data), *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    gen = torch.Generator().manual_seed(0)
+    for i in range(10):  # the 0.1 validation split keeps one
+        image = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 36, generator=gen), 5, stride=1)
+        write_image(tmp_path / "train" / f"{i}.png", image[0, 0])
+    return tmp_path / "train"
+
+
+def test_one_record_per_tolerance_with_every_run_counted(data: Path, tmp_path: Path) -> None:
+    results = tmp_path / "tuning.json"
+    done = _run(["--prox-tolerances", "0.01", "1", "--results", str(results)], data)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(results.read_text())
+    assert [r["prox_tolerance"] for r in records] == [0.01, 1.0]
+    assert all(r["converged"] is not None and r["cg_products"] > 0 for r in records)
+    # the stages run the solver three times: iterations and CG products count all of them
+    assert all(r["iterations"] > 4 for r in records)
+    table = results.with_suffix(".md").read_text()
+    assert "prox tolerance c" in table and "| 8 |" in table
+    again = _run(["--prox-tolerances", "0.01", "1", "--results", str(results)], data)
+    assert again.returncode == 0 and json.loads(results.read_text()) == records  # nothing redone
+
+
+def test_a_tolerance_that_is_not_positive_is_refused(data: Path, tmp_path: Path) -> None:
+    done = _run(["--prox-tolerances", "0", "--results", str(tmp_path / "t.json")], data)
+    assert done.returncode == 2 and "--prox-tolerances must be positive" in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "t.json").exists()
