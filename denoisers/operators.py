@@ -47,6 +47,14 @@ class LinearOperator(ABC):
         inversion override it (CT: filtered back-projection). The start changes no guarantee."""
         return self.A_adjoint(y) / self.norm_bound() ** 2
 
+    def restrict_to_support(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with the pixels the model holds to be zero set to zero: the identity here. CT's
+        model (scikit-image's ``radon(circle=True)``) places the object inside the inscribed disc,
+        so its estimates are zero outside it. Solvers apply this to the estimates they report, not
+        to their iterates: the prior decides the pixels no measurement constrains, and a hard zero
+        there would put an edge into the denoiser's input at every step."""
+        return x
+
     #: Whether :meth:`data_prox` is a closed form (exact up to rounding); iterative solvers then
     #: have no solve error to control.
     closed_form_prox: bool = False

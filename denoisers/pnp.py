@@ -272,7 +272,8 @@ def pnp_fbs(
     truth: torch.Tensor | None = None,
     progress: bool = False,
 ) -> PnPResult:
-    """PnP forward-backward: ``x+ = x + lam (D(x - g A^T (A x - y)) - x)``.
+    """PnP forward-backward: ``x+ = x + lam (D(x - g A^T (A x - y)) - x)``; the estimate reported is
+    ``D(...)`` restricted to the operator's support (:meth:`~denoisers.operators.LinearOperator.restrict_to_support`).
 
     Convergence (docs/math.md section 6): with ``L >= ||A||_2^2`` (``operator.norm_bound()^2``),
     the gradient step ``G = I - g A^T (A . - y)`` is ``g L / 2``-averaged for ``0 < g < 2 / L``;
@@ -315,9 +316,9 @@ def pnp_fbs(
             return y  # x - (x - y), without its rounding: the denoiser then sees the same input every step
         return x - g * operator.A_adjoint(operator.A(x) - y)
 
-    def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float, int]:
         out = denoiser(_as_batch(forward_step(x))).reshape(x.shape)
-        return out, out, 0.0, 0
+        return out, operator.restrict_to_support(out), 0.0, 0
 
     start = operator.initial_estimate(y) if x0 is None else x0.to(y.dtype)
     return _iterate(step, start, relaxation, max_iter, tol, truth, progress)
@@ -340,7 +341,8 @@ def pnp_admm(
     """PnP-ADMM in its Douglas-Rachford form on ``z`` (Eckstein & Bertsekas 1992).
 
     ``x = prox_{g f}(z)``, ``u = D(2 x - z)``, ``z+ = z + lam (u - x)``, with
-    ``f = 1/2 ||A . - y||^2`` and ``g = penalty``; the estimate is ``x``. This is
+    ``f = 1/2 ||A . - y||^2`` and ``g = penalty``; the estimate is ``x`` (as every solver here
+    reports it: through the operator's :meth:`~denoisers.operators.LinearOperator.restrict_to_support`). This is
     ``z+ = z + (lam / 2) (R_D R_f z - z)`` with reflections ``R = 2 P - I``. ``R_f`` is
     non-expansive for any ``g > 0`` (``prox`` of a convex function), and ``R_D`` is non-expansive
     exactly when ``D`` is firmly non-expansive, i.e. ``a``-averaged with ``a <= 1/2`` (docs/math.md section 6;
@@ -391,6 +393,6 @@ def pnp_admm(
         calls[0] += 1
         previous[:] = [x]
         u = denoiser(_as_batch(2 * x - z)).reshape(z.shape)
-        return z + (u - x), x, error, products
+        return z + (u - x), operator.restrict_to_support(x), error, products
 
     return _iterate(step, start, relaxation, max_iter, tol, truth, progress)

@@ -133,6 +133,11 @@ class ParallelBeamCT(LinearOperator):
     def norm_bound(self) -> float:
         return self._norm
 
+    def restrict_to_support(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` zero outside the inscribed disc (:func:`field_of_view`), where the object lies."""
+        self.check_image(x)
+        return x * field_of_view(self.image_shape[0], x.device)
+
     def initial_estimate(self, y: torch.Tensor) -> torch.Tensor:
         """Filtered back-projection: each projection convolved with the ramp filter (zero-padded to
         twice the detector count, at least 64), back-projected by ``A^T`` with weight
@@ -145,4 +150,4 @@ class ParallelBeamCT(LinearOperator):
         spectrum = torch.fft.rfft(y.double(), n=padded, dim=-1) * response
         filtered = torch.fft.irfft(spectrum, n=padded, dim=-1)[..., :n]
         image = self.A_adjoint(filtered) * (math.pi / (2 * self.measurement_shape[0]))
-        return (image * field_of_view(n, y.device)).to(y.dtype)
+        return self.restrict_to_support(image).to(y.dtype)

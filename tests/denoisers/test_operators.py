@@ -7,7 +7,7 @@ from skimage.transform import iradon, radon
 from lipapps import InputError
 
 from denoisers.operators import Blur, Downsampling, Identity, Inpainting, LinearOperator, gaussian_kernel, motion_kernel
-from denoisers.radon import ParallelBeamCT, uniform_angles
+from denoisers.radon import ParallelBeamCT, field_of_view, uniform_angles
 
 OPERATORS = {
     "identity": lambda: Identity((20, 24)),
@@ -172,3 +172,14 @@ def test_inexact_prox_refuses_a_non_positive_tolerance():
     operator = ParallelBeamCT(12, uniform_angles(6))
     with pytest.raises(InputError, match="max_error"):
         operator.inexact_data_prox(torch.rand(12, 12), torch.rand(6, 12), 0.5, 0.0)
+
+
+def test_only_ct_restricts_estimates_to_a_support(operator):
+    x = torch.rand(2, *operator.image_shape, generator=torch.Generator().manual_seed(0))
+    restricted = operator.restrict_to_support(x)
+    if isinstance(operator, ParallelBeamCT):
+        disc = field_of_view(operator.image_shape[0])
+        assert torch.equal(restricted, x * disc) and not torch.equal(restricted, x)
+        assert torch.equal(operator.restrict_to_support(restricted), restricted)  # a projection
+    else:
+        assert torch.equal(restricted, x)

@@ -19,7 +19,7 @@ from denoisers.pnp import (
     pnp_fbs,
     residual_non_increasing,
 )
-from denoisers.radon import ParallelBeamCT, uniform_angles
+from denoisers.radon import ParallelBeamCT, field_of_view, uniform_angles
 
 N = 24
 
@@ -47,6 +47,18 @@ def test_fbs_residual_is_non_increasing(name, seed, make_image, smoothing_denois
     assert result.iterations == 40 and len(result.trace.psnr) == 40
     assert residual_non_increasing(result)
     assert result.trace.fixed_point_residual[-1] < result.trace.fixed_point_residual[0]
+
+
+@pytest.mark.parametrize("solver", ["fbs", "admm"])
+def test_ct_estimates_are_zero_outside_the_disc(solver, make_image, smoothing_denoiser):
+    operator, truth, y = _problem("ct", 2, make_image)
+    truth = operator.restrict_to_support(truth)
+    outside = ~field_of_view(N)
+    run = {"fbs": lambda: pnp_fbs(operator, y, smoothing_denoiser((N, N), 0.7), max_iter=15, tol=0, truth=truth),
+           "admm": lambda: pnp_admm(operator, y, smoothing_denoiser((N, N), 0.5), penalty=1.0, max_iter=15, tol=0, truth=truth)}
+    result = run[solver]()
+    assert torch.all(result.x[outside] == 0) and result.x[~outside].abs().sum() > 0
+    assert result.trace.psnr[-1] == psnr(result.x, truth)
 
 
 @pytest.mark.parametrize("name", ["blur", "inpaint", "ct"])
