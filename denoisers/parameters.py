@@ -123,7 +123,8 @@ COLLABORATIVE = {"denoise": CollaborativeSettings(weight=0.5, level_factor=1.0)}
 #: 0.85 / 1 (held out 25.25 / 25.29 / 25.32 / 25.34). ``w`` = 0.85, not 1: with little noise (the
 #: CLI's own simulation, 30 angles, noise 0.1, camera 256 x 256) ``w`` = 1, a purely linear prior
 #: in the last two runs, took 401 iterations against 235 at 0.85 and ended 0.02 dB lower (26.99
-#: against 27.01). Denoising at ``w`` = 0.7 against ``COLLABORATIVE`` after the non-local stage:
+#: against 27.01). With estimates restricted to the disc (``collaborative_tuning_support.md``, 6
+#: images): 29.01 / 29.05 / 29.08 at ``w`` = 0.7 / 0.85 / 1, the same picture. Denoising at ``w`` = 0.7 against ``COLLABORATIVE`` after the non-local stage:
 #: sigma 15 / 25 / 35 / 40 / 50: 31.27 / 28.79 / 27.28 / 26.70 / 25.72 dB against 31.33 / 28.80 /
 #: 27.22 / 26.64 / 25.63 (held out at 15 / 25 / 35 / 40 / 50: 31.44 / 29.00 / 27.41 / 26.82 / 25.81
 #: against 31.48 / 28.98 / 27.34 / 26.74 / 25.73).
