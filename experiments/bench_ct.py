@@ -22,8 +22,8 @@ whether the residual stayed within its proven error allowance, and which shipped
 (``weights``: :func:`denoisers.weights.weights_digest`). Results: experiments/results/ct_bench.{json,md}.
 
     OMP_NUM_THREADS=2 python experiments/bench_ct.py --images 4
-    OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --bm3d-prior --results experiments/results/ct_bench_stages.json
-    OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --skip 5 --bm3d-prior ...   # beside it, on another core
+    OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 5 --bm3d-prior --results experiments/results/ct_bench_support.json
+    OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --skip 5 --bm3d-prior --results experiments/results/ct_bench_support.json
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     if not 0 <= args.skip < args.images:
-        parser.error(f"--skip {args.skip} leaves none of the {args.images} images")
+        parser.error(f"--skip must be from 0 to {args.images - 1} (one image at least), got {args.skip}")
     if args.bm3d_prior and importlib.util.find_spec("bm3d") is None:
         parser.error("--bm3d-prior needs the bm3d package: pip install 'lipapps[bench]'")
     results = ResultsFile(args.results, key=lambda r: tuple(r[k] for k in KEY), markdown=markdown)

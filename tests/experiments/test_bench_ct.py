@@ -66,4 +66,4 @@ def test_skip_leaves_out_the_first_images_and_keeps_each_seed(data: Path, tmp_pa
     same = [r for r in json.loads(both.read_text()) if r["image"] == "b.png"]
     assert [r["psnr"] for r in records] == pytest.approx([r["psnr"] for r in same], abs=1e-6)  # b.png keeps seed 1
     refused = _run(["--images", "2", "--skip", "2", "--results", str(skipped)], data)
-    assert refused.returncode == 2 and "--skip 2 leaves none" in refused.stderr.strip().splitlines()[-1]
+    assert refused.returncode == 2 and "--skip must be from 0 to 1" in refused.stderr.strip().splitlines()[-1]
