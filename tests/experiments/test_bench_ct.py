@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,14 +11,13 @@ import torch
 
 from denoisers.images import write_image
 
-ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--images", "1", "--size", "32", "--max-iter", "3", "--sart-sweeps", "2"]
 
 
-def _run(args: list[str], data: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "experiments" / "bench_ct.py"), *ARGS, "--data", str(data), *args],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
+@pytest.fixture
+def run(run_experiment, data: Path):
+    """``run(args)``: bench_ct.py on ``data`` with the tiny ``ARGS``, then ``args``."""
+    return lambda args: run_experiment("bench_ct.py", [*ARGS, "--data", str(data), *args])
 
 
 @pytest.fixture
@@ -31,39 +27,39 @@ def data(tmp_path: Path) -> Path:
     return tmp_path / "bsd68"
 
 
-def test_records_ours_fbp_and_sart_once_per_image(data: Path, tmp_path: Path) -> None:
+def test_records_ours_fbp_and_sart_once_per_image(data: Path, tmp_path: Path, run) -> None:
     results = tmp_path / "ct.json"
-    done = _run(["--results", str(results)], data)
+    done = run(["--results", str(results)])
     assert done.returncode == 0, done.stderr
     records = json.loads(results.read_text())
     assert [r["method"] for r in records] == ["ours, PnP-ADMM", "FBP (best filter)", "SART (best sweeps)"]
     assert records[0]["iterations"] <= 9 and records[0]["monotone"] and "provenance" in records[0]
     assert "mean of 1 with BM3D" not in results.with_suffix(".md").read_text()
-    again = _run(["--results", str(results)], data)
+    again = run(["--results", str(results)])
     assert again.returncode == 0 and json.loads(results.read_text()) == records  # nothing redone
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("bm3d") is None, reason="needs the bm3d package")
-def test_bm3d_prior_is_added_to_an_existing_file_without_rerunning_the_rest(data: Path, tmp_path: Path) -> None:
+def test_bm3d_prior_is_added_to_an_existing_file_without_rerunning_the_rest(data: Path, tmp_path: Path, run) -> None:
     results = tmp_path / "ct.json"
-    assert _run(["--results", str(results)], data).returncode == 0
+    assert run(["--results", str(results)]).returncode == 0
     before = json.loads(results.read_text())
-    done = _run(["--results", str(results), "--bm3d-prior"], data)
+    done = run(["--results", str(results), "--bm3d-prior"])
     assert done.returncode == 0, done.stderr
     records = json.loads(results.read_text())
     assert records[:3] == before and records[3]["method"].startswith("BM3D prior")
     assert "mean of 1 with BM3D" in results.with_suffix(".md").read_text()
 
 
-def test_skip_leaves_out_the_first_images_and_keeps_each_seed(data: Path, tmp_path: Path) -> None:
+def test_skip_leaves_out_the_first_images_and_keeps_each_seed(data: Path, tmp_path: Path, run) -> None:
     write_image(data / "b.png", torch.rand(44, 44, generator=torch.Generator().manual_seed(1)))
     both, skipped = tmp_path / "both.json", tmp_path / "skipped.json"
-    assert _run(["--images", "2", "--results", str(both)], data).returncode == 0
-    assert _run(["--images", "2", "--skip", "1", "--results", str(skipped)], data).returncode == 0
+    assert run(["--images", "2", "--results", str(both)]).returncode == 0
+    assert run(["--images", "2", "--skip", "1", "--results", str(skipped)]).returncode == 0
     records = json.loads(skipped.read_text())
     assert {r["image"] for r in records} == {"b.png"}
     same = [r for r in json.loads(both.read_text()) if r["image"] == "b.png"]
     assert [r["psnr"] for r in records] == pytest.approx([r["psnr"] for r in same], abs=1e-6)  # b.png keeps seed 1
-    refused = _run(["--images", "2", "--skip", "2", "--results", str(skipped)], data)
+    refused = run(["--images", "2", "--skip", "2", "--results", str(skipped)])
     assert refused.returncode == 2 and "--skip must be from 0 to 1" in refused.stderr.strip().splitlines()[-1]

@@ -16,17 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "experiments" / "bench_pnp.py"
 
 
-def _run(args: list[str], data: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LIPAPPS_DATA": str(data), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, cwd=ROOT)
-
-
-def test_a_tiny_run_writes_records_with_provenance_and_the_table(tmp_path: Path) -> None:
+def test_a_tiny_run_writes_records_with_provenance_and_the_table(tmp_path: Path, run_experiment) -> None:
     torch.manual_seed(0)
     write_image(tmp_path / "images" / "bsd68" / "a.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 40), 5, stride=1)[0, 0])
     out = tmp_path / "results"
-    done = _run(["--images", "1", "--size", "24", "--max-iter", "3", "--problems", "denoise", "superres",
-                 "--tag", "tiny", "--out-dir", str(out)], tmp_path)
+    done = run_experiment("bench_pnp.py", ["--images", "1", "--size", "24", "--max-iter", "3", "--problems", "denoise",
+                                           "superres", "--tag", "tiny", "--out-dir", str(out)], tmp_path)
     assert done.returncode == 0, done.stderr
     records = json.loads((out / "tiny.json").read_text())
     assert {r["problem"] for r in records} == {"denoise", "superres"}
@@ -47,18 +42,18 @@ def test_bm3d_prior_without_bm3d_is_a_usage_error(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_a_repeated_run_skips_what_is_done_and_parts_rerun_only_ours(tmp_path: Path) -> None:
+def test_a_repeated_run_skips_what_is_done_and_parts_rerun_only_ours(tmp_path: Path, run_experiment) -> None:
     torch.manual_seed(1)
     write_image(tmp_path / "images" / "bsd68" / "a.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 40), 5, stride=1)[0, 0])
     out = tmp_path / "results"
     args = ["--images", "1", "--size", "24", "--max-iter", "3", "--problems", "superres", "--tag", "tiny", "--out-dir", str(out)]
-    assert _run(args, tmp_path).returncode == 0
+    assert run_experiment("bench_pnp.py", args, tmp_path).returncode == 0
     first = {(r["method"], r["part"]): r["provenance"]["date"] for r in json.loads((out / "tiny.json").read_text())}
     assert {part for _, part in first} == {"ours", "baselines"}
-    again = _run(args, tmp_path)
+    again = run_experiment("bench_pnp.py", args, tmp_path)
     assert again.returncode == 0, again.stderr
     assert {(r["method"], r["part"]): r["provenance"]["date"] for r in json.loads((out / "tiny.json").read_text())} == first
-    assert _run([*args, "--parts", "ours", "--rerun"], tmp_path).returncode == 0
+    assert run_experiment("bench_pnp.py", [*args, "--parts", "ours", "--rerun"], tmp_path).returncode == 0
     records = json.loads((out / "tiny.json").read_text())
     assert sorted((r["method"], r["part"]) for r in records) == sorted(first)  # replaced, not duplicated
     stamps = {r["method"]: r["provenance"]["command"] for r in records}

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,14 +10,13 @@ import torch
 
 from denoisers.images import write_image
 
-ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--images", "1", "--levels", "25", "--factors", "0.8", "--angles", "8", "--max-iter", "4"]
 
 
-def _run(args: list[str], data: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "experiments" / "tune_ct.py"), *ARGS, "--data", str(data), *args],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
+@pytest.fixture
+def run(run_experiment, data: Path):
+    """``run(args)``: tune_ct.py on ``data`` with the tiny ``ARGS``, then ``args``."""
+    return lambda args: run_experiment("tune_ct.py", [*ARGS, "--data", str(data), *args])
 
 
 @pytest.fixture
@@ -32,9 +28,9 @@ def data(tmp_path: Path) -> Path:
     return tmp_path / "train"
 
 
-def test_one_record_per_tolerance_with_every_run_counted(data: Path, tmp_path: Path) -> None:
+def test_one_record_per_tolerance_with_every_run_counted(data: Path, tmp_path: Path, run) -> None:
     results = tmp_path / "tuning.json"
-    done = _run(["--prox-tolerances", "0.01", "1", "--results", str(results)], data)
+    done = run(["--prox-tolerances", "0.01", "1", "--results", str(results)])
     assert done.returncode == 0, done.stderr
     records = json.loads(results.read_text())
     assert [r["prox_tolerance"] for r in records] == [0.01, 1.0]
@@ -43,11 +39,11 @@ def test_one_record_per_tolerance_with_every_run_counted(data: Path, tmp_path: P
     assert all(r["iterations"] > 4 for r in records)
     table = results.with_suffix(".md").read_text()
     assert "prox tolerance c" in table and "| 8 |" in table
-    again = _run(["--prox-tolerances", "0.01", "1", "--results", str(results)], data)
+    again = run(["--prox-tolerances", "0.01", "1", "--results", str(results)])
     assert again.returncode == 0 and json.loads(results.read_text()) == records  # nothing redone
 
 
-def test_a_tolerance_that_is_not_positive_is_refused(data: Path, tmp_path: Path) -> None:
-    done = _run(["--prox-tolerances", "0", "--results", str(tmp_path / "t.json")], data)
+def test_a_tolerance_that_is_not_positive_is_refused(data: Path, tmp_path: Path, run) -> None:
+    done = run(["--prox-tolerances", "0", "--results", str(tmp_path / "t.json")])
     assert done.returncode == 2 and "--prox-tolerances must be positive" in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "t.json").exists()
