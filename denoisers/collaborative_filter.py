@@ -98,6 +98,15 @@ def _gain_cap(group: int, patch: int) -> float:
     return float(cap)
 
 
+def check_shape(patch: int, group: int, region: int, partitions: int) -> None:
+    """Raise :class:`~lipapps.InputError` unless ``patch >= 1``, ``partitions >= 1``, ``group`` is a
+    power of two and ``region^2 / group`` is one (what :class:`CollaborativeWiener` needs)."""
+    cells = region * region // group if group > 0 and region * region % group == 0 else 0
+    if patch < 1 or partitions < 1 or group < 1 or group & (group - 1) or cells < 1 or cells & (cells - 1):
+        raise InputError("the collaborative filter needs patch >= 1, partitions >= 1, a power-of-two group and "
+                         f"region^2 / group a power of two; got patch {patch}, group {group}, region {region}, partitions {partitions}")
+
+
 def _principal_halves(features: torch.Tensor, steps: int = 8) -> torch.Tensor:
     """For ``features`` ``(cells, n, f)``: each cell's indices ordered along its top principal axis
     (power iteration on the cell's scatter matrix from a seeded start; only the grouping depends
@@ -127,10 +136,7 @@ class CollaborativeWiener:
             raise InputError(f"the collaborative filter takes one grey image as its guide, got shape {tuple(guide.shape)}")
         if not sigma > 0:
             raise InputError(f"the collaborative filter's noise level must be positive, got {sigma}")
-        cells = region * region // group if group > 0 and region * region % group == 0 else 0
-        if patch < 1 or partitions < 1 or group < 1 or group & (group - 1) or cells < 1 or cells & (cells - 1):
-            raise InputError("the collaborative filter needs patch >= 1, partitions >= 1, a power-of-two group and "
-                             f"region^2 / group a power of two; got patch {patch}, group {group}, region {region}, partitions {partitions}")
+        check_shape(patch, group, region, partitions)
         self.shape = tuple(guide.shape)
         self.patch, self.region = patch, region
         height, width = guide.shape[-2:]
@@ -206,6 +212,9 @@ class CollaborativeSettings:
     group: int = 16
     region: int = 16
     partitions: int = 1
+
+    def __post_init__(self) -> None:
+        check_shape(self.patch, self.group, self.region, self.partitions)
 
     def filter(self, guide: torch.Tensor, sigma: float) -> CollaborativeWiener:
         """``C`` built from ``guide`` for a prior of effective level ``sigma`` (0-255 scale)."""

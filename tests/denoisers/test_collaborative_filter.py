@@ -108,6 +108,12 @@ def test_bad_settings_are_refused(kwargs, message):
         CollaborativeWiener(smooth_image(16), **arguments)
 
 
+@pytest.mark.parametrize("kwargs", [dict(group=6), dict(region=6, group=4), dict(partitions=0)])
+def test_settings_of_a_shape_no_filter_takes_are_refused_when_made(kwargs):
+    with pytest.raises(InputError, match="the collaborative filter needs"):
+        CollaborativeSettings(**kwargs)
+
+
 def test_a_batch_of_guides_is_refused():
     with pytest.raises(InputError, match="one grey image"):
         CollaborativeWiener(torch.zeros(2, 1, 8, 8), 25.0)
