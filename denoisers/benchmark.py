@@ -203,7 +203,7 @@ def _our_inverse_rows(problem: Problem, name: str, max_iter: int, panel: Path | 
                 continue
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
-                result = run_pnp(problem, settings, denoiser=denoiser, max_iter=max_iter, tol=1e-4)
+                result = run_pnp(problem, settings, denoiser=denoiser, max_iter=max_iter)
             rows.append(_pnp_record(problem, name, f"{label} PnP-{algorithm.upper()}", result, guarantee_warnings=len(caught),
                                     denoiser_sigma=settings.denoiser_sigma, strength=settings.strength,
                                     stages=[stage.describe() for stage in settings.stages]))
@@ -241,7 +241,7 @@ def best_tuned_admm(problem: Problem, max_iter: int, factors: tuple[float, ...] 
         for factor in factors:
             k = factor * REGULARISATION["admm"][problem.name]
             tuned = replace(settings, penalty=admm_penalty(level, settings.strength, k, problem.noise))
-            runs.append((run_pnp(problem, tuned, max_iter=max_iter, tol=1e-4), level, factor))
+            runs.append((run_pnp(problem, tuned, max_iter=max_iter), level, factor))
     return max(runs, key=lambda r: r[0].trace.psnr[-1])
 
 

@@ -90,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "tuned stages when the run is the problem's default configuration)")
     p.add_argument("--device", default="cpu", help="torch device the denoiser runs on, e.g. cuda")
     p.add_argument("--max-iter", type=int, default=300, help="iteration limit of each PnP run")
-    p.add_argument("--tol", type=float, default=1e-4, help="stop when ||x+ - x|| / ||x+|| <= tol")
+    p.add_argument("--tol", type=float, help="stop each run when ||w+ - w|| / ||w+|| <= tol (default: the problem's, "
+                                             "denoisers.parameters.STOP_TOLERANCE)")
     p.add_argument("--seed", type=int, default=0, help="seeds the simulated noise (and inpainting mask)")
     p.add_argument("--out", type=Path, help=f"reconstruction image to write ({', '.join(OUTPUT_SUFFIXES)}); a panel goes "
                                             "to OUT_panel.png")
@@ -182,7 +183,7 @@ def _denoiser(path: Path) -> AveragedDenoiser:
 def reconstruct_command(args: argparse.Namespace) -> int:
     """Check every option, simulate or read the measurement, run PnP, report quality, write image and panel."""
     check_positive(args.max_iter, "--max-iter")
-    if not args.tol >= 0:
+    if args.tol is not None and not args.tol >= 0:
         raise InputError(f"--tol must be >= 0, got {args.tol}")
     if args.out is not None:
         output_path(args.out, "--out", OUTPUT_SUFFIXES)

@@ -79,6 +79,12 @@ RELAXATION = {"ct": 1.6}
 #: iterations, 393 against 461 CG products). ``c = 1`` (before the disc restriction) cut the CG
 #: products again but tripled the iterations at 1% noise.
 PROX_TOLERANCE = {"ct": 0.1}
+#: The stopping tolerance of every PnP run per problem: a run stops when its relative fixed-point
+#: residual ``||w_{k+1} - w_k|| / ||w_{k+1}||`` is at most this; absent: :data:`STOP_TOLERANCE_DEFAULT`.
+#: CT's was chosen on train400 validation images in both noise regimes (``tune_ct.py --stop-tolerances``,
+#: ``experiments/results/ct_stop_tuning.md``).
+STOP_TOLERANCE = {"ct": 1e-4}
+STOP_TOLERANCE_DEFAULT = 1e-4
 #: The best certified configuration per problem, ``(algorithm, family)``, on the BSD68 benchmark
 #: (``experiments/results/pnp_bench.md``): denoising applies the convex-ridge denoiser once
 #: (FBS with the default step; 27.40 dB against 26.94 for the firm one), every inverse problem
@@ -165,7 +171,8 @@ class PnPSettings:
     used by :func:`denoisers.reconstruct.run_pnp`; ``family`` names its shipped family (``None``
     for a model of one's own); ``stages``: the refinement stages run after the first run, in order
     (:mod:`denoisers.reconstruct`); ``scale``: the denoiser runs as ``D(a x) / a``
-    (:class:`~denoisers.pnp.ScaledDenoiser`; 1: as it is).
+    (:class:`~denoisers.pnp.ScaledDenoiser`; 1: as it is); ``tol``: each run stops when its relative
+    fixed-point residual is at most this (:data:`STOP_TOLERANCE`).
     """
 
     algorithm: str
@@ -179,6 +186,7 @@ class PnPSettings:
     family: str | None = None
     stages: tuple[NonLocalSettings | CollaborativeSettings, ...] = ()
     scale: float = 1.0
+    tol: float = STOP_TOLERANCE_DEFAULT
 
     @property
     def effective_level(self) -> float:
@@ -236,8 +244,8 @@ def choose_settings(
         model = denoiser if denoiser is not None else load_denoiser(sigma, family)
         scale = min(sigma / target, MAX_SCALE) if problem.name == "denoise" else 1.0
         strength = 1.0 if scale == sigma / target else min(1.0, (target * scale / sigma) ** 2)
-        return PnPSettings("fbs", sigma, strength, None, None, model,
-                           family=None if denoiser is not None else family, stages=stages, scale=scale)
+        return PnPSettings("fbs", sigma, strength, None, None, model, family=None if denoiser is not None else family,
+                           stages=stages, scale=scale, tol=STOP_TOLERANCE.get(problem.name, STOP_TOLERANCE_DEFAULT))
     if level is None and denoiser is None and problem.name in ADMM_LEVEL:
         level = ADMM_LEVEL[problem.name]
     if level is None:
@@ -249,7 +257,8 @@ def choose_settings(
     strength = min(1.0, 0.5 / model.averaging)
     penalty = admm_penalty(level, strength, k, problem.noise)
     return PnPSettings("admm", level, strength, None, penalty, model, RELAXATION.get(problem.name, 1.0),
-                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family, stages)
+                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family, stages,
+                       tol=STOP_TOLERANCE.get(problem.name, STOP_TOLERANCE_DEFAULT))
 
 
 def admm_penalty(level: float, strength: float, k: float, noise: float) -> float:

@@ -38,14 +38,15 @@ def run_pnp(
     settings: PnPSettings,
     denoiser: Denoiser | None = None,
     max_iter: int = 300,
-    tol: float = 1e-4,
+    tol: float | None = None,
     progress: bool = False,
 ) -> PnPResult:
     """Run the solver of ``settings`` on ``problem`` (default denoiser: the shipped one of ``settings``).
 
     The prior is the denoiser scaled by ``settings.scale`` and relaxed to ``settings.strength``
     (:func:`relaxed_prior`);
-    FBS takes ``settings.step``, ADMM ``settings.penalty``, ``settings.relaxation`` and ``settings.prox_tolerance``.
+    FBS takes ``settings.step``, ADMM ``settings.penalty``, ``settings.relaxation`` and ``settings.prox_tolerance``;
+    every run stops at the relative residual ``tol`` (``None``: ``settings.tol``) or after ``max_iter`` iterations.
     With ``settings.stages`` a run follows per stage (module docstring) and the result chains them all.
     """
     prior = relaxed_prior(settings, denoiser)
@@ -62,7 +63,7 @@ def refine(
     stage: Stage,
     prior: Denoiser,
     max_iter: int = 300,
-    tol: float = 1e-4,
+    tol: float | None = None,
     progress: bool = False,
 ) -> tuple[PnPResult, Denoiser]:
     """The refinement ``stage`` after ``previous``, whose run used ``prior`` (module docstring): the
@@ -87,8 +88,8 @@ def relaxed_prior(settings: PnPSettings, denoiser: Denoiser | None = None) -> De
 
 
 def _solve(problem: Problem, settings: PnPSettings, prior: Denoiser, x0: torch.Tensor | None, max_iter: int,
-           tol: float, progress: bool) -> PnPResult:
-    kwargs = dict(max_iter=max_iter, tol=tol, x0=x0, truth=problem.truth, progress=progress)
+           tol: float | None, progress: bool) -> PnPResult:
+    kwargs = dict(max_iter=max_iter, tol=settings.tol if tol is None else tol, x0=x0, truth=problem.truth, progress=progress)
     if settings.algorithm == "fbs":
         return pnp_fbs(problem.operator, problem.y, prior, step_size=settings.step, **kwargs)
     return pnp_admm(problem.operator, problem.y, prior, penalty=settings.penalty, relaxation=settings.relaxation,

@@ -1,11 +1,12 @@
 """Pick CT's PnP-ADMM denoiser family, level, factor ``k`` and data-step tolerance
-(``denoisers.parameters.DEFAULT_CONFIGURATION``, ``ADMM_LEVEL``, ``REGULARISATION``, ``PROX_TOLERANCE``)
+(``denoisers.parameters.DEFAULT_CONFIGURATION``, ``ADMM_LEVEL``, ``REGULARISATION``, ``PROX_TOLERANCE``,
+``STOP_TOLERANCE``)
 on validation images: sparse-view CT, by default 60 angles, noise 1% of the sinogram's peak.
 
 The images are ``--images`` validation images of train400 from the ``--offset``-th (the split
 ``denoisers.training.validation_files`` makes with seed 0, never used in training; not the BSD68 test
 images of ``bench_ct.py``), whole (train400 images are 180 x 180, so not the 256 x 256 of the
-benchmark). Each (``--family``, level, ``k``, prox tolerance ``c``) runs the library's CT PnP-ADMM (inexact warm-started
+benchmark). Each (``--family``, level, ``k``, prox tolerance ``c``, stopping tolerance) runs the library's CT PnP-ADMM (inexact warm-started
 data steps, its relaxation; the family's denoiser relaxed to be firmly non-expansive, as
 ``choose_settings`` does) and records the mean PSNR, iterations, CG products, wall and CPU seconds
 (the machine is shared: CPU seconds are the steadier measure), and whether every
@@ -15,6 +16,8 @@ run converged with a residual within its proven error allowance. The best row is
     OMP_NUM_THREADS=2 python experiments/tune_ct.py --images 3 --family ridge --levels 15 --factors 0.5 0.7 1
     OMP_NUM_THREADS=1 python experiments/tune_ct.py --images 6 --levels 25 --factors 0.8 --prox-tolerances 0.01 0.1 1 \
         --angles 30 --peak-fraction 0.0015 --results experiments/results/ct_tolerance_tuning.json
+    OMP_NUM_THREADS=1 python experiments/tune_ct.py --images 6 --levels 25 --factors 0.8 --stop-tolerances 1e-4 1e-3 3e-3 \
+        --results experiments/results/ct_stop_tuning.json
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.images import read_image
 from denoisers.metrics import psnr
-from denoisers.parameters import PROX_TOLERANCE, choose_settings
+from denoisers.parameters import PROX_TOLERANCE, STOP_TOLERANCE, choose_settings
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate_ct_relative
 from denoisers.reconstruct import run_pnp
@@ -39,10 +42,10 @@ from denoisers.training import validation_files
 from denoisers.weights import FAMILIES, weights_digest
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "ct_tuning.json"
-KEY = ("family", "weights", "level", "k", "prox_tolerance", "images", "angles", "peak_fraction", "max_iter")
+KEY = ("family", "weights", "level", "k", "prox_tolerance", "tol", "images", "angles", "peak_fraction", "max_iter")
 #: What a record made before a field existed stands for: the firm family, the weights of then, the
-#: data-step tolerance of then.
-MISSING = {"family": "firm", "weights": "earlier", "prox_tolerance": 0.01}
+#: data-step and stopping tolerances of then.
+MISSING = {"family": "firm", "weights": "earlier", "prox_tolerance": 0.01, "tol": 1e-4}
 
 
 def key(record: dict) -> tuple[str, ...]:
@@ -60,6 +63,7 @@ def markdown(records: list[dict]) -> str:
     columns = [("images", lambda r: len(r["images"])), ("family", lambda r: r.get("family", "firm")),
                ("weights", lambda r: r.get("weights", "earlier")), ("level", lambda r: r["level"]),
                ("k", lambda r: f"{r['k']:g}"), ("prox tolerance c", lambda r: f"{r.get('prox_tolerance', MISSING['prox_tolerance']):g}"),
+               ("stop tolerance", lambda r: f"{r.get('tol', MISSING['tol']):g}"),
                ("angles", lambda r: r["angles"]), ("noise (% of peak)", lambda r: f"{100 * r['peak_fraction']:g}"),
                ("PSNR (dB)", lambda r: f"**{r['psnr']:.2f}**" if r["psnr"] == best[group(r)] else f"{r['psnr']:.2f}"),
                ("iterations", lambda r: f"{r['iterations']:.1f}"), ("CG products", lambda r: f"{r['cg_products']:.0f}"),
@@ -67,7 +71,8 @@ def markdown(records: list[dict]) -> str:
                ("CPU seconds", lambda r: f"{r['cpu_seconds']:.1f}" if "cpu_seconds" in r else ""), ("all converged", lambda r: r["converged"]),
                ("residual within allowance", lambda r: r["monotone"])]
     title = "# CT PnP-ADMM on train400 validation images (180 x 180; shared machine)\n\n"
-    order = lambda r: (*group(r), r.get("family", "firm"), r["level"], r["k"], r.get("prox_tolerance", MISSING["prox_tolerance"]))
+    order = lambda r: (*group(r), r.get("family", "firm"), r["level"], r["k"], r.get("prox_tolerance", MISSING["prox_tolerance"]),
+                       r.get("tol", MISSING["tol"]))
     return title + markdown_table(sorted(records, key=order), columns)
 
 
@@ -80,6 +85,8 @@ def main() -> None:
     parser.add_argument("--factors", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     parser.add_argument("--prox-tolerances", type=float, nargs="+", default=[PROX_TOLERANCE["ct"]],
                         help="data-step tolerances c (the k-th CG solve to c ||z_0|| / (k + 1)^2)")
+    parser.add_argument("--stop-tolerances", type=float, nargs="+", default=[STOP_TOLERANCE["ct"]],
+                        help="each run stops when its relative fixed-point residual is at most this")
     parser.add_argument("--angles", type=int, default=60)
     parser.add_argument("--peak-fraction", type=float, default=0.01)
     parser.add_argument("--max-iter", type=int, default=300)
@@ -88,12 +95,14 @@ def main() -> None:
     args = parser.parse_args()
     if not all(c > 0 for c in args.prox_tolerances):
         parser.error(f"--prox-tolerances must be positive, got {args.prox_tolerances}")
+    if not all(t > 0 for t in args.stop_tolerances):
+        parser.error(f"--stop-tolerances must be positive, got {args.stop_tolerances}")
     files = validation_files(args.data, args.images, args.offset)
     problems = [simulate_ct_relative(read_image(p), args.angles, args.peak_fraction, seed) for seed, p in enumerate(files)]
     results = ResultsFile(args.results, key=key, markdown=markdown)
-    for level, k, tolerance in itertools.product(args.levels, args.factors, args.prox_tolerances):
+    for level, k, tolerance, stop in itertools.product(args.levels, args.factors, args.prox_tolerances, args.stop_tolerances):
         record = {"family": args.family, "weights": weights_digest(level, args.family), "level": level, "k": k,
-                  "prox_tolerance": tolerance, "images": [p.name for p in files], "angles": args.angles,
+                  "prox_tolerance": tolerance, "tol": stop, "images": [p.name for p in files], "angles": args.angles,
                   "peak_fraction": args.peak_fraction, "max_iter": args.max_iter}
         if results.has(key(record)):
             continue
@@ -102,7 +111,7 @@ def main() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", ConvergenceWarning)
                 settings = dataclasses.replace(choose_settings(problem, "admm", regularisation=k, level=level, family=args.family),
-                                               prox_tolerance=tolerance)
+                                               prox_tolerance=tolerance, tol=stop)
                 start = time.process_time()
                 runs.append(run_pnp(problem, settings, max_iter=args.max_iter))
                 cpu.append(time.process_time() - start)
@@ -111,7 +120,7 @@ def main() -> None:
                      "cg_products": float(np.mean([sum(sum(run.trace.prox_steps) for run in r.runs) for r in runs])),
                      "seconds": float(np.mean([r.seconds for r in runs])), "cpu_seconds": float(np.mean(cpu)),
                      "converged": all(r.converged for r in runs), "monotone": all(residual_non_increasing(r) for r in runs)})
-        print(args.family, level, k, tolerance, results.records[-1]["psnr"], results.records[-1]["seconds"], flush=True)
+        print(args.family, level, k, tolerance, stop, results.records[-1]["psnr"], results.records[-1]["seconds"], flush=True)
 
 
 if __name__ == "__main__":

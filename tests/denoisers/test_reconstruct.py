@@ -111,6 +111,24 @@ def test_ct_admm_uses_its_fixed_level_inexact_steps_and_a_relaxation_inside_the_
     assert deblur.relaxation == 1.0 and deblur.prox_tolerance is None
 
 
+@pytest.mark.parametrize("name", ["denoise", "deblur", "ct"])
+def test_each_problem_stops_at_its_own_tolerance(name):
+    from denoisers.parameters import STOP_TOLERANCE, STOP_TOLERANCE_DEFAULT
+
+    for algorithm in ("fbs", "admm"):
+        settings = choose_settings(simulate(name, IMAGE), algorithm)
+        assert settings.tol == STOP_TOLERANCE.get(name, STOP_TOLERANCE_DEFAULT) > 0
+
+
+def test_a_run_stops_at_the_settings_tolerance_unless_told_otherwise():
+    problem = simulate("deblur", torch.rand(24, 24, generator=torch.Generator().manual_seed(0)), seed=0)
+    settings = replace(choose_settings(problem, "admm", non_local=False), tol=1e-2)
+    loose, strict = run_pnp(problem, settings), run_pnp(problem, settings, tol=1e-5)
+    assert loose.converged and strict.converged and loose.iterations < strict.iterations
+    assert loose.trace.relative_residual[-1] <= 1e-2 < loose.trace.relative_residual[-2]
+    assert strict.trace.relative_residual[-1] <= 1e-5
+
+
 def test_ct_reconstruction_at_the_defaults_converges_within_its_error_allowance():
     from denoisers.pnp import residual_non_increasing
     from denoisers.problems import simulate_ct_relative

@@ -43,7 +43,21 @@ def test_one_record_per_tolerance_with_every_run_counted(data: Path, tmp_path: P
     assert again.returncode == 0 and json.loads(results.read_text()) == records  # nothing redone
 
 
-def test_a_tolerance_that_is_not_positive_is_refused(data: Path, tmp_path: Path, run) -> None:
-    done = run(["--prox-tolerances", "0", "--results", str(tmp_path / "t.json")])
-    assert done.returncode == 2 and "--prox-tolerances must be positive" in done.stderr.strip().splitlines()[-1]
+def test_one_record_per_stopping_tolerance_and_older_records_count_as_the_old_one(data: Path, tmp_path: Path, run) -> None:
+    results = tmp_path / "tuning.json"
+    assert run(["--stop-tolerances", "1e-4", "1e-2", "--results", str(results)]).returncode == 0
+    records = json.loads(results.read_text())
+    assert sorted(r["tol"] for r in records) == [1e-4, 1e-2]
+    assert "stop tolerance" in results.with_suffix(".md").read_text()
+    older = [r for r in records if r["tol"] == 1e-4]
+    del older[0]["tol"]  # as written before --stop-tolerances existed, at the then fixed 1e-4
+    results.write_text(json.dumps(older))
+    again = run(["--stop-tolerances", "1e-4", "--results", str(results)])
+    assert again.returncode == 0 and json.loads(results.read_text()) == older  # nothing redone
+
+
+@pytest.mark.parametrize("option", ["--prox-tolerances", "--stop-tolerances"])
+def test_a_tolerance_that_is_not_positive_is_refused(data: Path, tmp_path: Path, run, option: str) -> None:
+    done = run([option, "0", "--results", str(tmp_path / "t.json")])
+    assert done.returncode == 2 and f"{option} must be positive" in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "t.json").exists()
