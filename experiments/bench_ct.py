@@ -13,7 +13,10 @@ peak (``denoisers.problems.simulate_ct_relative``, seed = image index). Methods,
   the truth (an oracle: the baselines are favoured);
 * with ``--bm3d-prior``, PnP-ADMM with BM3D as the prior (``denoisers.baselines.best_bm3d_prior_reconstruction``:
   level and penalty factor tuned per image against the truth, no guarantee), minutes per image;
-  the means then add ours and BM3D over the images that have both.
+  the means then add ours and BM3D over the images that have both;
+* with ``--tv-prior``, ADMM with the TV prox as the prior (``denoisers.baselines.best_tv_reconstruction``:
+  strength and penalty tuned per image against the truth, as in ``bench_pnp.py``), about 3 CPU minutes per image;
+  the means then add ours and TV over the images that have both.
 
 Records PSNR, SSIM, seconds per reconstruction (the solver, not building the operator; shared
 CPU machine, 2 threads), and for ours the CPU seconds of the process (steadier than wall time on
@@ -24,6 +27,7 @@ whether the residual stayed within its proven error allowance, and which shipped
     OMP_NUM_THREADS=2 python experiments/bench_ct.py --images 4
     OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 5 --bm3d-prior --results experiments/results/ct_bench_support.json
     OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --skip 5 --bm3d-prior --results experiments/results/ct_bench_support.json
+    OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --tv-prior --results experiments/results/ct_bench_stop.json
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import numpy as np
 import torch
 
 from lipapps.results import ResultsFile, data_dir, markdown_table
-from denoisers.baselines import best_bm3d_prior_reconstruction, best_filtered_back_projection, best_sart
+from denoisers.baselines import best_bm3d_prior_reconstruction, best_filtered_back_projection, best_sart, best_tv_reconstruction
 from denoisers.images import centre_crop, read_image
 from denoisers.metrics import psnr, ssim
 from denoisers.parameters import choose_settings
@@ -52,6 +56,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "ct_
 KEY = ("image", "method", "size", "angles", "peak_fraction")
 METHODS = ("ours, PnP-ADMM", "FBP (best filter)", "SART (best sweeps)")
 BM3D_PRIOR = "BM3D prior, PnP-ADMM (best level and factor, no guarantee)"
+TV_PRIOR = "TV prior, ADMM (best strength and penalty)"
 
 
 def markdown(records: list[dict]) -> str:
@@ -76,11 +81,12 @@ def markdown(records: list[dict]) -> str:
                                               "cg_products": f"{np.mean([r['cg_products'] for r in rows]):.0f}",
                                               "converged": all(r["converged"] for r in rows),
                                               "monotone": all(r["monotone"] for r in rows)} if method == METHODS[0] else {})})
-    paired = sorted({r["image"] for r in records if r["method"] == BM3D_PRIOR} & set(complete))
-    for method in (METHODS[0], BM3D_PRIOR) if paired else ():
-        rows = [r for r in records if r["method"] == method and r["image"] in paired]
-        means.append({"image": f"mean of {len(rows)} with BM3D", "method": method, "psnr": np.mean([r["psnr"] for r in rows]),
-                      "ssim": np.mean([r["ssim"] for r in rows]), "seconds": np.mean([r["seconds"] for r in rows]), "setting": ""})
+    for baseline, short in ((BM3D_PRIOR, "BM3D"), (TV_PRIOR, "TV")):
+        paired = sorted({r["image"] for r in records if r["method"] == baseline} & set(complete))
+        for method in (METHODS[0], baseline) if paired else ():
+            rows = [r for r in records if r["method"] == method and r["image"] in paired]
+            means.append({"image": f"mean of {len(rows)} with {short}", "method": method, "psnr": np.mean([r["psnr"] for r in rows]),
+                          "ssim": np.mean([r["ssim"] for r in rows]), "seconds": np.mean([r["seconds"] for r in rows]), "setting": ""})
     first = records[0] if records else {"size": 0, "angles": 0, "peak_fraction": 0}
     title = (f"# CT {first['size']} x {first['size']}, {first['angles']} angles, noise {100 * first['peak_fraction']:g}% of the "
              "sinogram peak: BSD68 crops (seconds on a shared 2-core CPU machine, 2 threads)\n\n")
@@ -102,6 +108,9 @@ def main() -> None:
     parser.add_argument("--bm3d-prior", action="store_true",
                         help="also PnP-ADMM with BM3D as the prior, level and penalty tuned per image against the truth "
                              "(slow: minutes per image; needs the bm3d package)")
+    parser.add_argument("--tv-prior", action="store_true",
+                        help="also ADMM with the TV prox as the prior, strength and penalty tuned per image against the truth "
+                             "(minutes per image)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     if not 0 <= args.skip < args.images:
@@ -109,7 +118,7 @@ def main() -> None:
     if args.bm3d_prior and importlib.util.find_spec("bm3d") is None:
         parser.error("--bm3d-prior needs the bm3d package: pip install 'lipapps[bench]'")
     results = ResultsFile(args.results, key=lambda r: tuple(r[k] for k in KEY), markdown=markdown)
-    methods = (*METHODS, BM3D_PRIOR) if args.bm3d_prior else METHODS
+    methods = (*METHODS, *((BM3D_PRIOR,) if args.bm3d_prior else ()), *((TV_PRIOR,) if args.tv_prior else ()))
     for seed, path in list(enumerate(image_files(args.data)[: args.images]))[args.skip:]:
         base = {"image": path.name, "size": args.size, "angles": args.angles, "peak_fraction": args.peak_fraction}
         missing = [m for m in methods if not results.has(tuple({**base, "method": m}[k] for k in KEY))]
@@ -127,7 +136,11 @@ def main() -> None:
             best, level, factor = best_bm3d_prior_reconstruction(problem)
             add(BM3D_PRIOR, best.x, best.seconds, f"level {level}, penalty factor {factor:g}", iterations=best.iterations,
                 converged=best.converged, monotone=residual_non_increasing(best))
-        if missing == [BM3D_PRIOR]:
+        if TV_PRIOR in missing:
+            best, strength, factor = best_tv_reconstruction(problem, args.max_iter)
+            add(TV_PRIOR, best.x, best.seconds, f"strength {strength:g}, penalty factor {factor:g}", iterations=best.iterations,
+                converged=best.converged)
+        if not set(missing) & set(METHODS):
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConvergenceWarning)

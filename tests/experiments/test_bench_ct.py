@@ -52,6 +52,19 @@ def test_bm3d_prior_is_added_to_an_existing_file_without_rerunning_the_rest(data
     assert "mean of 1 with BM3D" in results.with_suffix(".md").read_text()
 
 
+def test_tv_prior_is_added_to_an_existing_file_without_rerunning_the_rest(data: Path, tmp_path: Path, run) -> None:
+    results = tmp_path / "ct.json"
+    assert run(["--results", str(results)]).returncode == 0
+    before = json.loads(results.read_text())
+    done = run(["--results", str(results), "--tv-prior"])
+    assert done.returncode == 0, done.stderr
+    records = json.loads(results.read_text())
+    assert records[:3] == before and [r["method"] for r in records[3:]] == ["TV prior, ADMM (best strength and penalty)"]
+    assert records[3]["setting"].startswith("strength ") and records[3]["iterations"] <= 6
+    table = results.with_suffix(".md").read_text()
+    assert "mean of 1 with TV" in table and "mean of 1 with BM3D" not in table
+
+
 def test_skip_leaves_out_the_first_images_and_keeps_each_seed(data: Path, tmp_path: Path, run) -> None:
     write_image(data / "b.png", torch.rand(44, 44, generator=torch.Generator().manual_seed(1)))
     both, skipped = tmp_path / "both.json", tmp_path / "skipped.json"
