@@ -4,28 +4,25 @@ work, and a resumed run skips finished cases and renders the table from the stor
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+import pytest
 
 
-def script(name: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "experiments" / name), *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300)
+@pytest.fixture
+def script(run_experiment):
+    """``script(name, *args)``: ``experiments/<name>`` run with ``args``, five minutes at most."""
+    return lambda name, *args: run_experiment(name, args, timeout=300)
 
 
-def test_unknown_case_is_refused():
+def test_unknown_case_is_refused(script):
     run = script("bench_w1.py", "--quick", "--only", "no-such-case")
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
         "lipapps: error: unknown case no-such-case; choose from ring-vs-gaussian"]
 
 
-def test_finished_cases_are_skipped_and_the_table_names_the_baseline_that_ran(tmp_path: Path):
+def test_finished_cases_are_skipped_and_the_table_names_the_baseline_that_ran(tmp_path: Path, script):
     common = {"case": "ring-vs-gaussian", "dim": 2, "lower": 1.0, "upper": 1.1, "network_lower": 0.9, "heldout": 1.0,
               "heldout_ci95": [0.9, 1.1], "seconds": 1.0, "width": 0.1, "wgan_gp": 1.2, "wgan_gp_seconds": 2.0}
     quick = {**common, "n": 500, "groupsort_reimplementation": 0.8, "groupsort_reimplementation_seconds": 3.0,
@@ -41,20 +38,20 @@ def test_finished_cases_are_skipped_and_the_table_names_the_baseline_that_ran(tm
     assert "| ring-vs-gaussian | 200 | 1.0000  (1.0) | 0.9500  (4.0) |  | 1.2000  (2.0) |" in table
 
 
-def test_wgan_bench_refuses_unknown_data(tmp_path: Path):
+def test_wgan_bench_refuses_unknown_data(tmp_path: Path, script):
     run = script("bench_wgan.py", "--data", "nosuch", "--out", str(tmp_path))
     assert run.returncode == 2 and "invalid choice" in run.stderr
     assert not any(tmp_path.iterdir())
 
 
-def test_suite_refuses_an_unknown_family_before_any_work(tmp_path: Path):
+def test_suite_refuses_an_unknown_family_before_any_work(tmp_path: Path, script):
     run = script("bench_w1.py", "--suite", "--families", "nosuch", "--out", str(tmp_path))
     assert run.returncode == 2
     assert len(run.stderr.strip().splitlines()) == 1 and run.stderr.startswith("lipapps: error: unknown family nosuch")
     assert not any(tmp_path.iterdir())
 
 
-def test_suite_resumes_and_renders_a_table_per_family_held_out_apart(tmp_path: Path):
+def test_suite_resumes_and_renders_a_table_per_family_held_out_apart(tmp_path: Path, script):
     common = {"dim": 2, "n": 50, "seed": 0, "lower": 1.0, "upper": 1.01, "bracket": 0.01, "heldout": 0.9,
               "heldout_ci95": [0.8, 1.0], "seconds": 2.0, "cpu_seconds": 1.0, "exact": 1.005, "emd2_seconds": 0.5,
               "sinkhorn": 1.1, "sinkhorn_seconds": 0.2, "lower_rel_err": -0.005, "upper_rel_err": 0.005}
