@@ -4,19 +4,12 @@ through lipapps.results with provenance, the reference's ratio 1 and the certifi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_step_times_are_recorded(tmp_path: Path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, str(ROOT / "experiments" / "wgan_step_time.py"), "--batch-size", "2",
-                          "--critic-steps", "1", "--rounds", "1", "--out", str(tmp_path)],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+def test_step_times_are_recorded(tmp_path: Path, run_experiment):
+    run = run_experiment("wgan_step_time.py", ["--batch-size", "2", "--critic-steps", "1", "--rounds", "1", "--out", str(tmp_path)],
+                         timeout=300)
     assert run.returncode == 0, run.stderr
     records = json.loads((tmp_path / "wgan_step_time.json").read_text())
     assert len(records) == 6 and all("provenance" in r and r["seconds_per_step"] > 0 for r in records)
