@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,11 +11,9 @@ import torch
 import lipapps
 from denoisers.images import write_image
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "experiments" / "train_denoisers.py"
 
 
-def test_ridge_recipe_restarts_sigma_25_and_fine_tunes_from_the_restart(tmp_path: Path) -> None:
+def test_ridge_recipe_restarts_sigma_25_and_fine_tunes_from_the_restart(tmp_path: Path, run_experiment) -> None:
     data = tmp_path / "data"
     gen = torch.Generator().manual_seed(0)
     for k in range(4):
@@ -27,8 +22,7 @@ def test_ridge_recipe_restarts_sigma_25_and_fine_tunes_from_the_restart(tmp_path
     args = ["--family", "ridge", "--data", str(data), "--sigma", "25", "15", "--epochs", "1", "--restart-epochs", "1",
             "--finetune-epochs", "1", "--patches-per-image", "2", "--weights-dir", str(dirs["weights"]),
             "--results-dir", str(dirs["results"]), "--checkpoint-dir", str(dirs["checkpoints"])]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    done = run_experiment("train_denoisers.py", args)
     assert done.returncode == 0, done.stderr
     records = {}
     for name in ("ridge_sigma25_scratch", "ridge_sigma25", "ridge_sigma15"):
@@ -44,7 +38,7 @@ def test_ridge_recipe_restarts_sigma_25_and_fine_tunes_from_the_restart(tmp_path
         assert model.certified_averagedness((1, 100, 100)) == pytest.approx(0.99)
 
 
-def test_multiscale_recipe_starts_from_the_shipped_ridge_weights_and_stays_certified(tmp_path: Path) -> None:
+def test_multiscale_recipe_starts_from_the_shipped_ridge_weights_and_stays_certified(tmp_path: Path, run_experiment) -> None:
     data = tmp_path / "data"
     gen = torch.Generator().manual_seed(1)
     for k in range(3):
@@ -52,8 +46,7 @@ def test_multiscale_recipe_starts_from_the_shipped_ridge_weights_and_stays_certi
     dirs = {name: tmp_path / name for name in ("weights", "results", "checkpoints")}
     args = ["--family", "multiscale", "--data", str(data), "--sigma", "25", "--epochs", "1", "--patches-per-image", "2",
             "--weights-dir", str(dirs["weights"]), "--results-dir", str(dirs["results"]), "--checkpoint-dir", str(dirs["checkpoints"])]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    done = run_experiment("train_denoisers.py", args)
     assert done.returncode == 0, done.stderr
     (record,) = json.loads((dirs["results"] / "denoiser_training_multiscale_sigma25.json").read_text())
     assert record["initialised_from"] == "denoisers/weights/ridge_sigma25.pt (multiscale_from_ridge)"
