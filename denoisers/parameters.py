@@ -138,7 +138,7 @@ COLLABORATIVE = {"denoise": CollaborativeSettings(weight=0.5, level_factor=1.0)}
 #: images: 26.53 / 26.55 / 26.54 at 1 / 1.25 / 1.5), and ``w`` = 1 at 1.25 29.11 (held out 26.58);
 #: but in the CLI's regime (30 angles, 0.15% noise; ``ct_tuning_collaborative_w1.md``) ``w`` = 1 at
 #: 1.25 gave 30.02 dB in 23.3 CPU s against 30.04 in 15.7 at the shipped setting, and on the 10
-#: BSD68 crops of ``bench_ct.py`` (``ct_bench_tuned.md``) 25.96 against 25.99: kept at 0.85 and 1. Denoising at ``w`` = 0.7 against ``COLLABORATIVE`` after the non-local stage:
+#: BSD68 crops of ``bench_ct.py`` (``ct_bench_tuned.md``, ``ct_bench_stop.md``) 25.96 against 25.98: kept at 0.85 and 1. Denoising at ``w`` = 0.7 against ``COLLABORATIVE`` after the non-local stage:
 #: sigma 15 / 25 / 35 / 40 / 50: 31.27 / 28.79 / 27.28 / 26.70 / 25.72 dB against 31.33 / 28.80 /
 #: 27.22 / 26.64 / 25.63 (held out at 15 / 25 / 35 / 40 / 50: 31.44 / 29.00 / 27.41 / 26.82 / 25.81
 #: against 31.48 / 28.98 / 27.34 / 26.74 / 25.73).
