@@ -29,6 +29,7 @@ whether the residual stayed within its proven error allowance, and which shipped
     OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 5 --bm3d-prior --results experiments/results/ct_bench_support.json
     OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --skip 5 --bm3d-prior --results experiments/results/ct_bench_support.json
     OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 5 --tv-prior --results experiments/results/ct_bench_tv.json
+    OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --skip 5 --tv-prior --results experiments/results/ct_bench_tv.json
 """
 
 from __future__ import annotations
