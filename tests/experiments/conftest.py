@@ -9,6 +9,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import torch
+
+from denoisers.images import write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,3 +34,14 @@ def _run_experiment(script: str, args: Sequence[str], data: Path | None = None,
 def run_experiment() -> RunExperiment:
     """:func:`_run_experiment`, for a test to run a script."""
     return _run_experiment
+
+
+@pytest.fixture
+def train400_stand_in(tmp_path: Path) -> Path:
+    """A folder of ten smooth random 32 x 32 images in place of train400 (the 0.1 validation split
+    of ``denoisers.training.validation_files`` keeps one), for the tuning scripts."""
+    gen = torch.Generator().manual_seed(0)
+    for i in range(10):
+        image = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 36, generator=gen), 5, stride=1)
+        write_image(tmp_path / "train" / f"{i}.png", image[0, 0])
+    return tmp_path / "train"

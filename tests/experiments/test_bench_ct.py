@@ -39,29 +39,30 @@ def test_records_ours_fbp_and_sart_once_per_image(data: Path, tmp_path: Path, ru
     assert again.returncode == 0 and json.loads(results.read_text()) == records  # nothing redone
 
 
+def added_by(option: str, results: Path, run) -> tuple[list[dict], str]:
+    """Run the bench into ``results``, then again with ``option``; require the first run's records
+    kept as they were. Returns the records the second run added and the table."""
+    assert run(["--results", str(results)]).returncode == 0
+    before = json.loads(results.read_text())
+    done = run(["--results", str(results), option])
+    assert done.returncode == 0, done.stderr
+    records = json.loads(results.read_text())
+    assert records[:3] == before
+    return records[3:], results.with_suffix(".md").read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("bm3d") is None, reason="needs the bm3d package")
 def test_bm3d_prior_is_added_to_an_existing_file_without_rerunning_the_rest(data: Path, tmp_path: Path, run) -> None:
-    results = tmp_path / "ct.json"
-    assert run(["--results", str(results)]).returncode == 0
-    before = json.loads(results.read_text())
-    done = run(["--results", str(results), "--bm3d-prior"])
-    assert done.returncode == 0, done.stderr
-    records = json.loads(results.read_text())
-    assert records[:3] == before and records[3]["method"].startswith("BM3D prior")
-    assert "mean of 1 with BM3D" in results.with_suffix(".md").read_text()
+    added, table = added_by("--bm3d-prior", tmp_path / "ct.json", run)
+    assert added[0]["method"].startswith("BM3D prior")
+    assert "mean of 1 with BM3D" in table
 
 
 def test_tv_prior_is_added_to_an_existing_file_without_rerunning_the_rest(data: Path, tmp_path: Path, run) -> None:
-    results = tmp_path / "ct.json"
-    assert run(["--results", str(results)]).returncode == 0
-    before = json.loads(results.read_text())
-    done = run(["--results", str(results), "--tv-prior"])
-    assert done.returncode == 0, done.stderr
-    records = json.loads(results.read_text())
-    assert records[:3] == before and [r["method"] for r in records[3:]] == ["TV prior, ADMM (best strength and penalty)"]
-    assert records[3]["setting"].startswith("strength ") and records[3]["iterations"] <= 6
-    table = results.with_suffix(".md").read_text()
+    added, table = added_by("--tv-prior", tmp_path / "ct.json", run)
+    assert [r["method"] for r in added] == ["TV prior, ADMM (best strength and penalty)"]
+    assert added[0]["setting"].startswith("strength ") and added[0]["iterations"] <= 6
     assert "mean of 1 with TV" in table and "mean of 1 with BM3D" not in table
 
 

@@ -6,26 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-
-from denoisers.images import write_image
 
 ARGS = ["--problems", "denoise", "--sigmas", "25", "--images", "1", "--weights", "0.5", "--factors", "1"]
 
 
 @pytest.fixture
-def data(tmp_path: Path) -> Path:
-    gen = torch.Generator().manual_seed(0)
-    for i in range(10):  # the 0.1 validation split keeps one
-        image = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 36, generator=gen), 5, stride=1)
-        write_image(tmp_path / "train" / f"{i}.png", image[0, 0])
-    return tmp_path / "train"
-
-
-@pytest.fixture
-def run(run_experiment, data: Path):
-    """``run(args)``: tune_collaborative.py on ``data`` with the tiny ``ARGS``, then ``args``."""
-    return lambda args: run_experiment("tune_collaborative.py", [*ARGS, "--data", str(data), *args])
+def run(run_experiment, train400_stand_in: Path):
+    """``run(args)``: tune_collaborative.py on a train400 stand-in with the tiny ``ARGS``, then ``args``."""
+    return lambda args: run_experiment("tune_collaborative.py", [*ARGS, "--data", str(train400_stand_in), *args])
 
 
 def test_one_record_per_cell_side_and_group_size(tmp_path: Path, run) -> None:

@@ -6,29 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-
-from denoisers.images import write_image
 
 ARGS = ["--images", "1", "--levels", "25", "--factors", "0.8", "--angles", "8", "--max-iter", "4"]
 
 
 @pytest.fixture
-def run(run_experiment, data: Path):
-    """``run(args)``: tune_ct.py on ``data`` with the tiny ``ARGS``, then ``args``."""
-    return lambda args: run_experiment("tune_ct.py", [*ARGS, "--data", str(data), *args])
+def run(run_experiment, train400_stand_in: Path):
+    """``run(args)``: tune_ct.py on a train400 stand-in with the tiny ``ARGS``, then ``args``."""
+    return lambda args: run_experiment("tune_ct.py", [*ARGS, "--data", str(train400_stand_in), *args])
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    gen = torch.Generator().manual_seed(0)
-    for i in range(10):  # the 0.1 validation split keeps one
-        image = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 36, generator=gen), 5, stride=1)
-        write_image(tmp_path / "train" / f"{i}.png", image[0, 0])
-    return tmp_path / "train"
-
-
-def test_one_record_per_tolerance_with_every_run_counted(data: Path, tmp_path: Path, run) -> None:
+def test_one_record_per_tolerance_with_every_run_counted(tmp_path: Path, run) -> None:
     results = tmp_path / "tuning.json"
     done = run(["--prox-tolerances", "0.01", "1", "--results", str(results)])
     assert done.returncode == 0, done.stderr
@@ -43,7 +31,7 @@ def test_one_record_per_tolerance_with_every_run_counted(data: Path, tmp_path: P
     assert again.returncode == 0 and json.loads(results.read_text()) == records  # nothing redone
 
 
-def test_one_record_per_stopping_tolerance_and_older_records_count_as_the_old_one(data: Path, tmp_path: Path, run) -> None:
+def test_one_record_per_stopping_tolerance_and_older_records_count_as_the_old_one(tmp_path: Path, run) -> None:
     results = tmp_path / "tuning.json"
     assert run(["--stop-tolerances", "1e-4", "1e-2", "--results", str(results)]).returncode == 0
     records = json.loads(results.read_text())
@@ -57,7 +45,7 @@ def test_one_record_per_stopping_tolerance_and_older_records_count_as_the_old_on
 
 
 @pytest.mark.parametrize("option", ["--prox-tolerances", "--stop-tolerances"])
-def test_a_tolerance_that_is_not_positive_is_refused(data: Path, tmp_path: Path, run, option: str) -> None:
+def test_a_tolerance_that_is_not_positive_is_refused(tmp_path: Path, run, option: str) -> None:
     done = run([option, "0", "--results", str(tmp_path / "t.json")])
     assert done.returncode == 2 and f"{option} must be positive" in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "t.json").exists()
