@@ -245,9 +245,10 @@ def best_tuned_admm(problem: Problem, max_iter: int, factors: tuple[float, ...] 
     return max(runs, key=lambda r: r[0].trace.psnr[-1])
 
 
-def bench_bsd68_denoising(files: list[Path], sigmas: list[int], baseline_dir: Path | None = None) -> list[Record]:
-    """Our denoisers, the unconstrained baseline (where trained) and the classical ones on every image at each level
-    (problem ``"denoise sigma <S>"``, noise seed = the image's index)."""
+def bench_set_denoising(files: list[Path], sigmas: list[int], baseline_dir: Path | None = None) -> list[Record]:
+    """Our denoisers, the unconstrained baseline (where trained) and the classical ones on every image of ``files``
+    (all of BSD68, or :func:`denoisers.images.classic_image_files`) at each level (problem ``"denoise sigma <S>"``,
+    noise seed = the image's index)."""
     rows = []
     ours = {sigma: shipped_denoisers(sigma) for sigma in sigmas}
     baselines = {sigma: load_baseline(sigma, baseline_dir) for sigma in sigmas}
@@ -268,7 +269,7 @@ def bench_bsd68_denoising(files: list[Path], sigmas: list[int], baseline_dir: Pa
 
 def mean_denoising_psnr(model: Denoiser, files: list[Path], sigma: float, device: torch.device | str = "cpu") -> float:
     """Mean PSNR of ``model`` (run on ``device``) denoising each image of ``files`` at ``sigma`` (0-255
-    scale), with the noise of :func:`bench_bsd68_denoising` (seed = the image's index)."""
+    scale), with the noise of :func:`bench_set_denoising` (seed = the image's index)."""
     values = []
     with torch.no_grad():
         for index, path in enumerate(files):

@@ -14,11 +14,29 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+import skimage.data
 from skimage import io as skio
 from skimage.color import rgb2gray, rgba2rgb
 
 from lipapps import InputError, atomic_write
 from lipapps.npy import load_npy
+
+
+#: The natural photographs scikit-image ships in its wheel (``skimage/data``, no download), read as
+#: gray: a portrait and a camera man, a cat, a cup, coins, the moon's surface, printed text and
+#: three textures (brick, grass, gravel). Neither training (train400) nor the parameter rules
+#: (train400 validation images) saw them; they stand for the classic test images a new user tries.
+CLASSIC_IMAGES = ("astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
+                  "gravel.png", "moon.png", "page.png", "text.png")
+
+
+def classic_image_files() -> list[Path]:
+    """The paths of :data:`CLASSIC_IMAGES` inside the installed scikit-image."""
+    folder = Path(skimage.data.__file__).parent
+    missing = [name for name in CLASSIC_IMAGES if not (folder / name).is_file()]
+    if missing:
+        raise InputError(f"this scikit-image installation lacks {', '.join(missing)} in {folder}")
+    return [folder / name for name in CLASSIC_IMAGES]
 
 
 def load_array(path: str | os.PathLike, what: str) -> np.ndarray:

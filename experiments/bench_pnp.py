@@ -11,6 +11,9 @@ those of :mod:`denoisers.benchmark`:
   with BM3D as the PnP-ADMM prior (slow: minutes per image); ``--tuned-ours``: our PnP-ADMM at
   the best shipped level x factor against the truth, tuned per image as TV is.
 
+``--bsd68-denoising`` denoises all of BSD68 at ``--sigmas`` instead; ``--classic-denoising`` the same on
+the photographs scikit-image ships (``denoisers.images.CLASSIC_IMAGES``: never trained or tuned on).
+
 When ``experiments/weights/dncnn_sigma<S>.pt`` exist (``train_denoisers.py --baseline``), the
 unconstrained DnCNN-style network runs wherever ours does, with the same settings. Results:
 <out-dir>/<tag>.json and .md (``lipapps.results`` records, written after every image and
@@ -22,6 +25,7 @@ keeping the slow baselines (TV, BM3D as prior, FBP, SART), which do not depend o
     python experiments/bench_pnp.py --images 4 --size 128
     python experiments/bench_pnp.py --bsd68-denoising                 # levels 15, 25, 50
     python experiments/bench_pnp.py --bsd68-denoising --sigmas 25     # the other levels' records are kept
+    python experiments/bench_pnp.py --classic-denoising               # the photographs scikit-image ships
     python experiments/bench_pnp.py --images 3 --problems deblur ct --bm3d-prior --tag pnp_bm3d_prior
     python experiments/bench_pnp.py --images 3 --problems deblur inpaint superres ct --tuned-ours --tag pnp_tuned_ours
     python experiments/bench_pnp.py --images 10 --size 256 --problems inpaint deblur superres --tag pnp_bench_10images_256
@@ -40,23 +44,36 @@ from denoisers.benchmark import (
     INVERSE_PROBLEMS,
     PARTS,
     TUNED_FACTORS,
-    bench_bsd68_denoising,
+    bench_set_denoising,
     bench_denoising,
     bench_inverse,
     summary_table,
 )
-from denoisers.images import centre_crop, read_image
+from denoisers.images import centre_crop, classic_image_files, read_image
 from denoisers.training import image_files
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_WEIGHTS = ROOT / "experiments" / "weights"
 DEFAULT_TAG = "pnp_bench"
 BSD68_TAG = "pnp_bsd68_denoising"
+CLASSIC_TAG = "pnp_classic_denoising"
 
 
 def level(record: dict) -> int:
     """The noise level of a ``--bsd68-denoising`` record (its problem is ``denoise sigma <S>``)."""
     return int(record["problem"].split()[-1])
+
+
+def bench_set(files: list[Path], sigmas: list[int], path: Path, title: str) -> None:
+    """Denoise every image of ``files`` at ``sigmas`` (:func:`bench_set_denoising`) into ``path`` (.json and
+    .md), keeping its records of other levels."""
+    kept = [r for r in read_records(path) if level(r) not in sigmas]
+    stamp = provenance()
+    rows = kept + [{**r, "provenance": stamp} for r in bench_set_denoising(files, sigmas, BASELINE_WEIGHTS)]
+    rows.sort(key=level)  # stable: each level's records keep their order
+    table = summary_table(rows)
+    write_records(rows, path, f"# {title} (CPU, 1 thread)\n\n{table}")
+    print(table)
 
 
 def done(records: list[dict], image: str, problem: str, size: int, part: str) -> bool:
@@ -73,8 +90,11 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=25 / 255, help="denoising noise level")
     parser.add_argument("--tag", default=DEFAULT_TAG, help=f"results file stem; only the default ({DEFAULT_TAG}) writes the panels")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "experiments" / "results", help="folder of the results files")
-    parser.add_argument("--bsd68-denoising", action="store_true",
-                        help=f"only: denoising on all of BSD68 (ours, the baseline, TV, wavelet, BM3D) -> {BSD68_TAG}.*")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--bsd68-denoising", action="store_true",
+                      help=f"only: denoising on all of BSD68 (ours, the baseline, TV, wavelet, BM3D) -> {BSD68_TAG}.*")
+    only.add_argument("--classic-denoising", action="store_true",
+                      help=f"only: the same on the classic photographs scikit-image ships (CLASSIC_IMAGES) -> {CLASSIC_TAG}.*")
     parser.add_argument("--bm3d-prior", action="store_true",
                         help="deblurring and CT also with BM3D as the PnP-ADMM prior (needs the bench extra; minutes per image)")
     parser.add_argument("--tuned-ours", action="store_true",
@@ -83,21 +103,18 @@ def main() -> None:
                         help="ours (our PnP runs, the unconstrained network at our settings) and/or the baselines (TV, BM3D, FBP, SART)")
     parser.add_argument("--rerun", action="store_true", help="run (image, problem, part) units already in the results file again")
     parser.add_argument("--sigmas", type=int, nargs="+", default=[15, 25, 50],
-                        help="levels of --bsd68-denoising; the stored records of other levels are kept")
+                        help="levels of --bsd68-denoising and --classic-denoising; the stored records of other levels are kept")
     args = parser.parse_args()
     if args.bm3d_prior and importlib.util.find_spec("bm3d") is None:
         parser.error("--bm3d-prior needs the bm3d package: pip install 'lipapps[bench]'")
     torch.set_num_threads(1)
+    if args.classic_denoising:
+        bench_set(classic_image_files(), args.sigmas, args.out_dir / f"{CLASSIC_TAG}.json",
+                  "Gaussian denoising of the photographs scikit-image ships")
+        return
     files = image_files(data_dir("images", "bsd68"))
     if args.bsd68_denoising:
-        path = args.out_dir / f"{BSD68_TAG}.json"
-        kept = [r for r in read_records(path) if level(r) not in args.sigmas]
-        stamp = provenance()
-        rows = kept + [{**r, "provenance": stamp} for r in bench_bsd68_denoising(files, args.sigmas, BASELINE_WEIGHTS)]
-        rows.sort(key=level)  # stable: each level's records keep their order
-        table = summary_table(rows)
-        write_records(rows, path, f"# Gaussian denoising on all of BSD68 (CPU, 1 thread)\n\n{table}")
-        print(table)
+        bench_set(files, args.sigmas, args.out_dir / f"{BSD68_TAG}.json", "Gaussian denoising on all of BSD68")
         return
     files = files[: args.images]
     header = f"# PnP benchmark ({', '.join(f.name for f in files)}; crops {args.size} x {args.size}; CPU, 1 thread)\n\n"

@@ -12,7 +12,7 @@ import torch
 from lipapps import InputError
 
 from denoisers import baselines, benchmark
-from denoisers.benchmark import BASELINE, bench_bsd68_denoising, bench_denoising, bench_inverse, summary_table
+from denoisers.benchmark import BASELINE, bench_set_denoising, bench_denoising, bench_inverse, summary_table
 from denoisers.metrics import psnr
 from denoisers.parameters import REGULARISATION, choose_settings
 from denoisers.problems import simulate
@@ -64,14 +64,14 @@ def test_each_record_names_its_part_and_parts_run_alone() -> None:
         bench_inverse("deblur", "tiny", truth(), seed=0, max_iter=2, parts=("theirs",))
 
 
-def test_bsd68_denoising_scores_the_classical_denoisers_at_every_level(tmp_path: Path) -> None:
+def test_set_denoising_scores_the_classical_denoisers_at_every_level(tmp_path: Path) -> None:
     from denoisers.images import write_image
 
     files = []
     for k in range(2):
         files.append(tmp_path / f"img{k}.png")
         write_image(files[-1], truth())
-    rows = bench_bsd68_denoising(files, [15, 50])
+    rows = bench_set_denoising(files, [15, 50])
     for sigma in (15, 50):
         methods = {r["method"] for r in rows if r["problem"] == f"denoise sigma {sigma}"}
         assert {"noisy", "ours", "TV (best weight)"} <= methods

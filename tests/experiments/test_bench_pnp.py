@@ -58,3 +58,9 @@ def test_a_repeated_run_skips_what_is_done_and_parts_rerun_only_ours(tmp_path: P
     assert sorted((r["method"], r["part"]) for r in records) == sorted(first)  # replaced, not duplicated
     stamps = {r["method"]: r["provenance"]["command"] for r in records}
     assert all(("--parts ours" in stamps[m]) == (part == "ours") for m, part in first)
+
+
+def test_the_two_whole_set_runs_exclude_each_other(tmp_path: Path, run_experiment) -> None:
+    done = run_experiment("bench_pnp.py", ["--bsd68-denoising", "--classic-denoising", "--out-dir", str(tmp_path)], tmp_path)
+    assert done.returncode == 2 and "not allowed with argument" in done.stderr
+    assert "Traceback" not in done.stderr and not list(tmp_path.glob("*.json"))
