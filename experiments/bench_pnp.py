@@ -57,6 +57,8 @@ BASELINE_WEIGHTS = ROOT / "experiments" / "weights"
 DEFAULT_TAG = "pnp_bench"
 BSD68_TAG = "pnp_bsd68_denoising"
 CLASSIC_TAG = "pnp_classic_denoising"
+#: The crop side of every run before the records stored theirs (the default ``--size`` then and now).
+SIZE_BEFORE_THE_FIELD = 128
 
 
 def level(record: dict) -> int:
@@ -76,9 +78,15 @@ def bench_set(files: list[Path], sigmas: list[int], path: Path, title: str) -> N
     print(table)
 
 
+def crop_size(record: dict) -> int:
+    """The crop side of a record; records made before they stored it (``size``) all came from runs on
+    :data:`SIZE_BEFORE_THE_FIELD` crops, so a rerun at that size replaces them."""
+    return record.get("size", SIZE_BEFORE_THE_FIELD)
+
+
 def done(records: list[dict], image: str, problem: str, size: int, part: str) -> bool:
     """Whether ``records`` hold ``part`` of ``problem`` on ``image`` at crop ``size`` (a resumed run skips it)."""
-    return any(r["image"] == image and r["problem"] == problem and r.get("size") == size and r.get("part") == part for r in records)
+    return any(r["image"] == image and r["problem"] == problem and crop_size(r) == size and r.get("part") == part for r in records)
 
 
 def main() -> None:
@@ -118,7 +126,7 @@ def main() -> None:
         return
     files = files[: args.images]
     header = f"# PnP benchmark ({', '.join(f.name for f in files)}; crops {args.size} x {args.size}; CPU, 1 thread)\n\n"
-    results = ResultsFile(args.out_dir / f"{args.tag}.json", key=lambda r: (r["problem"], r["image"], r["method"], r.get("size")),
+    results = ResultsFile(args.out_dir / f"{args.tag}.json", key=lambda r: (r["problem"], r["image"], r["method"], crop_size(r)),
                           markdown=lambda records: header + summary_table(records))
     for index, file in enumerate(files):
         truth = read_image(file)

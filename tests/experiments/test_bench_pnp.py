@@ -64,3 +64,18 @@ def test_the_two_whole_set_runs_exclude_each_other(tmp_path: Path, run_experimen
     done = run_experiment("bench_pnp.py", ["--bsd68-denoising", "--classic-denoising", "--out-dir", str(tmp_path)], tmp_path)
     assert done.returncode == 2 and "not allowed with argument" in done.stderr
     assert "Traceback" not in done.stderr and not list(tmp_path.glob("*.json"))
+
+
+def test_a_rerun_replaces_the_records_made_before_they_stored_their_crop_size(tmp_path: Path, run_experiment) -> None:
+    torch.manual_seed(2)
+    write_image(tmp_path / "images" / "bsd68" / "a.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 40), 5, stride=1)[0, 0])
+    out = tmp_path / "results"
+    out.mkdir()
+    legacy = {"problem": "superres", "image": "a.png", "method": "ours PnP-ADMM", "psnr": 1.0, "ssim": 0.0, "seconds": 0.0,
+              "provenance": {"date": "2026-11-01"}}
+    (out / "tiny.json").write_text(json.dumps([legacy]))
+    args = ["--images", "1", "--size", "128", "--max-iter", "3", "--problems", "superres", "--tag", "tiny", "--out-dir", str(out),
+            "--parts", "ours", "--rerun"]
+    assert run_experiment("bench_pnp.py", args, tmp_path).returncode == 0
+    admm = [r for r in json.loads((out / "tiny.json").read_text()) if r["method"] == "ours PnP-ADMM"]
+    assert len(admm) == 1 and admm[0]["size"] == 128 and admm[0]["psnr"] > 1.0
