@@ -90,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "tuned stages when the run is the problem's default configuration)")
     p.add_argument("--device", default="cpu", help="torch device the denoiser runs on, e.g. cuda")
     p.add_argument("--max-iter", type=int, default=300, help="iteration limit of each PnP run")
-    p.add_argument("--tol", type=float, help="stop each run when ||w+ - w|| / ||w+|| <= tol (None: the problem's, "
+    p.add_argument("--tol", type=float, help="stop each run when ||w+ - w|| / ||w+|| <= tol (None: the algorithm's for the problem, "
                                              "denoisers.parameters.STOP_TOLERANCE)")
     p.add_argument("--seed", type=int, default=0, help="seeds the simulated noise (and inpainting mask)")
     p.add_argument("--out", type=Path, help=f"reconstruction image to write ({', '.join(OUTPUT_SUFFIXES)}); a panel goes "

@@ -34,7 +34,7 @@ import numpy as np
 from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.images import read_image
 from denoisers.metrics import psnr
-from denoisers.parameters import PROX_TOLERANCE, STOP_TOLERANCE, choose_settings
+from denoisers.parameters import PROX_TOLERANCE, choose_settings, stop_tolerance
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate_ct_relative
 from denoisers.reconstruct import run_pnp
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--factors", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     parser.add_argument("--prox-tolerances", type=float, nargs="+", default=[PROX_TOLERANCE["ct"]],
                         help="data-step tolerances c (the k-th CG solve to c ||z_0|| / (k + 1)^2)")
-    parser.add_argument("--stop-tolerances", type=float, nargs="+", default=[STOP_TOLERANCE["ct"]],
+    parser.add_argument("--stop-tolerances", type=float, nargs="+", default=[stop_tolerance("admm", "ct")],
                         help="each run stops when its relative fixed-point residual is at most this")
     parser.add_argument("--angles", type=int, default=60)
     parser.add_argument("--peak-fraction", type=float, default=0.01)
