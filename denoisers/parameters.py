@@ -88,8 +88,8 @@ PROX_TOLERANCE = {"ct": 0.1}
 #: 39.0 / 23.9 / 15.7 / 9.2 CPU s. (The PSNR of a run settles long before its residual reaches 1e-4.)
 #: PnP-FBS keeps 1e-4 everywhere: at its step ``1 / L`` a CT iteration moves so little that its
 #: relative residual is below 3e-3 from the first iterations on, long before the estimate is
-#: reached (at 3e-3 it stopped near the filtered back-projection, 23.2 dB on the three crops of
-#: ``bench_pnp.py`` where 150 iterations give 25.2).
+#: reached (at 3e-3 it stopped near the filtered back-projection, 23.24 dB on the three crops of
+#: ``bench_pnp.py`` where 150 iterations give 25.34).
 STOP_TOLERANCE = {"admm": {"ct": 3e-3}, "fbs": {}}
 STOP_TOLERANCE_DEFAULT = 1e-4
 #: The best certified configuration per problem, ``(algorithm, family)``, on the BSD68 benchmark
