@@ -77,3 +77,15 @@ def test_skip_leaves_out_the_first_images_and_keeps_each_seed(data: Path, tmp_pa
     assert [r["psnr"] for r in records] == pytest.approx([r["psnr"] for r in same], abs=1e-6)  # b.png keeps seed 1
     refused = run(["--images", "2", "--skip", "2", "--results", str(skipped)])
     assert refused.returncode == 2 and "--skip must be from 0 to 1" in refused.stderr.strip().splitlines()[-1]
+
+
+def test_tuned_ours_is_added_with_its_level_and_factor(data: Path, tmp_path: Path, run) -> None:
+    from denoisers.benchmark import TUNED_FACTORS
+    from denoisers.weights import available_sigmas
+
+    added, table = added_by("--tuned-ours", tmp_path / "ct.json", run)
+    assert [r["method"] for r in added] == ["ours, PnP-ADMM (best level and factor)"]
+    level, factor = added[0]["setting"].split(", ")
+    assert int(level.split()[1]) in available_sigmas() and float(factor.split()[1]) in TUNED_FACTORS
+    assert added[0]["monotone"] and added[0]["iterations"] <= 9  # three runs of at most 3
+    assert "mean of 1 with ours tuned" in table
