@@ -44,9 +44,9 @@ from denoisers.benchmark import (
     INVERSE_PROBLEMS,
     PARTS,
     TUNED_FACTORS,
-    bench_set_denoising,
     bench_denoising,
     bench_inverse,
+    bench_set_denoising,
     summary_table,
 )
 from denoisers.images import centre_crop, classic_image_files, read_image
