@@ -1,6 +1,7 @@
 """Sparse-view CT benchmark: the library's PnP-ADMM against FBP and SART, both tuned per image.
 
-Central 256 x 256 crops of the first ``--images`` BSD68 test images (the disc the rays cover),
+Central 256 x 256 crops of the first ``--images`` BSD68 test images (``--classic``: of the photographs
+scikit-image ships, which no CT choice saw; the disc the rays cover),
 ``--angles`` angles on [0, 180), Gaussian noise ``--peak-fraction`` of the noiseless sinogram's
 peak (``denoisers.problems.simulate_ct_relative``, seed = image index). Methods, per image:
 
@@ -35,6 +36,7 @@ whether the residual stayed within its proven error allowance, and which shipped
     OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 5 --tv-prior --results experiments/results/ct_bench_tv.json
     OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --skip 5 --tv-prior --results experiments/results/ct_bench_tv.json
     OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 10 --tuned-ours --results experiments/results/ct_bench_tuned_ours.json
+    OMP_NUM_THREADS=1 python experiments/bench_ct.py --images 11 --classic --tuned-ours --results experiments/results/ct_classic_tuned_ours.json
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ import torch
 from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.baselines import best_bm3d_prior_reconstruction, best_filtered_back_projection, best_sart, best_tv_reconstruction
 from denoisers.benchmark import best_tuned_admm
-from denoisers.images import centre_crop, read_image
+from denoisers.images import centre_crop, classic_image_files, read_image
 from denoisers.metrics import psnr, ssim
 from denoisers.parameters import choose_settings
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
@@ -116,7 +118,10 @@ def main() -> None:
     parser.add_argument("--peak-fraction", type=float, default=0.01)
     parser.add_argument("--max-iter", type=int, default=300)
     parser.add_argument("--sart-sweeps", type=int, default=20, help="SART sweep counts tried: 1..N")
-    parser.add_argument("--data", type=Path, default=data_dir("images", "bsd68"))
+    images = parser.add_mutually_exclusive_group()
+    images.add_argument("--data", type=Path, default=data_dir("images", "bsd68"), help="folder of the test images")
+    images.add_argument("--classic", action="store_true",
+                        help="the photographs scikit-image ships instead (denoisers.images.CLASSIC_IMAGES: no CT choice saw them)")
     parser.add_argument("--bm3d-prior", action="store_true",
                         help="also PnP-ADMM with BM3D as the prior, level and penalty tuned per image against the truth "
                              "(slow: minutes per image; needs the bm3d package)")
@@ -135,7 +140,8 @@ def main() -> None:
     results = ResultsFile(args.results, key=lambda r: tuple(r[k] for k in KEY), markdown=markdown)
     methods = (*METHODS, *((BM3D_PRIOR,) if args.bm3d_prior else ()), *((TV_PRIOR,) if args.tv_prior else ()),
                *((TUNED_OURS,) if args.tuned_ours else ()))
-    for seed, path in list(enumerate(image_files(args.data)[: args.images]))[args.skip:]:
+    files = classic_image_files() if args.classic else image_files(args.data)
+    for seed, path in list(enumerate(files[: args.images]))[args.skip:]:
         base = {"image": path.name, "size": args.size, "angles": args.angles, "peak_fraction": args.peak_fraction}
         missing = [m for m in methods if not results.has(tuple({**base, "method": m}[k] for k in KEY))]
         if not missing:

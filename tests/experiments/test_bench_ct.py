@@ -89,3 +89,14 @@ def test_tuned_ours_is_added_with_its_level_and_factor(data: Path, tmp_path: Pat
     assert int(level.split()[1]) in available_sigmas() and float(factor.split()[1]) in TUNED_FACTORS
     assert added[0]["monotone"] and added[0]["iterations"] <= 9  # three runs of at most 3
     assert "mean of 1 with ours tuned" in table
+
+
+def test_classic_runs_on_the_photographs_scikit_image_ships_and_excludes_data(tmp_path: Path, run, run_experiment) -> None:
+    from denoisers.images import CLASSIC_IMAGES
+
+    results = tmp_path / "classic.json"
+    done = run_experiment("bench_ct.py", [*ARGS, "--classic", "--results", str(results)])
+    assert done.returncode == 0, done.stderr
+    assert {r["image"] for r in json.loads(results.read_text())} == {CLASSIC_IMAGES[0]}
+    both = run(["--classic", "--results", str(tmp_path / "both.json")])  # run() names --data as well
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr and not (tmp_path / "both.json").exists()
