@@ -12,7 +12,7 @@ import torch
 from lipapps import InputError
 
 from denoisers import baselines, benchmark
-from denoisers.benchmark import BASELINE, bench_set_denoising, bench_denoising, bench_inverse, summary_table
+from denoisers.benchmark import BASELINE, bench_denoising, bench_inverse, bench_set_denoising, summary_table
 from denoisers.metrics import psnr
 from denoisers.parameters import REGULARISATION, choose_settings
 from denoisers.problems import simulate

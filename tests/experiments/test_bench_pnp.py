@@ -16,9 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "experiments" / "bench_pnp.py"
 
 
+def write_bsd68_stand_in(root: Path, seed: int) -> None:
+    """One smooth random 32 x 36 image as ``root/images/bsd68/a.png`` (the LIPAPPS_DATA layout)."""
+    noise = torch.rand(1, 1, 36, 40, generator=torch.Generator().manual_seed(seed))
+    write_image(root / "images" / "bsd68" / "a.png", torch.nn.functional.avg_pool2d(noise, 5, stride=1)[0, 0])
+
+
 def test_a_tiny_run_writes_records_with_provenance_and_the_table(tmp_path: Path, run_experiment) -> None:
-    torch.manual_seed(0)
-    write_image(tmp_path / "images" / "bsd68" / "a.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 40), 5, stride=1)[0, 0])
+    write_bsd68_stand_in(tmp_path, seed=0)
     out = tmp_path / "results"
     done = run_experiment("bench_pnp.py", ["--images", "1", "--size", "24", "--max-iter", "3", "--problems", "denoise",
                                            "superres", "--tag", "tiny", "--out-dir", str(out)], tmp_path)
@@ -43,8 +48,7 @@ def test_bm3d_prior_without_bm3d_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_repeated_run_skips_what_is_done_and_parts_rerun_only_ours(tmp_path: Path, run_experiment) -> None:
-    torch.manual_seed(1)
-    write_image(tmp_path / "images" / "bsd68" / "a.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 40), 5, stride=1)[0, 0])
+    write_bsd68_stand_in(tmp_path, seed=1)
     out = tmp_path / "results"
     args = ["--images", "1", "--size", "24", "--max-iter", "3", "--problems", "superres", "--tag", "tiny", "--out-dir", str(out)]
     assert run_experiment("bench_pnp.py", args, tmp_path).returncode == 0
@@ -67,8 +71,7 @@ def test_the_two_whole_set_runs_exclude_each_other(tmp_path: Path, run_experimen
 
 
 def test_a_rerun_replaces_the_records_made_before_they_stored_their_crop_size(tmp_path: Path, run_experiment) -> None:
-    torch.manual_seed(2)
-    write_image(tmp_path / "images" / "bsd68" / "a.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 36, 40), 5, stride=1)[0, 0])
+    write_bsd68_stand_in(tmp_path, seed=2)
     out = tmp_path / "results"
     out.mkdir()
     legacy = {"problem": "superres", "image": "a.png", "method": "ours PnP-ADMM", "psnr": 1.0, "ssim": 0.0, "seconds": 0.0,
