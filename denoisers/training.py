@@ -48,7 +48,7 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
     """The image files of ``folder``, sorted; :class:`lipapps.InputError` when there are none."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(f"training data folder not found: {folder}")
+        raise InputError(f"image folder not found: {folder}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")

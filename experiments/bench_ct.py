@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lipapps import InputError
 from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.baselines import best_bm3d_prior_reconstruction, best_filtered_back_projection, best_sart, best_tv_reconstruction
 from denoisers.benchmark import best_tuned_admm
@@ -137,10 +138,13 @@ def main() -> None:
         parser.error(f"--skip must be from 0 to {args.images - 1} (one image at least), got {args.skip}")
     if args.bm3d_prior and importlib.util.find_spec("bm3d") is None:
         parser.error("--bm3d-prior needs the bm3d package: pip install 'lipapps[bench]'")
+    try:
+        files = classic_image_files() if args.classic else image_files(args.data)
+    except InputError as error:
+        parser.error(str(error))
     results = ResultsFile(args.results, key=lambda r: tuple(r[k] for k in KEY), markdown=markdown)
     methods = (*METHODS, *((BM3D_PRIOR,) if args.bm3d_prior else ()), *((TV_PRIOR,) if args.tv_prior else ()),
                *((TUNED_OURS,) if args.tuned_ours else ()))
-    files = classic_image_files() if args.classic else image_files(args.data)
     for seed, path in list(enumerate(files[: args.images]))[args.skip:]:
         base = {"image": path.name, "size": args.size, "angles": args.angles, "peak_fraction": args.peak_fraction}
         missing = [m for m in methods if not results.has(tuple({**base, "method": m}[k] for k in KEY))]

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from lipapps import InputError
 from lipapps.results import ResultsFile, data_dir, provenance, read_records, write_records
 from denoisers.benchmark import (
     INVERSE_PROBLEMS,
@@ -115,12 +116,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.bm3d_prior and importlib.util.find_spec("bm3d") is None:
         parser.error("--bm3d-prior needs the bm3d package: pip install 'lipapps[bench]'")
+    try:
+        files = classic_image_files() if args.classic_denoising else image_files(data_dir("images", "bsd68"))
+    except InputError as error:
+        parser.error(str(error))
     torch.set_num_threads(1)
     if args.classic_denoising:
-        bench_set(classic_image_files(), args.sigmas, args.out_dir / f"{CLASSIC_TAG}.json",
+        bench_set(files, args.sigmas, args.out_dir / f"{CLASSIC_TAG}.json",
                   "Gaussian denoising of the photographs scikit-image ships")
         return
-    files = image_files(data_dir("images", "bsd68"))
     if args.bsd68_denoising:
         bench_set(files, args.sigmas, args.out_dir / f"{BSD68_TAG}.json", "Gaussian denoising on all of BSD68")
         return

@@ -100,3 +100,10 @@ def test_classic_runs_on_the_photographs_scikit_image_ships_and_excludes_data(tm
     assert {r["image"] for r in json.loads(results.read_text())} == {CLASSIC_IMAGES[0]}
     both = run(["--classic", "--results", str(tmp_path / "both.json")])  # run() names --data as well
     assert both.returncode == 2 and "not allowed with argument" in both.stderr and not (tmp_path / "both.json").exists()
+
+
+def test_a_missing_image_folder_is_one_line_and_exit_2(tmp_path: Path, run_experiment) -> None:
+    results = tmp_path / "ct.json"
+    done = run_experiment("bench_ct.py", [*ARGS, "--data", str(tmp_path / "absent"), "--results", str(results)])
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].endswith(f"image folder not found: {tmp_path / 'absent'}")
+    assert "Traceback" not in done.stderr and not results.exists()

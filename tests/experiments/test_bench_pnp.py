@@ -82,3 +82,9 @@ def test_a_rerun_replaces_the_records_made_before_they_stored_their_crop_size(tm
     assert run_experiment("bench_pnp.py", args, tmp_path).returncode == 0
     admm = [r for r in json.loads((out / "tiny.json").read_text()) if r["method"] == "ours PnP-ADMM"]
     assert len(admm) == 1 and admm[0]["size"] == 128 and admm[0]["psnr"] > 1.0
+
+
+def test_a_missing_bsd68_folder_is_one_line_and_exit_2(tmp_path: Path, run_experiment) -> None:
+    done = run_experiment("bench_pnp.py", ["--images", "1", "--out-dir", str(tmp_path)], tmp_path / "absent")
+    assert done.returncode == 2 and "image folder not found" in done.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in done.stderr and not list(tmp_path.glob("*.json"))
