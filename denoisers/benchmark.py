@@ -205,7 +205,8 @@ def _our_inverse_rows(problem: Problem, name: str, max_iter: int, panel: Path | 
                 warnings.simplefilter("always", ConvergenceWarning)
                 result = run_pnp(problem, settings, denoiser=denoiser, max_iter=max_iter)
             rows.append(_pnp_record(problem, name, f"{label} PnP-{algorithm.upper()}", result, guarantee_warnings=len(caught),
-                                    denoiser_sigma=settings.denoiser_sigma, strength=settings.strength,
+                                    denoiser_sigma=settings.denoiser_sigma, effective_level=settings.effective_level,
+                                    strength=settings.strength,
                                     stages=[stage.describe() for stage in settings.stages]))
             if panel is not None and algorithm == "admm" and label == "ours":
                 save_panel(panel, truth, problem.y, result, f"{problem_name}: PnP-ADMM, certified denoiser", problem_name != "ct")

@@ -79,7 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--angles", type=int, help="number of CT angles on [0, 180)")
     p.add_argument("--truth", type=Path, help="ground truth to score a reconstruction of --measurement")
     p.add_argument("--regularisation", type=float, help="factor on the noise level that sets the prior's weight")
-    p.add_argument("--level", type=int, help="shipped denoiser level (0-255 scale) for ADMM (None: from problem and noise)")
+    p.add_argument("--level", type=int, help="denoiser level (0-255 scale) for ADMM: a shipped one, or one below the largest, served by the "
+                   "next shipped level scaled (None: from problem and noise)")
     p.add_argument("--family", choices=FAMILIES,
                    help="shipped weights: firm (the PnP prior) or ridge (the better denoiser applied once); "
                         "default: the problem's best certified configuration")

@@ -21,7 +21,9 @@ here by a per-problem factor ``REGULARISATION`` (chosen on a validation crop of 
   measurement noise suggests), strength ``s = min(1, 1 / (2 a))``
   for an ``a``-averaged denoiser, so that the relaxed denoiser is firmly non-expansive as ADMM
   requires, and penalty ``s (sigma_d / (k sigma_n))^2`` (the relaxed denoiser acts like a prox
-  of ``s sigma_d^2 phi``; any penalty keeps the guarantee).
+  of ``s sigma_d^2 phi``; any penalty keeps the guarantee). A level that is not shipped
+  (:data:`ADMM_LEVEL`, or one asked for) is served by the next shipped level above it, scaled
+  (:func:`served_level`), with that level as ``sigma_d`` in the penalty.
 
 CT's sinogram noise says nothing about the noise a denoiser sees in the image, so ADMM takes a
 fixed level there (:data:`ADMM_LEVEL`), and its data step is an inexact, warm-started
@@ -64,9 +66,13 @@ REGULARISATION = {
 #: (15 at the default noise 0.01) lost to a stronger prior with a larger penalty, inpainting
 #: 31.64 dB at 15 against 31.79 at 50, deblurring 29.14 against 29.21 at 25.
 ADMM_MIN_LEVEL = {"denoise": 0, "deblur": 25, "inpaint": 50, "superres": 0, "ct": 0}
-#: The shipped level PnP-ADMM uses whatever the noise, per problem (others: the rule above;
-#: CT's sinogram noise is not the image noise a denoiser sees).
-ADMM_LEVEL = {"ct": 25}
+#: The level PnP-ADMM uses whatever the noise, per problem (others: the rule above; CT's sinogram
+#: noise is not the image noise a denoiser sees), served as any level is (:func:`served_level`): CT's
+#: 30 by the level-50 denoiser scaled by 5 / 3. On 16 validation images of train400 at 1% noise
+#: (``tune_ct.py --levels 25 30 35 40 50``, ``experiments/results/ct_level_tuning.md``) 30 was
+#: the best of those levels at 60 and 42 angles and level with 50 at 30 angles, in 10% more time
+#: than 25 where 50 takes twice to four times as long.
+ADMM_LEVEL = {"ct": 30}
 #: PnP-ADMM's relaxation ``lam`` per problem (in ``(0, 2)``: the guarantee holds); 1 where absent.
 RELAXATION = {"ct": 1.6}
 #: PnP-ADMM's ``prox_tolerance`` per problem (:func:`denoisers.pnp.pnp_admm`: the ``k``-th data
@@ -220,8 +226,8 @@ def choose_settings(
     ``algorithm=None``: the problem's :data:`DEFAULT_CONFIGURATION`; ``family=None``: that
     configuration's family when the algorithm is its algorithm, else ``"firm"``.
 
-    ``level``: the shipped denoiser level ADMM uses instead of the rule's (FBS derives its level
-    from the step, so it takes none). ``family``: which shipped weights (:data:`denoisers.weights.FAMILIES`);
+    ``level``: the denoiser level ADMM uses instead of the rule's, shipped or served by a shipped
+    one scaled (:func:`served_level`; FBS derives its level from the step, so it takes none). ``family``: which shipped weights (:data:`denoisers.weights.FAMILIES`);
     the factors above were tuned for ``"firm"``, the better prior; for denoising, FBS with its
     default step applies the denoiser once, where the ``"ridge"`` family is the better one.
     ``denoiser``: a model of one's own (e.g. from ``lipapps denoiser train``) used instead of the
@@ -263,14 +269,27 @@ def choose_settings(
     if level is None:
         nearest = min(sigmas, key=lambda s: abs(s - 255.0 * k * noise))
         level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
-    elif level not in sigmas:
-        raise InputError(f"no shipped denoiser for level {level}; available: {sigmas}")
-    model = denoiser if denoiser is not None else load_denoiser(level, family)
+    shipped, scale = served_level(level, sigmas)
+    model = denoiser if denoiser is not None else load_denoiser(shipped, family)
     strength = min(1.0, 0.5 / model.averaging)
-    penalty = admm_penalty(level, strength, k, problem.noise)
-    return PnPSettings("admm", level, strength, None, penalty, model, RELAXATION.get(problem.name, 1.0),
-                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family, stages,
+    penalty = admm_penalty(shipped / scale, strength, k, problem.noise)
+    return PnPSettings("admm", shipped, strength, None, penalty, model, RELAXATION.get(problem.name, 1.0),
+                       PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family, stages, scale,
                        tol=stop_tolerance(algorithm, problem.name))
+
+
+def served_level(level: float, sigmas: list[int]) -> tuple[int, float]:
+    """The shipped level ``sigma_d`` that serves the denoiser level ``level`` (0-255) and its scale ``a``:
+    ``level`` itself when shipped (``a = 1``), else the smallest shipped level above it, run as
+    ``D(a x) / a`` with ``a = sigma_d / level`` (:class:`~denoisers.pnp.ScaledDenoiser`: the same
+    averagedness, so the same certificate). :class:`lipapps.InputError` for a level that is not
+    positive or above every shipped one."""
+    if not (math.isfinite(level) and level > 0):
+        raise InputError(f"denoiser level must be a positive number (0-255 scale), got {level}")
+    shipped = next((s for s in sigmas if s >= level), None)
+    if shipped is None:
+        raise InputError(f"no shipped denoiser at or above level {level:g}; available: {sigmas}")
+    return shipped, shipped / level
 
 
 def stop_tolerance(algorithm: str, problem: str) -> float:

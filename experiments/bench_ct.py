@@ -181,7 +181,8 @@ def main() -> None:
             result = run_pnp(problem, settings, max_iter=args.max_iter)
             cpu_seconds = time.process_time() - start
         add(METHODS[0], result.x, result.seconds,
-            f"{settings.family} level {settings.denoiser_sigma}, strength {settings.strength:.3g}, "
+            f"{settings.family} level {settings.denoiser_sigma}"
+            + (f" scaled to {settings.effective_level:.3g}" if settings.scale != 1.0 else "") + f", strength {settings.strength:.3g}, "
             f"penalty {settings.penalty:.3g}, relaxation {settings.relaxation:g}" + "".join(f", {stage.describe()}" for stage in settings.stages),
             weights=weights_digest(settings.denoiser_sigma, settings.family),
             cpu_seconds=cpu_seconds, iterations=result.iterations,

@@ -31,15 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
+from lipapps import InputError
 from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.images import read_image
 from denoisers.metrics import psnr
-from denoisers.parameters import PROX_TOLERANCE, choose_settings, stop_tolerance
+from denoisers.parameters import PROX_TOLERANCE, choose_settings, served_level, stop_tolerance
 from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate_ct_relative
 from denoisers.reconstruct import run_pnp
 from denoisers.training import validation_files
-from denoisers.weights import FAMILIES, weights_digest
+from denoisers.weights import FAMILIES, available_sigmas, weights_digest
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "ct_tuning.json"
 KEY = ("family", "weights", "level", "k", "prox_tolerance", "tol", "images", "angles", "peak_fraction", "max_iter")
@@ -97,11 +98,17 @@ def main() -> None:
         parser.error(f"--prox-tolerances must be positive, got {args.prox_tolerances}")
     if not all(t > 0 for t in args.stop_tolerances):
         parser.error(f"--stop-tolerances must be positive, got {args.stop_tolerances}")
+    try:
+        for level in args.levels:
+            served_level(level, available_sigmas(args.family))
+    except InputError as error:
+        parser.error(str(error))
     files = validation_files(args.data, args.images, args.offset)
     problems = [simulate_ct_relative(read_image(p), args.angles, args.peak_fraction, seed) for seed, p in enumerate(files)]
     results = ResultsFile(args.results, key=key, markdown=markdown)
     for level, k, tolerance, stop in itertools.product(args.levels, args.factors, args.prox_tolerances, args.stop_tolerances):
-        record = {"family": args.family, "weights": weights_digest(level, args.family), "level": level, "k": k,
+        record = {"family": args.family, "weights": weights_digest(served_level(level, available_sigmas(args.family))[0], args.family),
+                  "level": level, "k": k,
                   "prox_tolerance": tolerance, "tol": stop, "images": [p.name for p in files], "angles": args.angles,
                   "peak_fraction": args.peak_fraction, "max_iter": args.max_iter}
         if results.has(key(record)):

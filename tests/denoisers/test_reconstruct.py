@@ -12,8 +12,8 @@ from lipapps import InputError
 from denoisers.metrics import psnr
 from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
-from denoisers.parameters import (ADMM_MIN_LEVEL, COLLABORATIVE, COLLABORATIVE_FIRST, MAX_SCALE, NON_LOCAL, REGULARISATION,
-                                  choose_settings)
+from denoisers.parameters import (ADMM_LEVEL, ADMM_MIN_LEVEL, COLLABORATIVE, COLLABORATIVE_FIRST, MAX_SCALE, NON_LOCAL,
+                                  REGULARISATION, admm_penalty, choose_settings, served_level)
 from denoisers.nonlocal_filter import NonLocalBlend
 from denoisers.reconstruct import refine, relaxed_prior, run_pnp
 from denoisers.weights import available_sigmas, load_denoiser
@@ -43,14 +43,31 @@ def test_admm_penalty_balances_the_chosen_level_against_the_noise():
         assert settings.step is None
 
 
+def test_a_level_between_shipped_ones_is_the_next_level_above_scaled():
+    """Level 30 is served by the level-50 denoiser as ``D(a x) / a``, ``a = 5 / 3``: the prior acts for
+    noise 30 (its penalty is level 30's), and its certificate is the level-50 model's."""
+    problem = simulate("deblur", IMAGE, noise=0.02)
+    settings = choose_settings(problem, "admm", level=30)
+    assert (settings.denoiser_sigma, settings.scale) == (50, pytest.approx(5 / 3))
+    assert settings.effective_level == pytest.approx(30 * settings.strength**0.5)
+    assert settings.penalty == pytest.approx(admm_penalty(30, settings.strength, REGULARISATION["admm"]["deblur"], 0.02))
+    prior = relaxed_prior(settings)
+    assert prior.certified_averagedness((1, 1, 16, 16)) == relaxed_prior(choose_settings(problem, "admm", level=50)).certified_averagedness((1, 1, 16, 16))
+    x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(prior(x), relaxed_prior(replace(settings, scale=1.0))(x * settings.scale) / settings.scale)
+    assert served_level(25, [15, 25, 50]) == (25, 1.0)
+
+
 def test_a_floor_never_lowers_the_level_of_a_noisy_problem():
     assert choose_settings(simulate("deblur", IMAGE, noise=50 / 255), "admm").denoiser_sigma == 50
 
 
 def test_bad_level_requests_are_refused():
     problem = simulate("deblur", IMAGE)
-    with pytest.raises(InputError, match="no shipped denoiser for level 7"):
-        choose_settings(problem, "admm", level=7)
+    with pytest.raises(InputError, match="no shipped denoiser at or above level 70"):
+        choose_settings(problem, "admm", level=70)
+    with pytest.raises(InputError, match="level must be a positive number"):
+        choose_settings(problem, "admm", level=-5)
     with pytest.raises(InputError, match="ADMM only"):
         choose_settings(problem, "fbs", level=25)
     with pytest.raises(InputError, match="regularisation must be positive"):
@@ -98,13 +115,14 @@ def test_admm_relaxes_the_ridge_family_to_firmly_non_expansive():
 
 
 def test_ct_admm_uses_its_fixed_level_inexact_steps_and_a_relaxation_inside_the_guarantee():
-    from denoisers.parameters import ADMM_LEVEL, DEFAULT_CONFIGURATION, PROX_TOLERANCE, RELAXATION
+    from denoisers.parameters import DEFAULT_CONFIGURATION, PROX_TOLERANCE, RELAXATION
 
     for noise in (0.05, 0.5, 2.0):
         settings = choose_settings(simulate("ct", IMAGE, noise=noise), "admm")
         assert settings.family == DEFAULT_CONFIGURATION["ct"][1]
         assert 0 < settings.strength * settings.denoiser.certified_averagedness() <= 0.5  # firmly non-expansive
-        assert settings.denoiser_sigma == ADMM_LEVEL["ct"]
+        assert (settings.denoiser_sigma, settings.denoiser_sigma / settings.scale) == (
+            served_level(ADMM_LEVEL["ct"], available_sigmas("firm"))[0], pytest.approx(ADMM_LEVEL["ct"]))
         assert settings.relaxation == RELAXATION["ct"] and 0 < settings.relaxation < 2
         assert settings.prox_tolerance == PROX_TOLERANCE["ct"] > 0
     deblur = choose_settings(simulate("deblur", IMAGE), "admm")

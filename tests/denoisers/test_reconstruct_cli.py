@@ -116,7 +116,8 @@ def test_out_writes_the_reconstruction_and_the_panel(tmp_path, truth_png, capsys
         (["--problem", "inpaint", "--measurement", "{y}", "--mask", "{wrong_mask}"], "mask shape"),
         (["--problem", "ct", "--measurement", "{y}", "--angles", "7"], "angles"),
         (["--problem", "superres", "--image", "{truth}", "--algorithm", "gd"], "invalid choice"),
-        (["--problem", "deblur", "--image", "{truth}", "--level", "7"], "no shipped denoiser for level 7"),
+        (["--problem", "deblur", "--image", "{truth}", "--level", "70"], "no shipped denoiser at or above level 70"),
+        (["--problem", "deblur", "--image", "{truth}", "--level", "0"], "level must be a positive number"),
         (["--problem", "deblur", "--image", "{truth}", "--level", "25", "--algorithm", "fbs"], "ADMM only"),
     ],
 )
