@@ -54,19 +54,24 @@ def key(record: dict) -> tuple[str, ...]:
 
 
 def markdown(records: list[dict]) -> str:
-    """One row per (images, family, weights, level, ``k``, ``c``), the best mean PSNR of each image set,
-    weights and noise setting in bold (fields a record lacks read as :data:`MISSING`: those before the
-    records named them)."""
+    """One row per (images, family, weights, level, ``k``, ``c``); in bold the best mean PSNR of each image
+    set and noise setting among the records made with the weights shipped now (fields a record lacks
+    read as :data:`MISSING`: those before the records named them)."""
     def group(r: dict) -> tuple:
-        return (len(r["images"]), r["images"][0], r.get("weights", MISSING["weights"]), r["angles"], r["peak_fraction"])
+        return (len(r["images"]), r["images"][0], r["angles"], r["peak_fraction"])
 
-    best = {g: max(r["psnr"] for r in records if group(r) == g) for g in {group(r) for r in records}}
+    def shipped(r: dict) -> bool:
+        family = r.get("family", MISSING["family"])
+        return r.get("weights", MISSING["weights"]) == weights_digest(served_level(r["level"], available_sigmas(family))[0], family)
+
+    current = [r for r in records if shipped(r)]
+    best = {g: max(r["psnr"] for r in current if group(r) == g) for g in {group(r) for r in current}}
     columns = [("images", lambda r: len(r["images"])), ("family", lambda r: r.get("family", "firm")),
                ("weights", lambda r: r.get("weights", "earlier")), ("level", lambda r: r["level"]),
                ("k", lambda r: f"{r['k']:g}"), ("prox tolerance c", lambda r: f"{r.get('prox_tolerance', MISSING['prox_tolerance']):g}"),
                ("stop tolerance", lambda r: f"{r.get('tol', MISSING['tol']):g}"),
                ("angles", lambda r: r["angles"]), ("noise (% of peak)", lambda r: f"{100 * r['peak_fraction']:g}"),
-               ("PSNR (dB)", lambda r: f"**{r['psnr']:.2f}**" if r["psnr"] == best[group(r)] else f"{r['psnr']:.2f}"),
+               ("PSNR (dB)", lambda r: f"**{r['psnr']:.2f}**" if shipped(r) and r["psnr"] == best[group(r)] else f"{r['psnr']:.2f}"),
                ("iterations", lambda r: f"{r['iterations']:.1f}"), ("CG products", lambda r: f"{r['cg_products']:.0f}"),
                ("seconds", lambda r: f"{r['seconds']:.1f}"),
                ("CPU seconds", lambda r: f"{r['cpu_seconds']:.1f}" if "cpu_seconds" in r else ""), ("all converged", lambda r: r["converged"]),
@@ -128,6 +133,7 @@ def main() -> None:
                      "seconds": float(np.mean([r.seconds for r in runs])), "cpu_seconds": float(np.mean(cpu)),
                      "converged": all(r.converged for r in runs), "monotone": all(residual_non_increasing(r) for r in runs)})
         print(args.family, level, k, tolerance, stop, results.records[-1]["psnr"], results.records[-1]["seconds"], flush=True)
+    results.write()  # the table in this version's layout even when nothing new ran
 
 
 if __name__ == "__main__":

@@ -49,3 +49,25 @@ def test_a_tolerance_that_is_not_positive_is_refused(tmp_path: Path, run, option
     done = run([option, "0", "--results", str(tmp_path / "t.json")])
     assert done.returncode == 2 and f"{option} must be positive" in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "t.json").exists()
+
+
+def test_a_level_between_shipped_ones_runs_scaled_and_the_best_row_of_the_shipped_weights_is_bold(tmp_path: Path, run) -> None:
+    results = tmp_path / "tuning.json"
+    assert run(["--levels", "25", "30", "--results", str(results)]).returncode == 0
+    records = json.loads(results.read_text())
+    assert sorted(r["level"] for r in records) == [25, 30]
+    assert len({r["weights"] for r in records}) == 2  # level 30 runs the level-50 weights
+    best = max(records, key=lambda r: r["psnr"])
+    assert results.with_suffix(".md").read_text().count("**") == 2 and f"**{best['psnr']:.2f}**" in results.with_suffix(".md").read_text()
+    stale = {**best, "weights": "earlier", "k": 0.5, "psnr": best["psnr"] + 1.0}  # a record of weights no longer shipped
+    results.write_text(json.dumps([*records, stale]))
+    assert run(["--levels", "25", "--factors", "1", "--results", str(results)]).returncode == 0  # one more record: a new table
+    best = max((r for r in json.loads(results.read_text()) if r["weights"] != "earlier"), key=lambda r: r["psnr"])
+    table = results.with_suffix(".md").read_text()
+    assert f"**{best['psnr']:.2f}**" in table and f"| {stale['psnr']:.2f} |" in table  # listed, not bold
+
+
+def test_a_level_above_every_shipped_one_is_refused(tmp_path: Path, run) -> None:
+    done = run(["--levels", "25", "70", "--results", str(tmp_path / "t.json")])
+    assert done.returncode == 2 and "no shipped denoiser at or above level 70" in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "t.json").exists()
