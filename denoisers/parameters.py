@@ -68,10 +68,13 @@ REGULARISATION = {
 ADMM_MIN_LEVEL = {"denoise": 0, "deblur": 25, "inpaint": 50, "superres": 0, "ct": 0}
 #: The level PnP-ADMM uses whatever the noise, per problem (others: the rule above; CT's sinogram
 #: noise is not the image noise a denoiser sees), served as any level is (:func:`served_level`): CT's
-#: 30 by the level-50 denoiser scaled by 5 / 3. On 16 validation images of train400 at 1% noise
-#: (``tune_ct.py --levels 25 30 35 40 50``, ``experiments/results/ct_level_tuning.md``) 30 was
-#: the best of those levels at 60 and 42 angles and level with 50 at 30 angles, in 10% more time
-#: than 25 where 50 takes twice to four times as long.
+#: 30 by the level-50 denoiser scaled by 5 / 3. On 16 validation images of train400 at 1% noise, ``k`` 0.8
+#: (``tune_ct.py --levels 25 30 35 40 50``, ``experiments/results/ct_level_tuning.md``), 30 was the
+#: best of those levels at 60 and 42 angles (28.12 / 27.36 dB against 28.10 / 27.31 at 25; 35: 28.09
+#: / 27.36; 50: 27.93 / 27.30) and level with 50 at 30 angles (26.50, 25: 26.40), in 1.1 to 1.2 times
+#: level 25's CPU time (50: 1.9 to 2.5 times); at 30 angles and 0.15% noise (6 images) 30.16 against
+#: 30.04 (50: 30.20 in 3.9 times the time). ``k`` at level 30: 0.7 / 0.9 gave 27.91 / 28.14 and
+#: 27.29 / 27.32 at 60 / 42 angles, so 0.8 stays.
 ADMM_LEVEL = {"ct": 30}
 #: PnP-ADMM's relaxation ``lam`` per problem (in ``(0, 2)``: the guarantee holds); 1 where absent.
 RELAXATION = {"ct": 1.6}
