@@ -129,7 +129,7 @@ def test_ct_admm_uses_its_fixed_level_inexact_steps_and_a_relaxation_inside_the_
     assert deblur.relaxation == 1.0 and deblur.prox_tolerance is None
 
 
-@pytest.mark.parametrize("name", ["denoise", "deblur", "ct"])
+@pytest.mark.parametrize("name", ["denoise", "deblur", "inpaint", "ct"])
 def test_each_problem_stops_at_its_own_tolerance(name):
     from denoisers.parameters import STOP_TOLERANCE, STOP_TOLERANCE_DEFAULT
 
