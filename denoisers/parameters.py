@@ -279,7 +279,7 @@ def choose_settings(
     shipped, scale = served_level(level, sigmas)
     model = denoiser if denoiser is not None else load_denoiser(shipped, family)
     strength = min(1.0, 0.5 / model.averaging)
-    penalty = admm_penalty(shipped / scale, strength, k, problem.noise)
+    penalty = admm_penalty(level, strength, k, problem.noise)
     return PnPSettings("admm", shipped, strength, None, penalty, model, RELAXATION.get(problem.name, 1.0),
                        PROX_TOLERANCE.get(problem.name), None if denoiser is not None else family, stages, scale,
                        tol=stop_tolerance(algorithm, problem.name))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import itertools
 import time
 import warnings
@@ -49,6 +50,13 @@ KEY = ("family", "weights", "level", "k", "prox_tolerance", "tol", "images", "an
 MISSING = {"family": "firm", "weights": "earlier", "prox_tolerance": 0.01, "tol": 1e-4}
 
 
+@functools.cache
+def shipped_digest(level: int, family: str) -> str:
+    """The digest of the shipped ``family`` weights that serve ``level`` now (:func:`served_level`;
+    :class:`lipapps.InputError` for a level none serves): which weights a record of ``level`` runs."""
+    return weights_digest(served_level(level, available_sigmas(family))[0], family)
+
+
 def key(record: dict) -> tuple[str, ...]:
     return tuple(str(record.get(k, MISSING.get(k))) for k in KEY)
 
@@ -61,8 +69,7 @@ def markdown(records: list[dict]) -> str:
         return (len(r["images"]), r["images"][0], r["angles"], r["peak_fraction"])
 
     def shipped(r: dict) -> bool:
-        family = r.get("family", MISSING["family"])
-        return r.get("weights", MISSING["weights"]) == weights_digest(served_level(r["level"], available_sigmas(family))[0], family)
+        return r.get("weights", MISSING["weights"]) == shipped_digest(r["level"], r.get("family", MISSING["family"]))
 
     current = [r for r in records if shipped(r)]
     best = {g: max(r["psnr"] for r in current if group(r) == g) for g in {group(r) for r in current}}
@@ -105,15 +112,14 @@ def main() -> None:
         parser.error(f"--stop-tolerances must be positive, got {args.stop_tolerances}")
     try:
         for level in args.levels:
-            served_level(level, available_sigmas(args.family))
+            shipped_digest(level, args.family)
     except InputError as error:
         parser.error(str(error))
     files = validation_files(args.data, args.images, args.offset)
     problems = [simulate_ct_relative(read_image(p), args.angles, args.peak_fraction, seed) for seed, p in enumerate(files)]
     results = ResultsFile(args.results, key=key, markdown=markdown)
     for level, k, tolerance, stop in itertools.product(args.levels, args.factors, args.prox_tolerances, args.stop_tolerances):
-        record = {"family": args.family, "weights": weights_digest(served_level(level, available_sigmas(args.family))[0], args.family),
-                  "level": level, "k": k,
+        record = {"family": args.family, "weights": shipped_digest(level, args.family), "level": level, "k": k,
                   "prox_tolerance": tolerance, "tol": stop, "images": [p.name for p in files], "angles": args.angles,
                   "peak_fraction": args.peak_fraction, "max_iter": args.max_iter}
         if results.has(key(record)):
