@@ -31,7 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import lipapps
-from lipapps import CheckpointError, ConvGradientFlowBlock, InputInjection, LipschitzConv2d, MultiScaleGradientFlowBlock
+from lipapps import (CheckpointError, ConditionedConvGradientFlowBlock, ConvGradientFlowBlock, InputInjection, LipschitzConv2d,
+                     MultiScaleGradientFlowBlock)
 from lipapps.rounding import round_up
 
 #: The convex-ridge denoiser (the ``ridge`` family of shipped weights): one spline block of 32
@@ -42,6 +43,13 @@ CONVEX_RIDGE = {"channels": 1, "hidden_channels": 32, "depth": 1, "kernel_size":
 #: multi-scale ``K``: the 32 filters 13 x 13 on the image, and 32 channels after one and after two
 #: Haar low-pass downsamplings, each through 3 x 3 convolutions of dilations 1, 2, 4 (60 pixels wide).
 MULTISCALE_RIDGE = {**CONVEX_RIDGE, "dilations": [[1], [1, 2, 4], [1, 2, 4]], "coarse_kernel_size": 3}
+#: The noise-conditioned convex-ridge denoiser: :data:`CONVEX_RIDGE` whose splines (shape, span and
+#: shift) are functions of the noise level (:class:`lipapps.ConditionedConvGradientFlowBlock`).
+CONDITIONED_RIDGE = {**CONVEX_RIDGE, "noise_conditioned": True}
+#: The level ``t = 0`` of a noise-conditioned denoiser: ``t = log(sigma / REFERENCE_SIGMA)``.
+REFERENCE_SIGMA = 25.0
+#: The degree of the polynomials in ``t`` of a noise-conditioned denoiser's splines.
+CONDITION_DEGREE = 2
 
 
 @lipapps.register_model
@@ -73,14 +81,19 @@ class AveragedDenoiser(lipapps.AveragedModel):
             low-pass downsampling between scales): ``kernel_size`` on the first scale,
             ``coarse_kernel_size`` on the others.
         coarse_kernel_size: odd kernel size of the coarse scales (with ``dilations`` only).
-        sigma: noise level on the 0-255 scale the weights were trained for (recorded, not used).
+        noise_conditioned: every block is a :class:`lipapps.ConditionedConvGradientFlowBlock` (spline
+            activations, single scale, no injection) whose splines are functions of
+            ``t = log(sigma / 25)``: one model for every noise level, one certificate for all of them.
+        sigma: noise level on the 0-255 scale the weights were trained for (recorded, not used); for a
+            noise-conditioned model, the level ``forward`` denoises at when none is given.
         constraint: ``"parametrization"``, ``"projection"`` or ``"none"`` (the unconstrained
             baseline of the benchmark, which carries no certificate).
     """
 
     #: Files written before ``downsampling`` / ``injection`` / ``activation`` / ``lifting`` /
     #: ``dilations`` existed: full resolution, no injection, relu, lifting and readout, single-scale blocks.
-    legacy_config = {"downsampling": 1, "injection": 0.0, "activation": "relu", "lifting": True, "dilations": None}
+    legacy_config = {"downsampling": 1, "injection": 0.0, "activation": "relu", "lifting": True, "dilations": None,
+                     "noise_conditioned": False}
     #: ``sigma`` is the live attribute (set it before fine-tuning for another level).
     config_attributes = ("sigma",)
 
@@ -98,6 +111,7 @@ class AveragedDenoiser(lipapps.AveragedModel):
         lifting: bool = True,
         dilations: list[list[int]] | None = None,
         coarse_kernel_size: int = 3,
+        noise_conditioned: bool = False,
         sigma: float = 25.0,
         constraint: str = "parametrization",
     ) -> None:
@@ -113,10 +127,19 @@ class AveragedDenoiser(lipapps.AveragedModel):
         self.sigma = float(sigma)
         self.constraint = constraint
         self.downsampling = int(downsampling)
+        self.noise_conditioned = bool(noise_conditioned)
+        if noise_conditioned and (activation != "spline" or dilations is not None or injection != 0.0):
+            raise ValueError("a noise-conditioned denoiser has spline activations, single-scale blocks and no injection")
         cells = self.downsampling**2
         if not lifting and channels != cells:
             raise ValueError(f"without lifting, channels must equal downsampling^2 = {cells}, got {channels}")
-        if dilations is None:
+        if noise_conditioned:
+            blocks = [
+                ConditionedConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint,
+                                                 degree=CONDITION_DEGREE)
+                for _ in range(depth)
+            ]
+        elif dilations is None:
             blocks = [
                 ConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint, activation=activation)
                 for _ in range(depth)
@@ -134,17 +157,29 @@ class AveragedDenoiser(lipapps.AveragedModel):
                     LipschitzConv2d(channels, cells, kernel_size, constraint=constraint)]
         self.network = nn.Sequential(nn.PixelUnshuffle(self.downsampling), *flow, nn.PixelShuffle(self.downsampling))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (1.0 - self.averaging) * x + self.averaging * self.apply_network(x)
+    def forward(self, x: torch.Tensor, sigma: float | torch.Tensor | None = None) -> torch.Tensor:
+        """``D(x)``; ``sigma`` (0-255 scale, a number or one per image) only for a noise-conditioned
+        model, which otherwise denoises at ``self.sigma``."""
+        return (1.0 - self.averaging) * x + self.averaging * self.apply_network(x, sigma)
 
-    def apply_network(self, x: torch.Tensor) -> torch.Tensor:
+    def apply_network(self, x: torch.Tensor, sigma: float | torch.Tensor | None = None) -> torch.Tensor:
         """``N(x)`` on ``(B, 1, H, W)``: zero-padded to multiples of ``r``, then cropped back."""
+        if sigma is not None and not self.noise_conditioned:
+            raise ValueError(f"this denoiser is not noise-conditioned (trained for sigma {self.sigma:g}); it takes no sigma")
         h, w = x.shape[-2:]
         r = self.downsampling
         pad_h, pad_w = -h % r, -w % r
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
-        return self.network(x)[..., :h, :w]
+        if not self.noise_conditioned:
+            return self.network(x)[..., :h, :w]
+        level = torch.as_tensor(self.sigma if sigma is None else sigma, dtype=x.dtype, device=x.device)
+        if not bool((level > 0).all()):
+            raise ValueError("sigma must be positive")
+        condition = torch.log(level / REFERENCE_SIGMA)
+        for module in self.network:
+            x = module(x, condition) if isinstance(module, ConditionedConvGradientFlowBlock) else module(x)
+        return x[..., :h, :w]
 
     def network_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
         """Provable Lipschitz bound of ``N``: the product of per-map bounds (docs/math.md section 2).

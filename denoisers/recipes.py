@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from denoisers.model import CONVEX_RIDGE, MULTISCALE_RIDGE, AveragedDenoiser
+from denoisers.model import CONDITIONED_RIDGE, CONVEX_RIDGE, MULTISCALE_RIDGE, REFERENCE_SIGMA, AveragedDenoiser
 
 FROM_SCRATCH = 25
 FINETUNE_LR_DIVISOR = 4.0
@@ -31,7 +31,11 @@ RECIPES: dict[str, dict[str, Any]] = {
               "lr": 3e-3, "fresh_patches": True},
     "multiscale": {"activation": "spline", "epochs": 16, "restart_epochs": 0, "finetune_epochs": 6, "patches_per_image": 32,
                    "batch_size": 64, "lr": 1e-3, "fresh_patches": True},
+    "conditioned": {"activation": "spline", "epochs": 20, "restart_epochs": 0, "finetune_epochs": 0, "patches_per_image": 32,
+                    "batch_size": 64, "lr": 1e-3, "fresh_patches": True},
 }
+#: The noise levels (0-255 scale) the ``conditioned`` recipe trains over.
+CONDITIONED_RANGE = (5.0, 50.0)
 
 
 @dataclass(frozen=True)
@@ -101,4 +105,31 @@ def multiscale_from_ridge(ridge: AveragedDenoiser, coarse_logit: float = -4.0) -
         block.biases[0].copy_(w0 * source.bias)
         block.activations[0].load_state_dict(source.activation.state_dict())
         block.activations[0].log_radius.add_(math.log(w0))
+    return model
+
+
+def conditioned_from_ridge(ridge: AveragedDenoiser) -> AveragedDenoiser:
+    """A noise-conditioned denoiser (:data:`denoisers.model.CONDITIONED_RIDGE`) that starts as ``ridge`` scaled.
+
+    ``ridge`` is a convex-ridge denoiser ``D(x) = (1 - a) x + a (x - 2 K^T s(K x + b))`` for the
+    level ``sigma_0`` (:data:`CONVEX_RIDGE`). The new model takes ``K``, the spline's slopes and span
+    ``r`` at ``t = 0`` and the shift ``b / r``, with ``log r(t) = log r + t + log(25 / sigma_0)``: at
+    level ``sigma`` it is exactly ``D(m x) / m`` with ``m = sigma_0 / sigma`` (the span and the bias
+    scale with ``1 / m``), the scaled denoiser that serves levels without their own weights
+    (:class:`denoisers.pnp.ScaledDenoiser`). Training then reshapes the splines per level.
+    """
+    config = ridge.config()
+    if config["dilations"] is not None or config["noise_conditioned"] or any(
+            config[k] != v for k, v in CONVEX_RIDGE.items() if k != "averaging"):
+        raise ValueError("conditioned_from_ridge needs a single-scale convex-ridge denoiser (CONVEX_RIDGE)")
+    model = AveragedDenoiser(**{**CONDITIONED_RIDGE, "averaging": ridge.averaging}, sigma=ridge.sigma)
+    source, block = ridge.network[1], model.network[1]
+    spline, start = block.activation, source.activation
+    with torch.no_grad():
+        block.parametrizations.weight.load_state_dict(source.parametrizations.weight.state_dict())
+        spline.slope_logits[0].copy_(start.slope_logits)
+        spline.end_logits[0].copy_(start.end_logits)
+        spline.log_radius[0].copy_(start.log_radius + math.log(REFERENCE_SIGMA / ridge.sigma))
+        spline.log_radius[1].fill_(1.0)
+        spline.shift[0].copy_(source.bias / start.log_radius.exp())
     return model

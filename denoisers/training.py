@@ -8,6 +8,12 @@ crops); fresh noise
 of ``D(x + noise)`` against ``x``. Training runs through :func:`lipapps.train` (Adam, cosine
 schedule, constraint kept after every step, atomic resumable checkpoints, DDP under torchrun);
 after each epoch the validation PSNR on fixed noisy crops is recorded.
+
+A noise-conditioned model (``AveragedDenoiser(noise_conditioned=True)``) trains over a range of
+levels instead (``sigma_range``): each patch draws its level uniformly from the range and the
+denoiser is told it; the loss divides each patch's MSE by ``(sigma / 25)^2``, so that every level
+weighs about alike in dB, and validation reports the PSNR at :data:`VALIDATION_LEVELS` within
+the range (their mean is the run's validation PSNR).
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from lipapps import InputError
 from lipapps.training import epoch_seed
 
 from denoisers.images import centre_crop, read_image
-from denoisers.model import AveragedDenoiser
+from denoisers.model import REFERENCE_SIGMA, AveragedDenoiser
 from denoisers.metrics import psnr_per_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+#: The levels a noise-conditioned run validates at (those inside its range, and the range's ends).
+VALIDATION_LEVELS = (5.0, 15.0, 25.0, 50.0)
 
 
 @dataclass
@@ -102,8 +110,26 @@ def noise_loss(sigma: float):
     return loss
 
 
-def batch_psnr(model: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, batch_size: int = 16) -> float:
-    """Mean PSNR (dB, peak 1) of ``model(noisy)`` against ``clean`` over the images of the batch.
+def conditioned_noise_loss(low: float, high: float):
+    """Per-patch MSE of ``D(x + n, sigma)`` against ``x`` over ``(sigma / 25)^2``, with ``sigma ~ U[low, high]``
+    per patch (0-255 scale) and ``n ~ N(0, (sigma/255)^2)``, fresh for every call: for a noise-conditioned model."""
+
+    def loss(model: nn.Module, clean: torch.Tensor) -> torch.Tensor:
+        sigma = low + (high - low) * torch.rand(clean.shape[0], device=clean.device, dtype=clean.dtype)
+        noisy = clean + (sigma / 255.0).view(-1, *(1,) * (clean.dim() - 1)) * torch.randn_like(clean)
+        return ((model(noisy, sigma) - clean) ** 2).flatten(1).mean(dim=1) * (REFERENCE_SIGMA / sigma) ** 2
+
+    return loss
+
+
+def validation_levels(low: float, high: float) -> list[float]:
+    """The levels a run over ``[low, high]`` validates at: :data:`VALIDATION_LEVELS` inside, and both ends."""
+    return sorted({low, high, *(level for level in VALIDATION_LEVELS if low <= level <= high)})
+
+
+def batch_psnr(model: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, batch_size: int = 16, sigma: float | None = None) -> float:
+    """Mean PSNR (dB, peak 1) of ``model(noisy)`` against ``clean`` over the images of the batch
+    (``model(noisy, sigma)`` when ``sigma`` is given: a noise-conditioned model).
 
     The images go to the model's device chunk by chunk; the PSNRs come back to the CPU.
     """
@@ -111,7 +137,8 @@ def batch_psnr(model: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, batch
     values = []
     with torch.no_grad():
         for start in range(0, len(clean), batch_size):
-            out = model(noisy[start : start + batch_size].to(device))
+            chunk = noisy[start : start + batch_size].to(device)
+            out = model(chunk) if sigma is None else model(chunk, sigma)
             values.append(psnr_per_image(out, clean[start : start + batch_size].to(device)).cpu())
     return float(torch.cat(values).mean())
 
@@ -129,6 +156,7 @@ def train_denoiser(
     sigma: float,
     *,
     model: AveragedDenoiser | None = None,
+    sigma_range: tuple[float, float] | None = None,
     epochs: int = 10,
     patch_size: int = 40,
     patches_per_image: int = 32,
@@ -151,10 +179,16 @@ def train_denoiser(
     of spline activations over ``lr``). ``fresh_patches`` draws ``patches_per_image`` new crops
     of every image each epoch instead of reusing the first epoch's. ``device`` (e.g. ``"cuda"``) moves the model there
     first; the patches stay on the CPU and travel one batch at a time. The model stays
-    certified after every step.
+    certified after every step. ``sigma_range = (low, high)`` trains a noise-conditioned ``model``
+    over those levels (:func:`conditioned_noise_loss`); ``sigma`` is then the level saved with it.
     """
     if not sigma > 0:
         raise InputError(f"sigma must be positive (0-255 scale), got {sigma}")
+    if sigma_range is not None:
+        if model is None or not model.noise_conditioned:
+            raise InputError("a range of noise levels needs a noise-conditioned model")
+        if not 0 < sigma_range[0] < sigma_range[1]:
+            raise InputError(f"the noise range must be two increasing positive levels, got {sigma_range}")
     if not activation_lr_factor > 0:
         raise InputError(f"the activation learning-rate factor must be positive, got {activation_lr_factor}")
     train_files, val_files = split_files(image_files(data), validation_fraction, seed)
@@ -162,6 +196,7 @@ def train_denoiser(
     val_clean = centre_crops([read_image(p) for p in val_files], validation_crop)
     noise = torch.randn(val_clean.shape, generator=torch.Generator().manual_seed(seed + 1))
     val_noisy = val_clean + (sigma / 255.0) * noise
+    levels = [] if sigma_range is None else validation_levels(*sigma_range)
     if fresh_patches:
 
         def patches(epoch: int) -> tuple[torch.Tensor]:
@@ -174,12 +209,18 @@ def train_denoiser(
         model.to(device)
     torch.manual_seed(seed)
 
+    def validation_psnr(net: nn.Module) -> dict[str, Any]:
+        if sigma_range is None:
+            return {"validation_psnr": batch_psnr(net, val_clean, val_noisy)}
+        per_level = {f"{level:g}": batch_psnr(net, val_clean, val_clean + (level / 255.0) * noise, sigma=level) for level in levels}
+        return {"validation_psnr": sum(per_level.values()) / len(per_level), "validation_psnr_per_level": per_level}
+
     def validate(epoch: int, net: nn.Module) -> dict[str, Any]:
-        return {"validation_psnr": batch_psnr(net, val_clean, val_noisy)}
+        return validation_psnr(net)
 
     result = lipapps.train(
         model,
-        noise_loss(sigma),
+        noise_loss(sigma) if sigma_range is None else conditioned_noise_loss(*sigma_range),
         patches,
         epochs=epochs,
         batch_size=batch_size,
@@ -196,7 +237,7 @@ def train_denoiser(
     return DenoiserTraining(
         model=model,
         history=result.history,
-        validation_psnr=batch_psnr(model, val_clean, val_noisy),
+        validation_psnr=validation_psnr(model)["validation_psnr"],
         seconds=seconds,
     )
 

@@ -15,6 +15,11 @@ Two shipped families (``denoisers.weights.FAMILIES``) and one recipe whose weigh
   ``ridge`` weights of the level (``denoisers.recipes.multiscale_from_ridge``): 16 epochs of 32
   fresh patches per image, batch 64, lr 1e-3, the splines at 10x the lr. Not shipped (it matched
   the ridge weights, docs/denoisers.md): its weights go to experiments/weights/multiscale_sigma<S>.pt.
+* ``conditioned``: one convex-ridge denoiser for every level in [5, 50], its splines functions of
+  the noise level (``AveragedDenoiser(noise_conditioned=True)``), started from the shipped sigma-25
+  ``ridge`` weights scaled to each level (``denoisers.recipes.conditioned_from_ridge``): 20 epochs of
+  32 fresh patches per image, each with its own level drawn from the range, batch 64, lr 1e-3, the
+  splines at 10x the lr; weights to experiments/weights/conditioned_ridge.pt (``--sigma`` is not used).
 
 sigma = 25 is trained from scratch; sigma = 15 and 50 start from the sigma = 25 weights
 (fine-tuning, at a quarter of the lr), which reaches a given validation PSNR in far fewer
@@ -29,6 +34,7 @@ the ridge family).
     python experiments/train_denoisers.py                      # all three, in order 25, 15, 50
     python experiments/train_denoisers.py --family ridge       # -> denoisers/weights/ridge_sigma{25,15,50}.pt
     python experiments/train_denoisers.py --family multiscale --sigma 25   # -> experiments/weights/multiscale_sigma25.pt
+    python experiments/train_denoisers.py --family conditioned    # -> experiments/weights/conditioned_ridge.pt
     python experiments/train_denoisers.py --sigma 25 --epochs 6
     python experiments/train_denoisers.py --baseline --sigma 25 15 50   # -> experiments/weights/dncnn_sigma{25,15,50}.pt
 """
@@ -47,7 +53,8 @@ from lipapps.layers import ACTIVATIONS
 from lipapps.results import ResultsFile, data_dir
 from denoisers.baselines import DnCNN
 from denoisers.model import CONVEX_RIDGE, AveragedDenoiser
-from denoisers.recipes import FROM_SCRATCH, INTERMEDIATE, RECIPES, Stage, multiscale_from_ridge, training_stages
+from denoisers.recipes import (CONDITIONED_RANGE, FROM_SCRATCH, INTERMEDIATE, RECIPES, Stage, conditioned_from_ridge, multiscale_from_ridge,
+                               training_stages)
 from denoisers.training import train_denoiser
 from denoisers.weights import FAMILIES, weights_name
 
@@ -58,21 +65,25 @@ SHIPPED = ROOT / "denoisers" / "weights"
 
 def new_model(sigma: int, args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
     """The network of the run's kind that the first stage of ``sigma`` starts from, and what it is:
-    untrained (``"scratch"``), or for ``multiscale`` the shipped ``ridge`` weights of ``sigma`` in a multi-scale block."""
+    untrained (``"scratch"``), or for ``multiscale`` / ``conditioned`` the shipped ``ridge`` weights of ``sigma`` in a
+    multi-scale block / with splines conditioned on the level."""
     if args.baseline:
         return DnCNN(sigma=sigma), "scratch"
-    if args.family == "multiscale":
+    if args.family in ("multiscale", "conditioned"):
         ridge = SHIPPED / f"{weights_name(sigma, 'ridge')}.pt"
-        return multiscale_from_ridge(lipapps.load(ridge)), f"{where(ridge)} (multiscale_from_ridge)"
+        start = multiscale_from_ridge if args.family == "multiscale" else conditioned_from_ridge
+        return start(lipapps.load(ridge)), f"{where(ridge)} ({start.__name__})"
     if args.family == "ridge":
         return AveragedDenoiser(**{**CONVEX_RIDGE, "activation": args.activation}, sigma=sigma), "scratch"
     return AveragedDenoiser(sigma=sigma, activation=args.activation), "scratch"
 
 
 def stem(sigma: int, args: argparse.Namespace) -> str:
-    """The weights' file stem: ``dncnn_sigma<S>``, a shipped family's name, or ``<family>_sigma<S>``."""
+    """The weights' file stem: ``dncnn_sigma<S>``, a shipped family's name, ``conditioned_ridge`` (every level) or ``<family>_sigma<S>``."""
     if args.baseline:
         return f"dncnn_sigma{sigma}"
+    if args.family == "conditioned":
+        return "conditioned_ridge"
     return weights_name(sigma, args.family) if args.family in FAMILIES else f"{args.family}_sigma{sigma}"
 
 
@@ -104,13 +115,15 @@ def train_stage(stage: Stage, args: argparse.Namespace) -> dict:
         model, start = new_model(stage.sigma, args)
     start_time = time.time()
     lr = args.lr / stage.lr_divisor
-    run = train_denoiser(args.data, stage.sigma, model=model, epochs=stage.epochs, patch_size=args.patch_size,
+    sigma_range = CONDITIONED_RANGE if args.family == "conditioned" else None
+    run = train_denoiser(args.data, stage.sigma, model=model, sigma_range=sigma_range, epochs=stage.epochs, patch_size=args.patch_size,
                          patches_per_image=args.patches_per_image, batch_size=args.batch_size, lr=lr,
                          activation_lr_factor=args.activation_lr_factor, fresh_patches=args.fresh_patches, seed=args.seed,
                          checkpoint=args.checkpoint_dir / f"denoiser_{stage.name}.ckpt", resume=True)
     certificate = lipapps.certify(run.model)
     metadata = {
         "sigma": stage.sigma,
+        **({"sigma_range": list(sigma_range)} if sigma_range else {}),
         "epochs": stage.epochs,
         "initialised_from": start,
         "validation_psnr": run.validation_psnr,
@@ -132,7 +145,9 @@ def train_stage(stage: Stage, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sigma", type=int, nargs="+", default=[25, 15, 50])
-    parser.add_argument("--family", choices=tuple(RECIPES), default="firm", help="firm (PnP priors, a = 1/2), ridge (convex ridge) or multiscale (convex ridge, multi-scale K)")
+    parser.add_argument("--family", choices=tuple(RECIPES), default="firm",
+                        help="firm (PnP priors, a = 1/2), ridge (convex ridge), multiscale (convex ridge, multi-scale K) or "
+                             "conditioned (convex ridge, one model for sigma 5 to 50)")
     parser.add_argument("--activation", choices=ACTIVATIONS, help="the blocks' activation (default: the recipe's)")
     parser.add_argument("--epochs", type=int, help="epochs from scratch (default: the family's recipe)")
     parser.add_argument("--restart-epochs", type=int,
@@ -159,6 +174,8 @@ def main() -> None:
     if args.weights_dir is None:
         args.weights_dir = SHIPPED if args.family in FAMILIES and not args.baseline else ROOT / "experiments" / "weights"
     torch.set_num_threads(args.threads)
+    if args.family == "conditioned":
+        args.sigma = [FROM_SCRATCH]  # one model for every level, started from the ridge weights of this one
     names = {s: stem(s, args) for s in {*args.sigma, FROM_SCRATCH}}
     stages = training_stages(args.sigma, names, args.epochs, args.restart_epochs, args.finetune_epochs,
                              scratch_exists=(args.weights_dir / f"{names[FROM_SCRATCH]}.pt").exists(),

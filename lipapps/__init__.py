@@ -7,7 +7,7 @@ and the ``lipapps`` command. The applications ``critics`` and ``denoisers`` buil
 """
 
 from lipapps import constructions, datasets
-from lipapps.activations import MonotoneSpline
+from lipapps.activations import ConditionedMonotoneSpline, MonotoneSpline
 from lipapps.atomic import atomic_write
 from lipapps.certify import Certificate, certify, empirical_lipschitz
 from lipapps.checkpoint import load, save
@@ -16,6 +16,7 @@ from lipapps.constraints import project_
 from lipapps.devices import resolve_device
 from lipapps.errors import CertificationError, CheckpointError, InputError
 from lipapps.layers import (
+    ConditionedConvGradientFlowBlock,
     ConvGradientFlowBlock,
     FixedWidthBlock,
     GradientFlowBlock,
@@ -37,6 +38,8 @@ __all__ = [
     "CertificationError",
     "CertifiedModel",
     "CheckpointError",
+    "ConditionedConvGradientFlowBlock",
+    "ConditionedMonotoneSpline",
     "ConvGradientFlowBlock",
     "FixedWidthBlock",
     "GradientFlowBlock",

@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lipapps import spectral
-from lipapps.activations import MonotoneSpline
+from lipapps.activations import ConditionedMonotoneSpline, MonotoneSpline
 from lipapps.certify import certify
 from lipapps.constraints import check_constraint, constrain_
 from lipapps.contract import LipschitzModule
@@ -256,6 +256,54 @@ class ConvGradientFlowBlock(LipschitzModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.weight
         z = self.activation(F.conv2d(x, k, self.bias, padding=self.padding))
+        return x - self.step_size * conv_adjoint(z, k, self.padding)
+
+    def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
+        return block_bound(self.step_size, Fraction(conv_norm_bound(self.weight, input_shape)) ** 2)
+
+    def extra_repr(self) -> str:
+        return (
+            f"channels={self.channels}, hidden_channels={self.hidden_channels}, "
+            f"kernel_size={self.kernel_size}, step_size={self.step_size}, constraint={self.constraint!r}"
+        )
+
+
+class ConditionedConvGradientFlowBlock(LipschitzModule):
+    """``x -> x - tau K^T s_t(K x)``: a spline :class:`ConvGradientFlowBlock` conditioned on a scalar ``t``.
+
+    ``s_t`` is a :class:`lipapps.activations.ConditionedMonotoneSpline` per hidden channel (its
+    shape, span and shift, the block's bias, are polynomials in ``t``), and ``K`` is one
+    convolution shared by every ``t``, constrained as in :class:`ConvGradientFlowBlock`. For each
+    ``t`` the block is a gradient step on a convex, ``||K||^2``-smooth potential, so the bound
+    ``max(1, tau ||K||^2 - 1)`` holds for every condition at once: one certificate serves every
+    noise level a denoiser is conditioned on. The condition is passed to ``forward`` (a scalar, or
+    one value per sample).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        hidden_channels: int,
+        kernel_size: int = 3,
+        step_size: float = 2.0,
+        constraint: str = "parametrization",
+        degree: int = 2,
+    ) -> None:
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
+        self.channels, self.hidden_channels, self.kernel_size = channels, hidden_channels, kernel_size
+        self.padding = kernel_size // 2
+        self.step_size = check_step_size(step_size)
+        self.constraint = check_constraint(constraint)
+        self.weight = nn.Parameter(torch.empty(hidden_channels, channels, kernel_size, kernel_size))
+        self.activation = ConditionedMonotoneSpline(hidden_channels, degree=degree)
+        random_filters_(self.weight)
+        constrain_(self, "weight", constraint)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | float) -> torch.Tensor:
+        k = self.weight
+        z = self.activation(F.conv2d(x, k, padding=self.padding), condition)
         return x - self.step_size * conv_adjoint(z, k, self.padding)
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:

@@ -4,7 +4,7 @@
   so a run resumed from a checkpoint sees the same batches as an uninterrupted one. The data
   may be drawn afresh for every epoch (``tensors`` a function of the epoch, e.g. new random
   crops), as long as the draw depends on the epoch alone.
-* Learned activations (:class:`lipapps.MonotoneSpline`) can train at ``activation_lr_factor``
+* Learned activations (:class:`lipapps.MonotoneSpline` and its conditioned form) can train at ``activation_lr_factor``
   times the learning rate (:func:`parameter_groups`); the convex-ridge denoisers train their
   splines at 10x (docs/denoisers.md).
 * Constraint kept after every step: :func:`lipapps.project_` runs after each optimiser step
@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 from tqdm.auto import tqdm
 
-from lipapps.activations import MonotoneSpline
+from lipapps.activations import LEARNED_ACTIVATIONS
 from lipapps.atomic import atomic_write
 from lipapps.checkpoint import read_payload
 from lipapps.constraints import prepare_parametrizations_, project_, projected_weight_norms
@@ -82,13 +82,13 @@ def _make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps
 
 
 def parameter_groups(model: nn.Module, lr: float, activation_lr_factor: float = 1.0) -> list[dict[str, Any]]:
-    """Adam parameter groups: the parameters of every :class:`MonotoneSpline` at ``lr * factor``, the rest at ``lr``.
+    """Adam parameter groups: the parameters of every learned activation (:data:`lipapps.activations.LEARNED_ACTIVATIONS`) at ``lr * factor``, the rest at ``lr``.
 
     Empty groups are left out, so a model without learned activations gets one group.
     """
     if not activation_lr_factor > 0:
         raise ValueError(f"activation_lr_factor must be positive, got {activation_lr_factor}")
-    spline = {id(p) for m in model.modules() if isinstance(m, MonotoneSpline) for p in m.parameters()}
+    spline = {id(p) for m in model.modules() if isinstance(m, LEARNED_ACTIVATIONS) for p in m.parameters()}
     rest = [p for p in model.parameters() if id(p) not in spline]
     activations = [p for p in model.parameters() if id(p) in spline]
     groups = [{"params": rest, "lr": lr}, {"params": activations, "lr": lr * activation_lr_factor}]
