@@ -66,8 +66,9 @@ class MonotoneSpline(nn.Module):
         return f"channels={self.channels}, knots={self.knots}"
 
 
-def evaluate_spline(z: torch.Tensor, slopes: torch.Tensor, log_radius: torch.Tensor) -> torch.Tensor:
-    """The monotone linear spline of :class:`MonotoneSpline` at ``z`` (``(B, C, ...)``).
+def evaluate_spline(z: torch.Tensor, slopes: torch.Tensor, log_radius: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+    """The monotone linear spline of :class:`MonotoneSpline` at ``z`` (``(B, C, ...)``), or at
+    ``z + r shift`` (``shift`` shaped like ``log_radius``: a bias in units of the span).
 
     ``slopes`` (``(C, knots + 1)``, or ``(B, C, knots + 1)``: one spline per sample and channel)
     holds the left end slope, the ``knots - 1`` interval slopes and the right end slope, each in
@@ -85,7 +86,7 @@ def evaluate_spline(z: torch.Tensor, slopes: torch.Tensor, log_radius: torch.Ten
     values = torch.cat([inner.new_zeros(rows, 1), torch.cumsum(inner * width, dim=1)], dim=1)
     values = values - values[:, (n - 1) // 2 : (n + 1) // 2]
     radius = log_radius.clamp(-LOG_RADIUS_LIMIT, LOG_RADIUS_LIMIT).exp().view(shape)
-    u = z / radius
+    u = z / radius if shift is None else z / radius + shift.view(shape)
     # NaN inputs read knot 0 here and stay NaN through the end terms below
     position = torch.nan_to_num(((u + 1.0) / width).clamp(0.0, n - 1 - 1e-6))
     interval = position.floor().long()
@@ -140,10 +141,7 @@ class ConditionedMonotoneSpline(nn.Module):
         phi = self.features(condition)
         logits = torch.cat([self.end_logits[..., :1], self.slope_logits, self.end_logits[..., 1:]], dim=-1)
         slopes = torch.sigmoid(torch.einsum("bd,dck->bck", phi, logits))
-        log_radius = phi @ self.log_radius
-        shift = phi @ self.shift
-        radius = log_radius.clamp(-LOG_RADIUS_LIMIT, LOG_RADIUS_LIMIT).exp().view(z.shape[0], self.channels, *(1,) * (z.dim() - 2))
-        return evaluate_spline(z + radius * shift.view_as(radius), slopes, log_radius)
+        return evaluate_spline(z, slopes, phi @ self.log_radius, phi @ self.shift)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, knots={self.knots}, degree={self.degree}"

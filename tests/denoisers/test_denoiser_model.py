@@ -7,7 +7,7 @@ import lipapps
 from lipapps import CheckpointError, InputError
 
 from denoisers.images import write_image
-from denoisers.model import MULTISCALE_RIDGE, AveragedDenoiser
+from denoisers.model import CONDITIONED_RIDGE, MULTISCALE_RIDGE, AveragedDenoiser
 from lipapps.spectral import conv_perron_bound as perron_conv_bound
 from denoisers.pnp import RelaxedDenoiser, ScaledDenoiser
 from denoisers.training import image_files, random_patches, split_files, train_denoiser, validation_files
@@ -127,10 +127,89 @@ def test_the_multiscale_denoiser_stays_certified_averaged_after_aggressive_steps
         assert torch.allclose(loaded(x), model(x), atol=1e-6)
 
 
+def test_the_noise_conditioned_denoiser_is_certified_averaged_at_every_level_after_aggressive_steps_and_on_load(tmp_path):
+    """One certificate for every sigma: Adam at lr 1 on random levels per image cannot lift it above 1,
+    no searched pair beats it at any level, D is a-averaged at each, and the file loads the same map."""
+    model = AveragedDenoiser(**{**CONDITIONED_RIDGE, "hidden_channels": 4, "kernel_size": 5})
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1.0)
+    for _ in range(8):
+        out = model(torch.rand(4, 1, 16, 16, generator=gen), 5 + 45 * torch.rand(4, generator=gen))
+        loss = -(out - out.roll(1, 0)).pow(2).sum() - out.pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert model.network_bound() <= 1.0 and lipapps.certify(model).upper_bound <= 1.0
+    assert model.certified_averagedness((1, 17, 22)) == 0.99
+    x = torch.rand(4, 1, 17, 22, generator=gen)
+    y = x + 0.1 * torch.randn(x.shape, generator=gen)
+    for sigma in (5.0, 20.0, 50.0):
+        model.sigma = sigma
+        assert lipapps.empirical_lipschitz(model, x, steps=20, power_iterations=5) <= model.lipschitz_bound((1, 17, 22)) * (1 + 1e-6)
+        with torch.no_grad():  # a-averaged at this level
+            dx, dy = model(x), model(y)
+        lhs = (dx - dy).pow(2).flatten(1).sum(1) + 0.01 / 0.99 * (x - dx - y + dy).pow(2).flatten(1).sum(1)
+        assert (lhs <= (x - y).pow(2).flatten(1).sum(1) * (1 + 1e-5)).all()
+    lipapps.save(model, tmp_path / "conditioned.pt")
+    loaded = lipapps.load(tmp_path / "conditioned.pt")
+    assert loaded.noise_conditioned and loaded.sigma == 50.0
+    with torch.no_grad():
+        assert torch.allclose(loaded(x, 12.0), model(x, 12.0), atol=1e-6)
+
+
+def test_a_noise_conditioned_denoiser_takes_a_level_per_image_and_its_own_by_default():
+    model = AveragedDenoiser(**{**CONDITIONED_RIDGE, "hidden_channels": 3, "kernel_size": 3}, sigma=15.0)
+    with torch.no_grad():
+        for p in model.network[1].activation.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(2)))
+        x, _ = _pairs(3, 12)
+        levels = torch.tensor([5.0, 15.0, 40.0])
+        together = model(x, levels)
+        for i, level in enumerate(levels):
+            assert torch.allclose(together[i : i + 1], model(x[i : i + 1], float(level)), atol=1e-6)
+        assert torch.equal(model(x), model(x, 15.0))
+        assert not torch.allclose(model(x, 5.0), model(x, 40.0))
+
+
+def test_sigma_goes_only_to_a_noise_conditioned_denoiser_and_must_be_positive():
+    with pytest.raises(ValueError, match="not noise-conditioned"):
+        AveragedDenoiser(depth=1)(torch.zeros(1, 1, 8, 8), 25.0)
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        AveragedDenoiser(**{**CONDITIONED_RIDGE, "kernel_size": 3})(torch.zeros(1, 1, 8, 8), 0.0)
+    with pytest.raises(ValueError, match="noise-conditioned denoiser has spline activations"):
+        AveragedDenoiser(noise_conditioned=True)
+
+
+def test_a_noise_conditioned_denoiser_trains_over_a_range_of_levels_and_validates_at_each(tmp_path):
+    folder = tmp_path / "images"
+    gen = torch.Generator().manual_seed(3)
+    for i in range(3):
+        write_image(folder / f"{i}.png", torch.rand(24, 24, generator=gen))
+
+    def run(**kwargs):
+        model = AveragedDenoiser(**{**CONDITIONED_RIDGE, "hidden_channels": 4, "kernel_size": 5})
+        return train_denoiser(folder, 25, model=model, sigma_range=(10.0, 40.0), epochs=2, patch_size=16, patches_per_image=8,
+                              batch_size=8, lr=0.05, activation_lr_factor=10.0, fresh_patches=True, validation_crop=16,
+                              progress=False, **kwargs)
+
+    trained = run(checkpoint=tmp_path / "c.ckpt")
+    per_level = trained.history[-1]["validation_psnr_per_level"]
+    assert list(per_level) == ["10", "15", "25", "40"]
+    assert trained.history[-1]["validation_psnr"] == pytest.approx(sum(per_level.values()) / 4)
+    assert trained.model.certified_averagedness((1, 16, 16)) == 0.99
+    assert run(checkpoint=tmp_path / "c.ckpt", resume=True).history == trained.history
+    with pytest.raises(InputError, match="needs a noise-conditioned model"):
+        train_denoiser(folder, 25, model=AveragedDenoiser(depth=1), sigma_range=(10.0, 40.0), epochs=1, progress=False)
+    with pytest.raises(InputError, match="two increasing positive levels"):
+        train_denoiser(folder, 25, model=AveragedDenoiser(**CONDITIONED_RIDGE), sigma_range=(40.0, 10.0), epochs=1, progress=False)
+
+
 def test_the_trained_multiscale_weights_load_certified():
     """experiments/weights/multiscale_sigma25.pt (trained, not shipped): strictly certified, 0.99-averaged."""
     model = lipapps.load(Path(__file__).resolve().parents[2] / "experiments" / "weights" / "multiscale_sigma25.pt")
-    assert model.config() == {**MULTISCALE_RIDGE, "sigma": 25.0, "step_size": 2.0, "injection": 0.0, "constraint": "parametrization"}
+    assert model.config() == {**MULTISCALE_RIDGE, "sigma": 25.0, "step_size": 2.0, "injection": 0.0, "noise_conditioned": False,
+                              "constraint": "parametrization"}
     assert lipapps.certify(model).upper_bound <= 1.0 and model.certified_averagedness((1, 40, 40)) == 0.99
     x, _ = _pairs(2, 40, seed=3)
     assert lipapps.empirical_lipschitz(model, x, steps=10, power_iterations=5) <= 1.0 + 1e-6

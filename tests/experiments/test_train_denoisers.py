@@ -54,3 +54,21 @@ def test_multiscale_recipe_starts_from_the_shipped_ridge_weights_and_stays_certi
     model = lipapps.load(dirs["weights"] / "multiscale_sigma25.pt")
     assert model.certified_averagedness((1, 100, 100)) == pytest.approx(0.99)
     assert record["certificate"] <= 1.0
+
+
+def test_conditioned_recipe_trains_one_model_over_the_levels_from_the_shipped_ridge_weights(tmp_path: Path, run_experiment) -> None:
+    data = tmp_path / "data"
+    gen = torch.Generator().manual_seed(2)
+    for k in range(3):
+        write_image(data / f"img{k}.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 100, 100, generator=gen), 3, 1, 1)[0, 0])
+    dirs = {name: tmp_path / name for name in ("weights", "results", "checkpoints")}
+    args = ["--family", "conditioned", "--data", str(data), "--epochs", "1", "--patches-per-image", "2",
+            "--weights-dir", str(dirs["weights"]), "--results-dir", str(dirs["results"]), "--checkpoint-dir", str(dirs["checkpoints"])]
+    done = run_experiment("train_denoisers.py", args)
+    assert done.returncode == 0, done.stderr
+    (record,) = json.loads((dirs["results"] / "denoiser_training_conditioned_ridge.json").read_text())
+    assert record["initialised_from"] == "denoisers/weights/ridge_sigma25.pt (conditioned_from_ridge)"
+    assert record["sigma_range"] == [5.0, 50.0] and record["config"]["noise_conditioned"]
+    assert list(record["history"][0]["validation_psnr_per_level"]) == ["5", "15", "25", "50"]
+    model = lipapps.load(dirs["weights"] / "conditioned_ridge.pt")
+    assert model.certified_averagedness((1, 100, 100)) == pytest.approx(0.99) and record["certificate"] <= 1.0

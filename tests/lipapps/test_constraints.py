@@ -97,10 +97,40 @@ def groupsort_conv_stack(cfg, constraint):
     return model, (c, 6, 6)
 
 
+class Conditioned(lipapps.LipschitzModule):
+    """A conditioned block as a plain map: training draws a condition per sample (every step sees
+    many), evaluation holds ``condition`` fixed. Its bound is the block's, the same for every condition."""
+
+    def __init__(self, block: nn.Module, condition: float, seed: int) -> None:
+        super().__init__()
+        self.block, self.condition = block, condition
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return self.block(x, 4 * torch.rand(x.shape[0], generator=self.generator) - 3)
+        return self.block(x, self.condition)
+
+    def lipschitz_bound(self, input_shape=None) -> float:
+        return self.block.lipschitz_bound(input_shape)
+
+
+def conditioned_conv_stack(cfg, constraint):
+    """Spline gradient flow blocks conditioned on a scalar (lipapps.ConditionedConvGradientFlowBlock)."""
+    c = 1 + cfg["in"] % 3
+    condition = (cfg["seed"] % 7) / 2 - 2
+    model = nn.Sequential(
+        Conditioned(lipapps.ConditionedConvGradientFlowBlock(c, cfg["hidden"], kernel_size=3, constraint=constraint), condition, cfg["seed"]),
+        Conditioned(lipapps.ConditionedConvGradientFlowBlock(c, cfg["hidden"], kernel_size=5, step_size=1.0, constraint=constraint),
+                    -condition, cfg["seed"] + 1),
+    )
+    return model, (c, 6, 6)
+
+
 LAYER_REGISTRY = {
     "resnet": dense_resnet, "fixed_width_resnet": fixed_width_resnet, "wide_resnet": wide_resnet, "conv": conv_stack,
     "injected": injected_flow, "spline_conv": spline_conv_stack, "multiscale": multiscale_flow,
-    "groupsort_conv": groupsort_conv_stack,
+    "groupsort_conv": groupsort_conv_stack, "conditioned_conv": conditioned_conv_stack,
 }
 
 
@@ -125,7 +155,7 @@ def test_certified_after_aggressive_training(kind, constraint, cfg):
     torch.manual_seed(cfg["seed"])
     model, shape = LAYER_REGISTRY[kind](cfg, constraint)
     aggressive_steps(model, shape, steps=15, lr=cfg["lr"], seed=cfg["seed"])
-    bound = lipapps.certify(model, input_shape=shape if kind in ("conv", "spline_conv", "multiscale", "groupsort_conv") else None).upper_bound
+    bound = lipapps.certify(model, input_shape=shape if kind in ("conv", "spline_conv", "multiscale", "groupsort_conv", "conditioned_conv") else None).upper_bound
     assert bound <= 1.0
     x = 3 * torch.randn((8, *shape), generator=torch.Generator().manual_seed(cfg["seed"]))
     found = lipapps.empirical_lipschitz(model, x, steps=30, power_iterations=5)
