@@ -11,8 +11,9 @@ after each epoch the validation PSNR on fixed noisy crops is recorded.
 
 A noise-conditioned model (``AveragedDenoiser(noise_conditioned=True)``) trains over a range of
 levels instead (``sigma_range``): each patch draws its level uniformly from the range and the
-denoiser is told it; the loss divides each patch's MSE by ``(sigma / 25)^2``, so that every level
-weighs about alike in dB, and validation reports the PSNR at :data:`VALIDATION_LEVELS` within
+denoiser is told it; the loss divides each patch's MSE by ``(sigma / 25)^p``, ``p`` =
+:data:`LEVEL_EXPONENT`, about how the MSE of these denoisers grows with the level, so that every
+level weighs about alike in dB (a change of PSNR is a relative change of MSE), and validation reports the PSNR at :data:`VALIDATION_LEVELS` within
 the range (their mean is the run's validation PSNR).
 """
 
@@ -40,6 +41,10 @@ from denoisers.metrics import psnr_per_image
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 #: The levels a noise-conditioned run validates at (those inside its range, and the range's ends).
 VALIDATION_LEVELS = (5.0, 15.0, 25.0, 50.0)
+#: ``p`` in the MSE's growth ``sigma^p`` with the level: the shipped sigma-25 convex-ridge denoiser
+#: scaled to each level lost 12.3 dB from sigma 5 to 50 on the validation crops (36.55 to 24.25),
+#: ``p = 1.23``.
+LEVEL_EXPONENT = 1.25
 
 
 @dataclass
@@ -111,13 +116,13 @@ def noise_loss(sigma: float):
 
 
 def conditioned_noise_loss(low: float, high: float):
-    """Per-patch MSE of ``D(x + n, sigma)`` against ``x`` over ``(sigma / 25)^2``, with ``sigma ~ U[low, high]``
+    """Per-patch MSE of ``D(x + n, sigma)`` against ``x`` over ``(sigma / 25)^p`` (:data:`LEVEL_EXPONENT`), with ``sigma ~ U[low, high]``
     per patch (0-255 scale) and ``n ~ N(0, (sigma/255)^2)``, fresh for every call: for a noise-conditioned model."""
 
     def loss(model: nn.Module, clean: torch.Tensor) -> torch.Tensor:
         sigma = low + (high - low) * torch.rand(clean.shape[0], device=clean.device, dtype=clean.dtype)
         noisy = clean + (sigma / 255.0).view(-1, *(1,) * (clean.dim() - 1)) * torch.randn_like(clean)
-        return ((model(noisy, sigma) - clean) ** 2).flatten(1).mean(dim=1) * (REFERENCE_SIGMA / sigma) ** 2
+        return ((model(noisy, sigma) - clean) ** 2).flatten(1).mean(dim=1) * (REFERENCE_SIGMA / sigma) ** LEVEL_EXPONENT
 
     return loss
 
