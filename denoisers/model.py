@@ -24,6 +24,7 @@ and for ``a <= 1/2`` the one PnP-ADMM needs.
 
 from __future__ import annotations
 
+import copy
 from fractions import Fraction
 
 import torch
@@ -50,6 +51,9 @@ CONDITIONED_RIDGE = {**CONVEX_RIDGE, "noise_conditioned": True}
 REFERENCE_SIGMA = 25.0
 #: The degree of the polynomials in ``t`` of a noise-conditioned denoiser's splines.
 CONDITION_DEGREE = 2
+#: The levels (0-255 scale) a noise-conditioned denoiser is trained over and run at; a level outside
+#: is served by the nearer end, scaled (:func:`denoisers.parameters.choose_settings`).
+CONDITIONED_RANGE = (5.0, 50.0)
 
 
 @lipapps.register_model
@@ -161,6 +165,15 @@ class AveragedDenoiser(lipapps.AveragedModel):
         """``D(x)``; ``sigma`` (0-255 scale, a number or one per image) only for a noise-conditioned
         model, which otherwise denoises at ``self.sigma``."""
         return (1.0 - self.averaging) * x + self.averaging * self.apply_network(x, sigma)
+
+    def at_level(self, sigma: float) -> AveragedDenoiser:
+        """This noise-conditioned model denoising at ``sigma`` when called without a level: a shallow
+        copy that shares the weights (so the certificate) and sets only ``sigma``."""
+        if not self.noise_conditioned:
+            raise ValueError(f"this denoiser is not noise-conditioned (trained for sigma {self.sigma:g}); it has one level")
+        view = copy.copy(self)
+        view.sigma = float(sigma)
+        return view
 
     def apply_network(self, x: torch.Tensor, sigma: float | torch.Tensor | None = None) -> torch.Tensor:
         """``N(x)`` on ``(B, 1, H, W)``: zero-padded to multiples of ``r``, then cropped back."""

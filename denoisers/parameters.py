@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from lipapps import InputError
 
-from denoisers.model import AveragedDenoiser
+from denoisers.model import CONDITIONED_RANGE, AveragedDenoiser
 from denoisers.collaborative_filter import CollaborativeSettings
 from denoisers.nonlocal_filter import NonLocalSettings
 from denoisers.problems import Problem
@@ -201,7 +201,7 @@ class PnPSettings:
     """
 
     algorithm: str
-    denoiser_sigma: int
+    denoiser_sigma: float
     strength: float
     step: float | None
     penalty: float | None
@@ -238,7 +238,8 @@ def choose_settings(
     the factors above were tuned for ``"firm"``, the better prior; for denoising, FBS with its
     default step applies the denoiser once, where the ``"ridge"`` family is the better one.
     ``denoiser``: a model of one's own (e.g. from ``lipapps denoiser train``) used instead of the
-    shipped ones, as the only level, its ``sigma`` (the same rule; ``level`` must then be ``None``).
+    shipped ones, as the only level, its ``sigma`` (the same rule; ``level`` must then be ``None``);
+    a noise-conditioned one runs at the level the rule asks for (:func:`conditioned_level`).
     ``non_local``: add the problem's refinement stages (:func:`refinement_stages`: a non-local and a
     collaborative one); ``None``: when the run is the problem's default configuration with
     shipped weights (what the stages were tuned for).
@@ -254,6 +255,7 @@ def choose_settings(
     if non_local is None:  # the stage was tuned for the problem's default configuration
         non_local = (algorithm, family) == (default_algorithm, default_family) and denoiser is None
     stages = refinement_stages(problem.name, 255.0 * problem.noise) if non_local else ()
+    conditioned = denoiser is not None and denoiser.noise_conditioned
     sigmas = [denoiser.sigma] if denoiser is not None else available_sigmas(family)
     if not sigmas:
         raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")
@@ -265,19 +267,29 @@ def choose_settings(
         if level is not None:
             raise InputError("PnP-FBS sets the denoiser level from its step; level applies to ADMM only")
         target = 255.0 * k * noise / problem.operator.norm_bound()
-        sigma = next((s for s in sigmas if s >= target), sigmas[-1])
-        model = denoiser if denoiser is not None else load_denoiser(sigma, family)
+        if conditioned:
+            sigma = conditioned_level(target)[0]
+            model = denoiser.at_level(sigma)
+        else:
+            sigma = next((s for s in sigmas if s >= target), sigmas[-1])
+            model = denoiser if denoiser is not None else load_denoiser(sigma, family)
         scale = min(sigma / target, MAX_SCALE) if problem.name == "denoise" else 1.0
         strength = 1.0 if scale == sigma / target else min(1.0, (target * scale / sigma) ** 2)
         return PnPSettings("fbs", sigma, strength, None, None, model, family=None if denoiser is not None else family,
                            stages=stages, scale=scale, tol=stop_tolerance(algorithm, problem.name))
     if level is None and denoiser is None and problem.name in ADMM_LEVEL:
         level = ADMM_LEVEL[problem.name]
-    if level is None:
+    if level is None and conditioned:
+        level = max(255.0 * k * noise, ADMM_MIN_LEVEL[problem.name])
+    elif level is None:
         nearest = min(sigmas, key=lambda s: abs(s - 255.0 * k * noise))
         level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
-    shipped, scale = served_level(level, sigmas)
-    model = denoiser if denoiser is not None else load_denoiser(shipped, family)
+    if conditioned:
+        shipped, scale = conditioned_level(level)
+        model = denoiser.at_level(shipped)
+    else:
+        shipped, scale = served_level(level, sigmas)
+        model = denoiser if denoiser is not None else load_denoiser(shipped, family)
     strength = min(1.0, 0.5 / model.averaging)
     penalty = admm_penalty(level, strength, k, problem.noise)
     return PnPSettings("admm", shipped, strength, None, penalty, model, RELAXATION.get(problem.name, 1.0),
@@ -297,6 +309,17 @@ def served_level(level: float, sigmas: list[int]) -> tuple[int, float]:
     if shipped is None:
         raise InputError(f"no shipped denoiser at or above level {level:g}; available: {sigmas}")
     return shipped, shipped / level
+
+
+def conditioned_level(level: float) -> tuple[float, float]:
+    """The level a noise-conditioned denoiser runs at to serve ``level`` (0-255), and its scale ``a``:
+    ``level`` itself inside :data:`denoisers.model.CONDITIONED_RANGE` (``a = 1``), else the nearer end
+    ``sigma_d`` of the range, run as ``D(a x) / a`` with ``a = sigma_d / level`` (the same certificate)."""
+    if not (math.isfinite(level) and level > 0):
+        raise InputError(f"denoiser level must be a positive number (0-255 scale), got {level}")
+    low, high = CONDITIONED_RANGE
+    run = min(max(level, low), high)
+    return run, run / level
 
 
 def stop_tolerance(algorithm: str, problem: str) -> float:

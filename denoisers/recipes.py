@@ -34,8 +34,6 @@ RECIPES: dict[str, dict[str, Any]] = {
     "conditioned": {"activation": "spline", "epochs": 20, "restart_epochs": 0, "finetune_epochs": 0, "patches_per_image": 32,
                     "batch_size": 64, "lr": 1e-3, "fresh_patches": True},
 }
-#: The noise levels (0-255 scale) the ``conditioned`` recipe trains over.
-CONDITIONED_RANGE = (5.0, 50.0)
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,8 @@ from lipapps.checkpoint import read_payload
 from lipapps.layers import ACTIVATIONS
 from lipapps.results import ResultsFile, data_dir
 from denoisers.baselines import DnCNN
-from denoisers.model import CONVEX_RIDGE, AveragedDenoiser
-from denoisers.recipes import (CONDITIONED_RANGE, FROM_SCRATCH, INTERMEDIATE, RECIPES, Stage, conditioned_from_ridge, multiscale_from_ridge,
-                               training_stages)
+from denoisers.model import CONDITIONED_RANGE, CONVEX_RIDGE, AveragedDenoiser
+from denoisers.recipes import FROM_SCRATCH, INTERMEDIATE, RECIPES, Stage, conditioned_from_ridge, multiscale_from_ridge, training_stages
 from denoisers.training import train_denoiser
 from denoisers.weights import FAMILIES, weights_name
 

@@ -12,8 +12,9 @@ from lipapps import InputError
 from denoisers.metrics import psnr
 from denoisers.pnp import ConvergenceWarning
 from denoisers.problems import simulate
+from denoisers.model import CONDITIONED_RANGE, CONDITIONED_RIDGE, AveragedDenoiser
 from denoisers.parameters import (ADMM_LEVEL, ADMM_MIN_LEVEL, COLLABORATIVE, COLLABORATIVE_FIRST, MAX_SCALE, NON_LOCAL,
-                                  REGULARISATION, admm_penalty, choose_settings, served_level)
+                                  REGULARISATION, admm_penalty, choose_settings, conditioned_level, served_level)
 from denoisers.nonlocal_filter import NonLocalBlend
 from denoisers.reconstruct import refine, relaxed_prior, run_pnp
 from denoisers.weights import available_sigmas, load_denoiser
@@ -235,3 +236,47 @@ def test_denoising_between_shipped_levels_scales_the_next_level_up_instead_of_re
     assert (faint.denoiser_sigma, faint.scale) == (15, MAX_SCALE) and faint.strength == pytest.approx((MAX_SCALE / 15) ** 2)
     assert faint.effective_level == pytest.approx(1)
     assert choose_settings(simulate("deblur", truth), "fbs").scale == 1.0  # other problems relax toward the data
+
+
+def _conditioned():
+    model = AveragedDenoiser(**{**CONDITIONED_RIDGE, "hidden_channels": 4, "kernel_size": 5})
+    with torch.no_grad():
+        model.network[1].activation.log_radius[1].fill_(1.0)  # thresholds grow with the level
+    return model
+
+
+@pytest.mark.parametrize(("sigma", "level", "scale"), [(3.0, 5.0, 5 / 3), (12.5, 12.5, 1.0), (50.0, 50.0, 1.0), (60.0, 50.0, 50 / 60)])
+def test_a_noise_conditioned_denoiser_denoises_at_the_noise_level_inside_its_range(sigma, level, scale):
+    model = _conditioned()
+    problem = simulate("denoise", torch.rand(24, 24, generator=torch.Generator().manual_seed(0)), noise=sigma / 255)
+    settings = choose_settings(problem, denoiser=model)
+    assert (settings.denoiser_sigma, settings.scale, settings.strength) == pytest.approx((level, scale, 1.0))
+    assert settings.denoiser is not model and settings.denoiser.sigma == level and model.sigma == 25.0
+    assert settings.effective_level == pytest.approx(sigma)
+    with torch.no_grad():
+        expected = model(problem.y.reshape(1, 1, 24, 24) * scale, level) / scale
+        assert torch.allclose(run_pnp(problem, replace(settings, stages=())).x.reshape(expected.shape), expected, atol=1e-6)
+    assert relaxed_prior(settings).certified_averagedness() == 0.99
+
+
+def test_admm_runs_a_noise_conditioned_denoiser_at_the_rules_level_or_the_one_asked():
+    model = _conditioned()
+    problem = simulate("deblur", IMAGE, noise=0.01)
+    settings = choose_settings(problem, "admm", denoiser=model)
+    assert settings.denoiser_sigma == ADMM_MIN_LEVEL["deblur"] and settings.scale == 1.0
+    k = REGULARISATION["admm"]["deblur"]
+    assert settings.penalty == pytest.approx(admm_penalty(ADMM_MIN_LEVEL["deblur"], settings.strength, k, 0.01))
+    noisy = simulate("deblur", IMAGE, noise=0.12)
+    assert choose_settings(noisy, "admm", denoiser=model).denoiser_sigma == pytest.approx(255 * 0.12 * k)
+    with pytest.raises(InputError, match="a given denoiser has its own level"):
+        choose_settings(problem, "admm", level=30, denoiser=model)
+
+
+def test_a_conditioned_level_outside_the_range_is_its_nearer_end_scaled():
+    assert conditioned_level(20.0) == (20.0, 1.0)
+    assert conditioned_level(2.0) == (CONDITIONED_RANGE[0], CONDITIONED_RANGE[0] / 2.0)
+    assert conditioned_level(100.0) == (CONDITIONED_RANGE[1], CONDITIONED_RANGE[1] / 100.0)
+    with pytest.raises(InputError, match="positive number"):
+        conditioned_level(0.0)
+    with pytest.raises(ValueError, match="not noise-conditioned"):
+        load_denoiser(25, "ridge").at_level(15.0)
