@@ -45,8 +45,9 @@ CONVEX_RIDGE = {"channels": 1, "hidden_channels": 32, "depth": 1, "kernel_size":
 #: Haar low-pass downsamplings, each through 3 x 3 convolutions of dilations 1, 2, 4 (60 pixels wide).
 MULTISCALE_RIDGE = {**CONVEX_RIDGE, "dilations": [[1], [1, 2, 4], [1, 2, 4]], "coarse_kernel_size": 3}
 #: The noise-conditioned convex-ridge denoiser: :data:`CONVEX_RIDGE` whose splines (shape, span and
-#: shift) are functions of the noise level (:class:`lipapps.ConditionedConvGradientFlowBlock`).
-CONDITIONED_RIDGE = {**CONVEX_RIDGE, "noise_conditioned": True}
+#: shift) and filters (a mixture of three banks of 32 filters 13 x 13) are functions of the noise
+#: level (:class:`lipapps.ConditionedConvGradientFlowBlock`).
+CONDITIONED_RIDGE = {**CONVEX_RIDGE, "noise_conditioned": True, "filter_banks": 3}
 #: The level ``t = 0`` of a noise-conditioned denoiser: ``t = log(sigma / REFERENCE_SIGMA)``.
 REFERENCE_SIGMA = 25.0
 #: The degree of the polynomials in ``t`` of a noise-conditioned denoiser's splines.
@@ -88,6 +89,7 @@ class AveragedDenoiser(lipapps.AveragedModel):
         noise_conditioned: every block is a :class:`lipapps.ConditionedConvGradientFlowBlock` (spline
             activations, single scale, no injection) whose splines are functions of
             ``t = log(sigma / 25)``: one model for every noise level, one certificate for all of them.
+        filter_banks: with ``noise_conditioned``, the number of convolutions each block mixes by level.
         sigma: noise level on the 0-255 scale the weights were trained for (recorded, not used); for a
             noise-conditioned model, the level ``forward`` denoises at when none is given.
         constraint: ``"parametrization"``, ``"projection"`` or ``"none"`` (the unconstrained
@@ -97,7 +99,7 @@ class AveragedDenoiser(lipapps.AveragedModel):
     #: Files written before ``downsampling`` / ``injection`` / ``activation`` / ``lifting`` /
     #: ``dilations`` existed: full resolution, no injection, relu, lifting and readout, single-scale blocks.
     legacy_config = {"downsampling": 1, "injection": 0.0, "activation": "relu", "lifting": True, "dilations": None,
-                     "noise_conditioned": False}
+                     "noise_conditioned": False, "filter_banks": 1}
     #: ``sigma`` is the live attribute (set it before fine-tuning for another level).
     config_attributes = ("sigma",)
 
@@ -116,6 +118,7 @@ class AveragedDenoiser(lipapps.AveragedModel):
         dilations: list[list[int]] | None = None,
         coarse_kernel_size: int = 3,
         noise_conditioned: bool = False,
+        filter_banks: int = 1,
         sigma: float = 25.0,
         constraint: str = "parametrization",
     ) -> None:
@@ -134,13 +137,15 @@ class AveragedDenoiser(lipapps.AveragedModel):
         self.noise_conditioned = bool(noise_conditioned)
         if noise_conditioned and (activation != "spline" or dilations is not None or injection != 0.0):
             raise ValueError("a noise-conditioned denoiser has spline activations, single-scale blocks and no injection")
+        if filter_banks != 1 and not noise_conditioned:
+            raise ValueError(f"filter banks are mixed by noise level: {filter_banks} banks need noise_conditioned=True")
         cells = self.downsampling**2
         if not lifting and channels != cells:
             raise ValueError(f"without lifting, channels must equal downsampling^2 = {cells}, got {channels}")
         if noise_conditioned:
             blocks = [
                 ConditionedConvGradientFlowBlock(channels, hidden_channels, kernel_size, step_size, constraint=constraint,
-                                                 degree=CONDITION_DEGREE)
+                                                 degree=CONDITION_DEGREE, banks=filter_banks)
                 for _ in range(depth)
             ]
         elif dilations is None:

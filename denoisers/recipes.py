@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from denoisers.model import CONDITIONED_RIDGE, CONVEX_RIDGE, MULTISCALE_RIDGE, REFERENCE_SIGMA, AveragedDenoiser
+from denoisers.model import CONDITION_DEGREE, CONDITIONED_RIDGE, CONVEX_RIDGE, MULTISCALE_RIDGE, REFERENCE_SIGMA, AveragedDenoiser
 
 FROM_SCRATCH = 25
 FINETUNE_LR_DIVISOR = 4.0
@@ -31,7 +31,7 @@ RECIPES: dict[str, dict[str, Any]] = {
               "lr": 3e-3, "fresh_patches": True},
     "multiscale": {"activation": "spline", "epochs": 16, "restart_epochs": 0, "finetune_epochs": 6, "patches_per_image": 32,
                    "batch_size": 64, "lr": 1e-3, "fresh_patches": True},
-    "conditioned": {"activation": "spline", "epochs": 20, "restart_epochs": 0, "finetune_epochs": 0, "patches_per_image": 32,
+    "conditioned": {"activation": "spline", "epochs": 12, "restart_epochs": 0, "finetune_epochs": 0, "patches_per_image": 32,
                     "batch_size": 64, "lr": 1e-3, "fresh_patches": True},
 }
 
@@ -106,28 +106,49 @@ def multiscale_from_ridge(ridge: AveragedDenoiser, coarse_logit: float = -4.0) -
     return model
 
 
-def conditioned_from_ridge(ridge: AveragedDenoiser) -> AveragedDenoiser:
-    """A noise-conditioned denoiser (:data:`denoisers.model.CONDITIONED_RIDGE`) that starts as ``ridge`` scaled.
+def conditioned_from_ridges(ridges: list[AveragedDenoiser], sharpness: float = 20.0) -> AveragedDenoiser:
+    """A noise-conditioned denoiser (:data:`denoisers.model.CONDITIONED_RIDGE`, one filter bank per
+    model) that starts as each convex-ridge denoiser of ``ridges`` at its level, interpolated between.
 
-    ``ridge`` is a convex-ridge denoiser ``D(x) = (1 - a) x + a (x - 2 K^T s(K x + b))`` for the
-    level ``sigma_0`` (:data:`CONVEX_RIDGE`). The new model takes ``K``, the spline's slopes and span
-    ``r`` at ``t = 0`` and the shift ``b / r``, with ``log r(t) = log r + t + log(25 / sigma_0)``: at
-    level ``sigma`` it is exactly ``D(m x) / m`` with ``m = sigma_0 / sigma`` (the span and the bias
-    scale with ``1 / m``), the scaled denoiser that serves levels without their own weights
-    (:class:`denoisers.pnp.ScaledDenoiser`). Training then reshapes the splines per level.
+    Each ``ridge`` is ``D_j(x) = (1 - a) x + a (x - 2 K_j^T s_j(K_j x + b_j))`` for the level
+    ``sigma_j``, ``t_j = log(sigma_j / 25)`` (:data:`CONVEX_RIDGE`, at most ``CONDITION_DEGREE + 1`` of
+    them, distinct levels). Bank ``j`` takes ``K_j``, with mixture weights the softmax of
+    ``-sharpness (t - t_j)^2`` (at ``t_j`` nearly all on ``K_j``: ``e^{-20 0.26}`` = 0.5% on the
+    neighbour of sigma 15 and 25). The spline's slopes, shift ``b_j / r_j`` and ``log r_j - t_j`` are
+    interpolated by the polynomial of degree ``len(ridges) - 1`` through the levels, and ``t`` is
+    added to the log span: so at each ``t_j`` the splines are ``D_j``'s, and one model (one bank, a
+    constant fit) is exactly ``D_1(m x) / m`` at every level, ``m = sigma_1 / sigma``: the scaled
+    denoiser that serves levels without their own weights (:class:`denoisers.pnp.ScaledDenoiser`).
     """
-    config = ridge.config()
-    if config["dilations"] is not None or config["noise_conditioned"] or any(
-            config[k] != v for k, v in CONVEX_RIDGE.items() if k != "averaging"):
-        raise ValueError("conditioned_from_ridge needs a single-scale convex-ridge denoiser (CONVEX_RIDGE)")
-    model = AveragedDenoiser(**{**CONDITIONED_RIDGE, "averaging": ridge.averaging}, sigma=ridge.sigma)
-    source, block = ridge.network[1], model.network[1]
-    spline, start = block.activation, source.activation
+    levels = [ridge.sigma for ridge in ridges]
+    if not ridges or len(ridges) > CONDITION_DEGREE + 1 or len(set(levels)) != len(levels):
+        raise ValueError(f"conditioned_from_ridges takes 1 to {CONDITION_DEGREE + 1} denoisers of distinct levels, got levels {levels}")
+    for ridge in ridges:
+        config = ridge.config()
+        if config["dilations"] is not None or config["noise_conditioned"] or any(
+                config[k] != v for k, v in CONVEX_RIDGE.items() if k != "averaging"):
+            raise ValueError("conditioned_from_ridges needs single-scale convex-ridge denoisers (CONVEX_RIDGE)")
+    if len({ridge.averaging for ridge in ridges}) != 1:
+        raise ValueError("conditioned_from_ridges needs denoisers of one averaging")
+    model = AveragedDenoiser(**{**CONDITIONED_RIDGE, "averaging": ridges[0].averaging, "filter_banks": len(ridges)})
+    block, spline = model.network[1], model.network[1].activation
+    t = torch.tensor([math.log(level / REFERENCE_SIGMA) for level in levels], dtype=torch.float64)
+    powers = t[:, None] ** torch.arange(len(ridges), dtype=torch.float64)  # interpolation through the levels
+
+    def fit(values: list[torch.Tensor]) -> torch.Tensor:
+        stacked = torch.stack([v.detach().to(torch.float64) for v in values]).reshape(len(values), -1)
+        return torch.linalg.solve(powers, stacked).reshape(len(values), *values[0].shape).to(torch.float32)
+
+    sources = [ridge.network[1] for ridge in ridges]
     with torch.no_grad():
-        block.parametrizations.weight.load_state_dict(source.parametrizations.weight.state_dict())
-        spline.slope_logits[0].copy_(start.slope_logits)
-        spline.end_logits[0].copy_(start.end_logits)
-        spline.log_radius[0].copy_(start.log_radius + math.log(REFERENCE_SIGMA / ridge.sigma))
-        spline.log_radius[1].fill_(1.0)
-        spline.shift[0].copy_(source.bias / start.log_radius.exp())
+        for name, source in zip(block.weight_names, sources):
+            getattr(block.parametrizations, name).load_state_dict(source.parametrizations.weight.state_dict())
+        n = len(ridges)
+        spline.slope_logits[:n].copy_(fit([s.activation.slope_logits for s in sources]))
+        spline.end_logits[:n].copy_(fit([s.activation.end_logits for s in sources]))
+        spline.log_radius[:n].copy_(fit([s.activation.log_radius - tj for s, tj in zip(sources, t.tolist())]))
+        spline.log_radius[1].add_(1.0)
+        spline.shift[:n].copy_(fit([s.bias / s.activation.log_radius.exp() for s in sources]))
+        if n > 1:
+            block.mixture_logits.copy_(torch.stack([-sharpness * t**2, 2 * sharpness * t, torch.full_like(t, -sharpness)], dim=1))
     return model

@@ -15,11 +15,12 @@ Two shipped families (``denoisers.weights.FAMILIES``) and one recipe whose weigh
   ``ridge`` weights of the level (``denoisers.recipes.multiscale_from_ridge``): 16 epochs of 32
   fresh patches per image, batch 64, lr 1e-3, the splines at 10x the lr. Not shipped (it matched
   the ridge weights, docs/denoisers.md): its weights go to experiments/weights/multiscale_sigma<S>.pt.
-* ``conditioned``: one convex-ridge denoiser for every level in [5, 50], its splines functions of
-  the noise level (``AveragedDenoiser(noise_conditioned=True)``), started from the shipped sigma-25
-  ``ridge`` weights scaled to each level (``denoisers.recipes.conditioned_from_ridge``): 20 epochs of
-  32 fresh patches per image, each with its own level drawn from the range, batch 64, lr 1e-3, the
-  splines at 10x the lr; weights to experiments/weights/conditioned_ridge.pt (``--sigma`` is not used).
+* ``conditioned``: one convex-ridge denoiser for every level in [5, 50], its splines and its mixture
+  of three filter banks functions of the noise level (``AveragedDenoiser(**CONDITIONED_RIDGE)``),
+  started from the three shipped ``ridge`` models, each at its level
+  (``denoisers.recipes.conditioned_from_ridges``): 12 epochs of 32 fresh patches per image, each
+  with its own level drawn from the range, batch 64, lr 1e-3, the splines at 10x the lr; weights to
+  experiments/weights/conditioned_ridge.pt (``--sigma`` is not used).
 
 sigma = 25 is trained from scratch; sigma = 15 and 50 start from the sigma = 25 weights
 (fine-tuning, at a quarter of the lr), which reaches a given validation PSNR in far fewer
@@ -53,9 +54,9 @@ from lipapps.layers import ACTIVATIONS
 from lipapps.results import ResultsFile, data_dir
 from denoisers.baselines import DnCNN
 from denoisers.model import CONDITIONED_RANGE, CONVEX_RIDGE, AveragedDenoiser
-from denoisers.recipes import FROM_SCRATCH, INTERMEDIATE, RECIPES, Stage, conditioned_from_ridge, multiscale_from_ridge, training_stages
+from denoisers.recipes import FROM_SCRATCH, INTERMEDIATE, RECIPES, Stage, conditioned_from_ridges, multiscale_from_ridge, training_stages
 from denoisers.training import train_denoiser
-from denoisers.weights import FAMILIES, weights_name
+from denoisers.weights import FAMILIES, available_sigmas, weights_name
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The shipped weights (the ``multiscale`` family starts from the ``ridge`` ones there).
@@ -64,14 +65,16 @@ SHIPPED = ROOT / "denoisers" / "weights"
 
 def new_model(sigma: int, args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
     """The network of the run's kind that the first stage of ``sigma`` starts from, and what it is:
-    untrained (``"scratch"``), or for ``multiscale`` / ``conditioned`` the shipped ``ridge`` weights of ``sigma`` in a
-    multi-scale block / with splines conditioned on the level."""
+    untrained (``"scratch"``), for ``multiscale`` the shipped ``ridge`` weights of ``sigma`` in a multi-scale
+    block, for ``conditioned`` the shipped ``ridge`` weights of every level in one noise-conditioned model."""
     if args.baseline:
         return DnCNN(sigma=sigma), "scratch"
-    if args.family in ("multiscale", "conditioned"):
+    if args.family == "multiscale":
         ridge = SHIPPED / f"{weights_name(sigma, 'ridge')}.pt"
-        start = multiscale_from_ridge if args.family == "multiscale" else conditioned_from_ridge
-        return start(lipapps.load(ridge)), f"{where(ridge)} ({start.__name__})"
+        return multiscale_from_ridge(lipapps.load(ridge)), f"{where(ridge)} (multiscale_from_ridge)"
+    if args.family == "conditioned":
+        ridges = [SHIPPED / f"{weights_name(level, 'ridge')}.pt" for level in available_sigmas("ridge")]
+        return conditioned_from_ridges([lipapps.load(r) for r in ridges]), f"{', '.join(map(where, ridges))} (conditioned_from_ridges)"
     if args.family == "ridge":
         return AveragedDenoiser(**{**CONVEX_RIDGE, "activation": args.activation}, sigma=sigma), "scratch"
     return AveragedDenoiser(sigma=sigma, activation=args.activation), "scratch"

@@ -269,15 +269,18 @@ class ConvGradientFlowBlock(LipschitzModule):
 
 
 class ConditionedConvGradientFlowBlock(LipschitzModule):
-    """``x -> x - tau K^T s_t(K x)``: a spline :class:`ConvGradientFlowBlock` conditioned on a scalar ``t``.
+    """``x -> x - tau K_t^T s_t(K_t x)``: a spline :class:`ConvGradientFlowBlock` conditioned on a scalar ``t``.
 
     ``s_t`` is a :class:`lipapps.activations.ConditionedMonotoneSpline` per hidden channel (its
-    shape, span and shift, the block's bias, are polynomials in ``t``), and ``K`` is one
-    convolution shared by every ``t``, constrained as in :class:`ConvGradientFlowBlock`. For each
-    ``t`` the block is a gradient step on a convex, ``||K||^2``-smooth potential, so the bound
-    ``max(1, tau ||K||^2 - 1)`` holds for every condition at once: one certificate serves every
+    shape, span and shift, the block's bias, are polynomials in ``t``). ``K_t = sum_j w_j(t) K_j``
+    mixes ``banks`` convolutions, each constrained as in :class:`ConvGradientFlowBlock`
+    (``||K_j|| <= 1``), with weights ``w(t)`` = the softmax of polynomials in ``t`` (one bank: ``K``
+    itself, the same for every ``t``). A convex combination of maps of norm at most ``n`` has norm
+    at most ``n``, so ``||K_t|| <= max_j ||K_j||`` for every ``t``, and for each ``t`` the block is a
+    gradient step on a convex, ``||K_t||^2``-smooth potential: the bound
+    ``max(1, tau max_j ||K_j||^2 - 1)`` holds for every condition at once, one certificate for every
     noise level a denoiser is conditioned on. The condition is passed to ``forward`` (a scalar, or
-    one value per sample).
+    one value per sample; one value mixes the kernels once, several mix the responses per sample).
     """
 
     def __init__(
@@ -288,31 +291,55 @@ class ConditionedConvGradientFlowBlock(LipschitzModule):
         step_size: float = 2.0,
         constraint: str = "parametrization",
         degree: int = 2,
+        banks: int = 1,
     ) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
-        self.channels, self.hidden_channels, self.kernel_size = channels, hidden_channels, kernel_size
+        if banks < 1:
+            raise ValueError(f"banks must be a positive integer, got {banks}")
+        self.channels, self.hidden_channels, self.kernel_size, self.banks = channels, hidden_channels, kernel_size, banks
         self.padding = kernel_size // 2
         self.step_size = check_step_size(step_size)
         self.constraint = check_constraint(constraint)
-        self.weight = nn.Parameter(torch.empty(hidden_channels, channels, kernel_size, kernel_size))
         self.activation = ConditionedMonotoneSpline(hidden_channels, degree=degree)
-        random_filters_(self.weight)
-        constrain_(self, "weight", constraint)
+        #: the kernels ``K_j`` are the attributes ``weight``, ``weight_1``, ... (one bank: ``weight`` alone)
+        self.weight_names = ["weight"] + [f"weight_{j}" for j in range(1, banks)]
+        for name in self.weight_names:
+            setattr(self, name, nn.Parameter(torch.empty(hidden_channels, channels, kernel_size, kernel_size)))
+            random_filters_(getattr(self, name))
+            constrain_(self, name, constraint)
+        if banks > 1:
+            self.mixture_logits = nn.Parameter(torch.zeros(banks, degree + 1))
+
+    def kernels(self) -> list[torch.Tensor]:
+        """The constrained kernels ``K_j``."""
+        return [getattr(self, name) for name in self.weight_names]
+
+    def mixture(self, condition: torch.Tensor) -> torch.Tensor:
+        """``(B, banks)``: the weights ``w(t)`` of each sample's condition (softmax of polynomials in ``t``)."""
+        return torch.softmax(self.activation.features(condition) @ self.mixture_logits.T, dim=1)
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | float) -> torch.Tensor:
-        k = self.weight
-        z = self.activation(F.conv2d(x, k, padding=self.padding), condition)
-        return x - self.step_size * conv_adjoint(z, k, self.padding)
+        kernels = self.kernels()
+        condition = torch.as_tensor(condition, dtype=x.dtype, device=x.device).reshape(-1)
+        if self.banks == 1 or condition.numel() == 1:
+            k = kernels[0] if self.banks == 1 else torch.einsum("j,j...->...", self.mixture(condition)[0], torch.stack(kernels))
+            z = self.activation(F.conv2d(x, k, padding=self.padding), condition)
+            return x - self.step_size * conv_adjoint(z, k, self.padding)
+        w = self.mixture(condition).T.reshape(self.banks, -1, 1, 1, 1)
+        response = sum(w_j * F.conv2d(x, k, padding=self.padding) for w_j, k in zip(w, kernels))
+        z = self.activation(response, condition)
+        return x - self.step_size * sum(w_j * conv_adjoint(z, k, self.padding) for w_j, k in zip(w, kernels))
 
     def lipschitz_bound(self, input_shape: tuple[int, ...] | None = None) -> float:
-        return block_bound(self.step_size, Fraction(conv_norm_bound(self.weight, input_shape)) ** 2)
+        norm = max(Fraction(conv_norm_bound(k, input_shape)) for k in self.kernels())
+        return block_bound(self.step_size, norm**2)
 
     def extra_repr(self) -> str:
         return (
-            f"channels={self.channels}, hidden_channels={self.hidden_channels}, "
-            f"kernel_size={self.kernel_size}, step_size={self.step_size}, constraint={self.constraint!r}"
+            f"channels={self.channels}, hidden_channels={self.hidden_channels}, kernel_size={self.kernel_size}, "
+            f"banks={self.banks}, step_size={self.step_size}, constraint={self.constraint!r}"
         )
 
 

@@ -179,6 +179,8 @@ def test_sigma_goes_only_to_a_noise_conditioned_denoiser_and_must_be_positive():
         AveragedDenoiser(**{**CONDITIONED_RIDGE, "kernel_size": 3})(torch.zeros(1, 1, 8, 8), 0.0)
     with pytest.raises(ValueError, match="noise-conditioned denoiser has spline activations"):
         AveragedDenoiser(noise_conditioned=True)
+    with pytest.raises(ValueError, match="2 banks need noise_conditioned=True"):
+        AveragedDenoiser(filter_banks=2)
 
 
 def test_a_noise_conditioned_denoiser_trains_over_a_range_of_levels_and_validates_at_each(tmp_path):
@@ -208,7 +210,7 @@ def test_a_noise_conditioned_denoiser_trains_over_a_range_of_levels_and_validate
 def test_the_trained_multiscale_weights_load_certified():
     """experiments/weights/multiscale_sigma25.pt (trained, not shipped): strictly certified, 0.99-averaged."""
     model = lipapps.load(Path(__file__).resolve().parents[2] / "experiments" / "weights" / "multiscale_sigma25.pt")
-    assert model.config() == {**MULTISCALE_RIDGE, "sigma": 25.0, "step_size": 2.0, "injection": 0.0, "noise_conditioned": False,
+    assert model.config() == {**MULTISCALE_RIDGE, "sigma": 25.0, "step_size": 2.0, "injection": 0.0, "noise_conditioned": False, "filter_banks": 1,
                               "constraint": "parametrization"}
     assert lipapps.certify(model).upper_bound <= 1.0 and model.certified_averagedness((1, 40, 40)) == 0.99
     x, _ = _pairs(2, 40, seed=3)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from denoisers.model import CONDITIONED_RIDGE, MULTISCALE_RIDGE
-from denoisers.recipes import FINETUNE_LR_DIVISOR, RESTART_LR_DIVISOR, Stage, conditioned_from_ridge, multiscale_from_ridge, training_stages
+from denoisers.recipes import FINETUNE_LR_DIVISOR, RESTART_LR_DIVISOR, Stage, conditioned_from_ridges, multiscale_from_ridge, training_stages
 from denoisers.weights import load_denoiser
 
 NAMES = {15: "s15", 25: "s25", 50: "s50"}
@@ -44,7 +44,7 @@ def test_the_multiscale_warm_start_is_the_ridge_denoiser_with_its_step_scaled_by
         damped = multiscale_from_ridge(ridge)
         gap = (x - damped(x) - step).norm() / step.norm()
     assert 0.01 < float(gap) < 0.1  # 2 e^-4 = 3.7% shorter, plus the coarse branches
-    assert damped.config() == {**MULTISCALE_RIDGE, "sigma": 25.0, "step_size": 2.0, "injection": 0.0, "noise_conditioned": False,
+    assert damped.config() == {**MULTISCALE_RIDGE, "sigma": 25.0, "step_size": 2.0, "injection": 0.0, "noise_conditioned": False, "filter_banks": 1,
                               "constraint": "parametrization"}
     assert damped.certified_averagedness() == 0.99
 
@@ -54,20 +54,37 @@ def test_the_multiscale_warm_start_needs_a_convex_ridge_denoiser() -> None:
         multiscale_from_ridge(load_denoiser(25, "firm"))
 
 
-def test_the_conditioned_warm_start_is_the_ridge_denoiser_scaled_to_each_level() -> None:
+def test_the_conditioned_warm_start_from_one_ridge_denoiser_is_it_scaled_to_each_level() -> None:
     """At level sigma it is D(m x) / m, m = 25 / sigma: how levels without weights are served."""
     ridge = load_denoiser(25, "ridge")
-    model = conditioned_from_ridge(ridge)
+    model = conditioned_from_ridges([ridge])
     x = torch.rand(2, 1, 40, 36, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         for sigma in (5.0, 15.0, 25.0, 50.0):
             m = 25.0 / sigma
             assert torch.allclose(model(x, sigma), ridge(m * x) / m, atol=1e-6)
-    assert model.config() == {**CONDITIONED_RIDGE, "sigma": 25.0, "step_size": 2.0, "injection": 0.0, "dilations": None,
-                              "coarse_kernel_size": 3, "constraint": "parametrization"}
+    assert model.config() == {**CONDITIONED_RIDGE, "filter_banks": 1, "sigma": 25.0, "step_size": 2.0, "injection": 0.0,
+                              "dilations": None, "coarse_kernel_size": 3, "constraint": "parametrization"}
     assert model.certified_averagedness() == 0.99
 
 
-def test_the_conditioned_warm_start_needs_a_convex_ridge_denoiser() -> None:
+def test_the_conditioned_warm_start_from_the_shipped_levels_is_each_at_its_level() -> None:
+    """One bank per level, mixed by a sharp softmax: at each level the shipped model, to the 0.5% leak of the mixture."""
+    ridges = [load_denoiser(level, "ridge") for level in (15, 25, 50)]
+    model = conditioned_from_ridges(ridges)
+    x = torch.rand(2, 1, 40, 36, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for ridge in ridges:
+            step = x - ridge(x)
+            assert float((model(x, ridge.sigma) - ridge(x)).norm() / step.norm()) < 0.01
+        assert not torch.allclose(model(x, 20.0), ridges[0](x), atol=1e-3)
+    assert model.network[1].banks == 3 and model.certified_averagedness() == 0.99
+
+
+def test_the_conditioned_warm_start_needs_convex_ridge_denoisers_of_distinct_levels() -> None:
     with pytest.raises(ValueError, match="convex-ridge"):
-        conditioned_from_ridge(load_denoiser(25, "firm"))
+        conditioned_from_ridges([load_denoiser(25, "firm")])
+    with pytest.raises(ValueError, match="distinct levels"):
+        conditioned_from_ridges([load_denoiser(25, "ridge")] * 2)
+    with pytest.raises(ValueError, match="1 to 3 denoisers"):
+        conditioned_from_ridges([])

@@ -67,8 +67,9 @@ def test_conditioned_recipe_trains_one_model_over_the_levels_from_the_shipped_ri
     done = run_experiment("train_denoisers.py", args)
     assert done.returncode == 0, done.stderr
     (record,) = json.loads((dirs["results"] / "denoiser_training_conditioned_ridge.json").read_text())
-    assert record["initialised_from"] == "denoisers/weights/ridge_sigma25.pt (conditioned_from_ridge)"
-    assert record["sigma_range"] == [5.0, 50.0] and record["config"]["noise_conditioned"]
+    assert record["initialised_from"] == ("denoisers/weights/ridge_sigma15.pt, denoisers/weights/ridge_sigma25.pt, "
+                                          "denoisers/weights/ridge_sigma50.pt (conditioned_from_ridges)")
+    assert record["sigma_range"] == [5.0, 50.0] and record["config"]["noise_conditioned"] and record["config"]["filter_banks"] == 3
     assert list(record["history"][0]["validation_psnr_per_level"]) == ["5", "15", "25", "50"]
     model = lipapps.load(dirs["weights"] / "conditioned_ridge.pt")
     assert model.certified_averagedness((1, 100, 100)) == pytest.approx(0.99) and record["certificate"] <= 1.0

@@ -116,13 +116,14 @@ class Conditioned(lipapps.LipschitzModule):
 
 
 def conditioned_conv_stack(cfg, constraint):
-    """Spline gradient flow blocks conditioned on a scalar (lipapps.ConditionedConvGradientFlowBlock)."""
+    """Spline gradient flow blocks conditioned on a scalar (lipapps.ConditionedConvGradientFlowBlock), the second
+    mixing up to three filter banks by the condition."""
     c = 1 + cfg["in"] % 3
     condition = (cfg["seed"] % 7) / 2 - 2
     model = nn.Sequential(
         Conditioned(lipapps.ConditionedConvGradientFlowBlock(c, cfg["hidden"], kernel_size=3, constraint=constraint), condition, cfg["seed"]),
-        Conditioned(lipapps.ConditionedConvGradientFlowBlock(c, cfg["hidden"], kernel_size=5, step_size=1.0, constraint=constraint),
-                    -condition, cfg["seed"] + 1),
+        Conditioned(lipapps.ConditionedConvGradientFlowBlock(c, cfg["hidden"], kernel_size=5, step_size=1.0, constraint=constraint,
+                                                             banks=1 + cfg["depth"] % 3), -condition, cfg["seed"] + 1),
     )
     return model, (c, 6, 6)
 

@@ -81,3 +81,20 @@ def test_groupsort2_sorts_pairs_along_its_dim_and_is_certified_one_lipschitz():
     assert lipapps.empirical_lipschitz(net, images, steps=30) <= 1.0 + 1e-6  # an isometry on each piece
     with pytest.raises(ValueError, match="even size"):
         GroupSort2(dim=1)(torch.randn(2, 3, 4, 4))
+
+
+def test_a_conditioned_block_mixes_its_banks_per_sample_as_one_kernel_per_level():
+    block = lipapps.ConditionedConvGradientFlowBlock(2, 5, kernel_size=3, banks=3)
+    with torch.no_grad():
+        block.mixture_logits.normal_(generator=torch.Generator().manual_seed(0))
+        x = torch.randn(3, 2, 9, 9, generator=torch.Generator().manual_seed(1))
+        conditions = torch.tensor([-1.5, 0.0, 0.7])
+        together = block(x, conditions)
+        for i, t in enumerate(conditions.tolist()):
+            assert torch.allclose(together[i : i + 1], block(x[i : i + 1], t), atol=1e-5)
+        weights = block.mixture(conditions)
+    assert torch.allclose(weights.sum(dim=1), torch.ones(3)) and (weights > 0).all()
+    norms = [lipapps.layers.conv_norm_bound(k, None) for k in block.kernels()]
+    assert block.lipschitz_bound() == lipapps.layers.block_bound(2.0, max(norms) ** 2) <= 1.0
+    with pytest.raises(ValueError, match="banks must be a positive integer"):
+        lipapps.ConditionedConvGradientFlowBlock(2, 5, banks=0)
