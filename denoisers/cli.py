@@ -85,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="shipped weights: firm (the PnP prior) or ridge (the better denoiser applied once); "
                         "default: the problem's best certified configuration")
     p.add_argument("--model", type=Path, help="an averaged denoiser file (lipapps denoiser train --out) instead of the "
-                                              "shipped weights; its sigma is its level")
+                                              "shipped weights; its sigma is its level (a noise-conditioned one: any level, "
+                                              "experiments/train_denoisers.py --family conditioned)")
     p.add_argument("--no-non-local", dest="non_local", action="store_false", default=None,
                    help="no non-local stages (non-local filter, collaborative Wiener filter; default: the problem's "
                         "tuned stages when the run is the problem's default configuration)")
@@ -228,7 +229,7 @@ def reconstruct_command(args: argparse.Namespace) -> int:
 
 def _prior_name(args: argparse.Namespace, settings: PnPSettings) -> str:
     if args.model is not None:
-        name = f"denoiser {args.model} (sigma {settings.denoiser_sigma:g})"
+        name = f"denoiser {args.model} ({'run at ' if settings.denoiser.noise_conditioned else ''}sigma {settings.denoiser_sigma:g})"
     else:
         name = f"shipped {settings.family} sigma {settings.denoiser_sigma:g} denoiser"
     if settings.scale != 1.0:

@@ -239,7 +239,7 @@ def choose_settings(
     default step applies the denoiser once, where the ``"ridge"`` family is the better one.
     ``denoiser``: a model of one's own (e.g. from ``lipapps denoiser train``) used instead of the
     shipped ones, as the only level, its ``sigma`` (the same rule; ``level`` must then be ``None``);
-    a noise-conditioned one runs at the level the rule asks for (:func:`conditioned_level`).
+    a noise-conditioned one runs at the level the rule, or ``level``, asks for (:func:`conditioned_level`).
     ``non_local``: add the problem's refinement stages (:func:`refinement_stages`: a non-local and a
     collaborative one); ``None``: when the run is the problem's default configuration with
     shipped weights (what the stages were tuned for).
@@ -248,7 +248,7 @@ def choose_settings(
     algorithm = default_algorithm if algorithm is None else algorithm
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    if denoiser is not None and level is not None:
+    if denoiser is not None and level is not None and not denoiser.noise_conditioned:
         raise InputError("a given denoiser has its own level (its sigma); level picks among the shipped ones")
     if family is None:
         family = default_family if algorithm == default_algorithm else "firm"

@@ -268,8 +268,10 @@ def test_admm_runs_a_noise_conditioned_denoiser_at_the_rules_level_or_the_one_as
     assert settings.penalty == pytest.approx(admm_penalty(ADMM_MIN_LEVEL["deblur"], settings.strength, k, 0.01))
     noisy = simulate("deblur", IMAGE, noise=0.12)
     assert choose_settings(noisy, "admm", denoiser=model).denoiser_sigma == pytest.approx(255 * 0.12 * k)
+    asked = choose_settings(problem, "admm", level=30, denoiser=model)
+    assert (asked.denoiser_sigma, asked.scale, asked.denoiser.sigma) == (30, 1.0, 30)
     with pytest.raises(InputError, match="a given denoiser has its own level"):
-        choose_settings(problem, "admm", level=30, denoiser=model)
+        choose_settings(problem, "admm", level=30, denoiser=load_denoiser(25))
 
 
 def test_a_conditioned_level_outside_the_range_is_its_nearer_end_scaled():

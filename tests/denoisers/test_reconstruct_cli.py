@@ -287,3 +287,16 @@ def test_documented_names_are_importable():
 
     assert denoisers.AveragedDenoiser is AveragedDenoiser and denoisers.pnp_admm is pnp_admm
     assert all(hasattr(denoisers, name) for name in denoisers.__all__)
+
+
+def test_a_noise_conditioned_model_runs_at_the_noise_level_or_the_level_asked(tmp_path, truth_png, capsys):
+    from denoisers.model import CONDITIONED_RIDGE, AveragedDenoiser
+
+    conditioned = AveragedDenoiser(**{**CONDITIONED_RIDGE, "hidden_channels": 3, "kernel_size": 3})
+    model = lipapps.save(conditioned, tmp_path / "conditioned.pt")
+    assert main(["reconstruct", "--problem", "denoise", "--image", str(truth_png), "--sigma", "18", "--model", str(model),
+                 "--max-iter", "2"]) == 0
+    assert f"PnP-FBS with the denoiser {model} (run at sigma 18)" in capsys.readouterr().out
+    assert main(["reconstruct", "--problem", "deblur", "--image", str(truth_png), "--model", str(model), "--level", "33",
+                 "--max-iter", "2"]) == 0
+    assert f"PnP-ADMM with the denoiser {model} (run at sigma 33)" in capsys.readouterr().out
