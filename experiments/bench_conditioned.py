@@ -11,7 +11,9 @@ once, then the refinement stages):
   ``experiments/weights/conditioned_ridge.pt``, ``train_denoisers.py --family conditioned``) at the
   level itself.
 
-Each record holds the PSNR after the first run (the denoiser alone) and after the whole chain.
+Each record holds the PSNR after the first run (the denoiser alone) and after the whole chain, and
+the digest of the weights it ran (the conditioned model's file, or the shipped ridge files together);
+``--methods`` runs one configuration only (the other's records can come from another run).
 Sets: ``validation`` (train400 images no model trained on, which chose the recipe), and two held out
 of every choice: ``bsd68`` and ``classic`` (the photographs scikit-image ships).
 Results: experiments/results/conditioned_denoiser.{json,md}; records already there are kept.
@@ -40,6 +42,7 @@ from denoisers.parameters import choose_settings
 from denoisers.problems import simulate
 from denoisers.reconstruct import run_pnp
 from denoisers.training import image_files, validation_files
+from denoisers.weights import available_sigmas, weights_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results" / "conditioned_denoiser.json"
@@ -62,13 +65,20 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
+def shipped_digest() -> str:
+    """One digest of the shipped ``ridge`` weights of every level (the ``shipped levels`` rows ran them)."""
+    return hashlib.sha256("".join(weights_digest(level, "ridge") for level in available_sigmas("ridge")).encode()).hexdigest()[:12]
+
+
 def markdown(records: list[dict]) -> str:
-    """Mean PSNR per set, level and method over the images both methods ran, the denoiser alone and the chain."""
-    groups = sorted({(r["set"], r["level"], r["weights"]) for r in records})
+    """Mean PSNR per set, level and conditioned weights against the shipped weights of this version, over
+    the images both ran: the denoiser alone and the chain."""
+    shipped = shipped_digest()
+    groups = sorted({(r["set"], r["level"], r["weights"]) for r in records if r["method"] == "conditioned"})
     rows = []
     for name, level, weights in groups:
-        by_method = {m: {r["image"]: r for r in records if (r["set"], r["level"], r["weights"], r["method"]) == (name, level, weights, m)}
-                     for m in METHODS}
+        by_method = {m: {r["image"]: r for r in records if (r["set"], r["level"], r["method"]) == (name, level, m)
+                         and r["weights"] == (weights if m == "conditioned" else shipped)} for m in METHODS}
         images = sorted(set(by_method[METHODS[0]]) & set(by_method[METHODS[1]]))
         if not images:
             continue
@@ -104,6 +114,7 @@ def main() -> None:
     parser.add_argument("--levels", type=float, nargs="+", required=True, help="noise levels (0-255 scale)")
     parser.add_argument("--images", type=int, help="the first N images of the set (default: all)")
     parser.add_argument("--model", type=Path, default=MODEL, help="the noise-conditioned denoiser")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="the configurations to run")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     if not all(level > 0 for level in args.levels):
@@ -111,19 +122,19 @@ def main() -> None:
     if args.images is not None and args.images < 1:
         parser.error(f"--images must be at least 1, got {args.images}")
     try:
-        model = load_conditioned(args.model)
+        model = load_conditioned(args.model) if "conditioned" in args.methods else None
         files = set_files(args.set, args.images)
     except InputError as error:
         parser.error(str(error))
     torch.set_num_threads(1)
-    weights = digest(args.model)
+    weights = {"conditioned": digest(args.model) if model is not None else None, "shipped levels": shipped_digest()}
     results = ResultsFile(args.results, key=lambda r: tuple(r[k] for k in KEY), markdown=markdown)
     for index, path in enumerate(files):
         truth = read_image(path)
         for level in args.levels:
             problem = simulate("denoise", truth, level / 255, seed=index)
-            for method in METHODS:
-                record = {"set": args.set, "image": path.name, "level": level, "method": method, "weights": weights}
+            for method in args.methods:
+                record = {"set": args.set, "image": path.name, "level": level, "method": method, "weights": weights[method]}
                 if results.has(tuple(record[k] for k in KEY)):
                     continue
                 settings = choose_settings(problem, non_local=True, denoiser=model if method == "conditioned" else None)

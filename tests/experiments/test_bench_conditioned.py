@@ -60,3 +60,15 @@ def test_a_model_that_is_not_noise_conditioned_is_refused(tmp_path: Path, run_ex
     done = run_experiment("bench_conditioned.py", ["--set", "validation", "--levels", "25", "--model", str(plain),
                                                    "--results", str(tmp_path / "c.json")], data=data)
     assert done.returncode == 2 and "does not hold a noise-conditioned" in done.stderr.strip().splitlines()[-1]
+
+
+def test_the_two_configurations_can_run_apart_and_pair_up(tmp_path: Path, run_experiment, data: Path, model: Path) -> None:
+    results = tmp_path / "c.json"
+    common = ["--set", "validation", "--levels", "20", "--results", str(results)]
+    assert run_experiment("bench_conditioned.py", [*common, "--methods", "shipped levels"], data=data).returncode == 0
+    (shipped,) = json.loads(results.read_text())
+    assert shipped["method"] == "shipped levels" and "| validation |" not in results.with_suffix(".md").read_text()
+    assert run_experiment("bench_conditioned.py", [*common, "--model", str(model)], data=data).returncode == 0
+    records = json.loads(results.read_text())
+    assert len(records) == 2 and shipped in records  # the shipped row is not run again
+    assert "| validation | 20 | 1 |" in results.with_suffix(".md").read_text()
