@@ -21,7 +21,7 @@ from denoisers.on_device import DenoiserOnDevice
 from denoisers.problems import PROBLEMS, Problem, from_measurement, simulate
 from denoisers.parameters import ALGORITHMS, PnPSettings, choose_settings
 from denoisers.reconstruct import run_pnp
-from denoisers.weights import FAMILIES
+from denoisers.weights import CONDITIONED, FAMILIES
 
 #: Formats ``reconstruct --out`` writes (8-bit images, or the float array as ``.npy``).
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
@@ -82,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--level", type=int, help="denoiser level (0-255 scale) for ADMM: a shipped one, or one below the largest, served by the "
                    "next shipped level scaled (None: from problem and noise)")
     p.add_argument("--family", choices=FAMILIES,
-                   help="shipped weights: firm (the PnP prior) or ridge (the better denoiser applied once); "
+                   help="shipped weights: firm (the PnP prior), ridge (the better denoiser applied once, one file per level) or "
+                        "conditioned (the ridge form, one model for every level from 5 to 50); "
                         "default: the problem's best certified configuration")
     p.add_argument("--model", type=Path, help="an averaged denoiser file (lipapps denoiser train --out) instead of the "
                                               "shipped weights; its sigma is its level (a noise-conditioned one: any level, "
@@ -230,6 +231,8 @@ def reconstruct_command(args: argparse.Namespace) -> int:
 def _prior_name(args: argparse.Namespace, settings: PnPSettings) -> str:
     if args.model is not None:
         name = f"denoiser {args.model} ({'run at ' if settings.denoiser.noise_conditioned else ''}sigma {settings.denoiser_sigma:g})"
+    elif settings.family == CONDITIONED:
+        name = f"shipped noise-conditioned denoiser run at sigma {settings.denoiser_sigma:g}"
     else:
         name = f"shipped {settings.family} sigma {settings.denoiser_sigma:g} denoiser"
     if settings.scale != 1.0:

@@ -42,7 +42,7 @@ from denoisers.model import CONDITIONED_RANGE, AveragedDenoiser
 from denoisers.collaborative_filter import CollaborativeSettings
 from denoisers.nonlocal_filter import NonLocalSettings
 from denoisers.problems import Problem
-from denoisers.weights import available_sigmas, load_denoiser
+from denoisers.weights import CONDITIONED, available_sigmas, load_denoiser
 
 ALGORITHMS = ("admm", "fbs")
 #: Factor ``k`` on the noise level per algorithm and problem (1 = the MAP balance), the best of
@@ -255,9 +255,13 @@ def choose_settings(
     if non_local is None:  # the stage was tuned for the problem's default configuration
         non_local = (algorithm, family) == (default_algorithm, default_family) and denoiser is None
     stages = refinement_stages(problem.name, 255.0 * problem.noise) if non_local else ()
-    conditioned = denoiser is not None and denoiser.noise_conditioned
-    sigmas = [denoiser.sigma] if denoiser is not None else available_sigmas(family)
-    if not sigmas:
+    if denoiser is None and family == CONDITIONED:  # one shipped model for every level, run at the level asked
+        base: AveragedDenoiser | None = load_denoiser(CONDITIONED_RANGE[0], family)
+    else:
+        base = denoiser
+    conditioned = base is not None and base.noise_conditioned
+    sigmas = [] if conditioned else [denoiser.sigma] if denoiser is not None else available_sigmas(family)
+    if not conditioned and not sigmas:
         raise InputError(f"no shipped {family} denoiser weights found in the denoisers package")
     k = REGULARISATION[algorithm][problem.name] if regularisation is None else regularisation
     if k <= 0:
@@ -269,7 +273,7 @@ def choose_settings(
         target = 255.0 * k * noise / problem.operator.norm_bound()
         if conditioned:
             sigma = conditioned_level(target)[0]
-            model = denoiser.at_level(sigma)
+            model = base.at_level(sigma)
         else:
             sigma = next((s for s in sigmas if s >= target), sigmas[-1])
             model = denoiser if denoiser is not None else load_denoiser(sigma, family)
@@ -277,7 +281,7 @@ def choose_settings(
         strength = 1.0 if scale == sigma / target else min(1.0, (target * scale / sigma) ** 2)
         return PnPSettings("fbs", sigma, strength, None, None, model, family=None if denoiser is not None else family,
                            stages=stages, scale=scale, tol=stop_tolerance(algorithm, problem.name))
-    if level is None and denoiser is None and problem.name in ADMM_LEVEL:
+    if level is None and (denoiser is None or conditioned) and problem.name in ADMM_LEVEL:
         level = ADMM_LEVEL[problem.name]
     if level is None and conditioned:
         level = max(255.0 * k * noise, ADMM_MIN_LEVEL[problem.name])
@@ -286,7 +290,7 @@ def choose_settings(
         level = max(nearest, next((s for s in sigmas if s >= ADMM_MIN_LEVEL[problem.name]), sigmas[-1]))
     if conditioned:
         shipped, scale = conditioned_level(level)
-        model = denoiser.at_level(shipped)
+        model = base.at_level(shipped)
     else:
         shipped, scale = served_level(level, sigmas)
         model = denoiser if denoiser is not None else load_denoiser(shipped, family)

@@ -1,7 +1,8 @@
 """The training recipes of the shipped denoisers, and the order of their stages.
 
-The two shipped families (:data:`denoisers.weights.FAMILIES`) and the unshipped ``multiscale``
-one, each with its recipe (:data:`RECIPES`): the level ``FROM_SCRATCH`` (sigma 25) is trained
+The shipped families (:data:`denoisers.weights.FAMILIES`) and the unshipped ``multiscale``
+one, each with its recipe (:data:`RECIPES`). ``conditioned`` is one model for every level, started from
+the ``ridge`` models of all levels (:func:`conditioned_from_ridges`); in the others the level ``FROM_SCRATCH`` (sigma 25) is trained
 from scratch (``multiscale``: from the ``ridge`` weights of the level, :func:`multiscale_from_ridge`), optionally followed by a warm restart
 from its own weights (a second cosine schedule, Loshchilov & Hutter 2017) at ``lr /
 RESTART_LR_DIVISOR``; the other levels are fine-tuned from the sigma-25 weights at ``lr /

@@ -1,11 +1,13 @@
 """The shipped denoiser weights (``denoisers/weights/``), loaded from the package, no network.
 
-Two families, each for sigma = 15, 25, 50 (0-255 scale):
+Two families with a file per level, sigma = 15, 25, 50 (0-255 scale), and one with a file for every level:
 
 * ``"firm"`` (``sigma<S>.pt``): firmly non-expansive (``a = 1/2``), the priors of PnP-FBS and
   PnP-ADMM (:mod:`denoisers.reconstruct`);
 * ``"ridge"`` (``ridge_sigma<S>.pt``): convex-ridge denoisers, one gradient step on a learned
-  convex potential, certified 0.99-averaged; the better denoiser applied once (BSD68, docs).
+  convex potential, certified 0.99-averaged; the better denoiser applied once (BSD68, docs);
+* ``"conditioned"`` (``conditioned_ridge.pt``): one noise-conditioned convex-ridge denoiser for
+  every level of :data:`denoisers.model.CONDITIONED_RANGE`, certified 0.99-averaged at all of them.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from pathlib import Path
 import lipapps
 from lipapps import InputError
 
-from denoisers.model import AveragedDenoiser
+from denoisers.model import CONDITIONED_RANGE, AveragedDenoiser
 
-FAMILIES = ("firm", "ridge")
+FAMILIES = ("firm", "ridge", "conditioned")
+#: The family whose one file serves every level (:meth:`denoisers.model.AveragedDenoiser.at_level`).
+CONDITIONED = "conditioned"
 _PREFIX = {"firm": "sigma", "ridge": "ridge_sigma"}
+_CONDITIONED_STEM = "conditioned_ridge"
 
 
 def _weights_dir() -> Path:
@@ -33,14 +38,19 @@ def _check_family(family: str) -> None:
 
 
 def weights_name(sigma: int, family: str = "firm") -> str:
-    """The file stem of the ``family`` weights for ``sigma``: ``sigma25``, ``ridge_sigma25``."""
+    """The file stem of the ``family`` weights for ``sigma``: ``sigma25``, ``ridge_sigma25``; the
+    ``conditioned`` family has one file for every level, ``conditioned_ridge``."""
     _check_family(family)
-    return f"{_PREFIX[family]}{sigma}"
+    return _CONDITIONED_STEM if family == CONDITIONED else f"{_PREFIX[family]}{sigma}"
 
 
 def available_sigmas(family: str = "firm") -> list[int]:
-    """Noise levels (0-255 scale) with shipped weights of ``family``, ascending."""
+    """Noise levels (0-255 scale) with a shipped file of ``family``, ascending (the ``conditioned``
+    family has none per level: :class:`InputError`; it serves every level of its range)."""
     _check_family(family)
+    if family == CONDITIONED:
+        low, high = CONDITIONED_RANGE
+        raise InputError(f"the conditioned denoiser has one file for every level from {low:g} to {high:g}, not one per level")
     folder = _weights_dir()
     if not folder.is_dir():
         return []
@@ -59,6 +69,8 @@ def nearest_sigma(noise: float, family: str = "firm") -> int:
 def _shipped_path(sigma: int, family: str) -> Path:
     """The file of the shipped ``family`` weights for ``sigma``; :class:`InputError` when there is none."""
     path = _weights_dir() / f"{weights_name(sigma, family)}.pt"
+    if family == CONDITIONED and not path.is_file():
+        raise InputError(f"no shipped conditioned denoiser: {path} is missing")
     if not path.is_file():
         raise InputError(f"no shipped {family} denoiser for sigma {sigma}; available: {available_sigmas(family)}")
     return path
@@ -71,10 +83,14 @@ def weights_digest(sigma: int, family: str = "firm") -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-def load_denoiser(sigma: int, family: str = "firm") -> AveragedDenoiser:
-    """The shipped ``family`` denoiser for ``sigma`` (0-255 scale), checked certified on load by :func:`lipapps.load`."""
+def load_denoiser(sigma: float, family: str = "firm") -> AveragedDenoiser:
+    """The shipped ``family`` denoiser for ``sigma`` (0-255 scale), checked certified on load by :func:`lipapps.load`;
+    the ``conditioned`` one runs at ``sigma``, any level of :data:`denoisers.model.CONDITIONED_RANGE`."""
+    if family == CONDITIONED and not CONDITIONED_RANGE[0] <= sigma <= CONDITIONED_RANGE[1]:
+        raise InputError(f"the conditioned denoiser serves sigma {CONDITIONED_RANGE[0]:g} to {CONDITIONED_RANGE[1]:g}, got {sigma:g}")
     path = _shipped_path(sigma, family)
     model = lipapps.load(path)
-    if not isinstance(model, AveragedDenoiser):
-        raise InputError(f"{path} does not hold an AveragedDenoiser")
-    return model
+    if not isinstance(model, AveragedDenoiser) or model.noise_conditioned != (family == CONDITIONED):
+        kind = "a noise-conditioned" if family == CONDITIONED else "an"
+        raise InputError(f"{path} does not hold {kind} AveragedDenoiser of the {family} family")
+    return model.at_level(sigma) if family == CONDITIONED else model

@@ -1,6 +1,6 @@
-"""Train the shipped averaged denoisers (sigma = 15, 25, 50 on the 0-255 scale).
+"""Train the shipped averaged denoisers (sigma = 15, 25, 50 on the 0-255 scale, and one for every level).
 
-Two shipped families (``denoisers.weights.FAMILIES``) and one recipe whose weights are not shipped:
+Three shipped families (``denoisers.weights.FAMILIES``) and one recipe whose weights are not shipped:
 
 * ``firm`` (default): the firmly non-expansive PnP priors, ``a = 1/2``, six relu blocks at half
   resolution (57k parameters): 10 epochs of 60 fixed patches per image, batch 32, lr 2e-3, then
@@ -20,7 +20,7 @@ Two shipped families (``denoisers.weights.FAMILIES``) and one recipe whose weigh
   started from the three shipped ``ridge`` models, each at its level
   (``denoisers.recipes.conditioned_from_ridges``): 12 epochs of 32 fresh patches per image, each
   with its own level drawn from the range, batch 64, lr 1e-3, the splines at 10x the lr; weights to
-  experiments/weights/conditioned_ridge.pt (``--sigma`` is not used).
+  denoisers/weights/conditioned_ridge.pt (``--sigma`` is not used).
 
 sigma = 25 is trained from scratch; sigma = 15 and 50 start from the sigma = 25 weights
 (fine-tuning, at a quarter of the lr), which reaches a given validation PSNR in far fewer
@@ -35,7 +35,7 @@ the ridge family).
     python experiments/train_denoisers.py                      # all three, in order 25, 15, 50
     python experiments/train_denoisers.py --family ridge       # -> denoisers/weights/ridge_sigma{25,15,50}.pt
     python experiments/train_denoisers.py --family multiscale --sigma 25   # -> experiments/weights/multiscale_sigma25.pt
-    python experiments/train_denoisers.py --family conditioned    # -> experiments/weights/conditioned_ridge.pt
+    python experiments/train_denoisers.py --family conditioned    # -> denoisers/weights/conditioned_ridge.pt
     python experiments/train_denoisers.py --sigma 25 --epochs 6
     python experiments/train_denoisers.py --baseline --sigma 25 15 50   # -> experiments/weights/dncnn_sigma{25,15,50}.pt
 """
@@ -81,11 +81,9 @@ def new_model(sigma: int, args: argparse.Namespace) -> tuple[torch.nn.Module, st
 
 
 def stem(sigma: int, args: argparse.Namespace) -> str:
-    """The weights' file stem: ``dncnn_sigma<S>``, a shipped family's name, ``conditioned_ridge`` (every level) or ``<family>_sigma<S>``."""
+    """The weights' file stem: ``dncnn_sigma<S>``, a shipped family's name (``conditioned_ridge`` for every level) or ``<family>_sigma<S>``."""
     if args.baseline:
         return f"dncnn_sigma{sigma}"
-    if args.family == "conditioned":
-        return "conditioned_ridge"
     return weights_name(sigma, args.family) if args.family in FAMILIES else f"{args.family}_sigma{sigma}"
 
 

@@ -41,7 +41,7 @@ from denoisers.pnp import ConvergenceWarning, residual_non_increasing
 from denoisers.problems import simulate_ct_relative
 from denoisers.reconstruct import run_pnp
 from denoisers.training import validation_files
-from denoisers.weights import FAMILIES, available_sigmas, weights_digest
+from denoisers.weights import CONDITIONED, FAMILIES, available_sigmas, weights_digest
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "ct_tuning.json"
 KEY = ("family", "weights", "level", "k", "prox_tolerance", "tol", "images", "angles", "peak_fraction", "max_iter")
@@ -93,7 +93,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=3, help="N validation images")
     parser.add_argument("--offset", type=int, default=0, help="from the N-th validation image (held-out checks)")
-    parser.add_argument("--family", choices=FAMILIES, default="firm", help="shipped denoiser family")
+    parser.add_argument("--family", choices=[f for f in FAMILIES if f != CONDITIONED], default="firm",
+                        help="shipped denoiser family (one file per level)")
     parser.add_argument("--levels", type=int, nargs="+", default=[15, 25])
     parser.add_argument("--factors", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     parser.add_argument("--prox-tolerances", type=float, nargs="+", default=[PROX_TOLERANCE["ct"]],

@@ -11,7 +11,7 @@ from denoisers.model import CONDITIONED_RIDGE, MULTISCALE_RIDGE, AveragedDenoise
 from lipapps.spectral import conv_perron_bound as perron_conv_bound
 from denoisers.pnp import RelaxedDenoiser, ScaledDenoiser
 from denoisers.training import image_files, random_patches, split_files, train_denoiser, validation_files
-from denoisers.weights import FAMILIES, available_sigmas, load_denoiser, weights_digest, weights_name
+from denoisers.weights import CONDITIONED, FAMILIES, available_sigmas, load_denoiser, weights_digest, weights_name
 
 
 def _pairs(n: int = 4, size: int = 16, seed: int = 0):
@@ -261,10 +261,11 @@ def test_a_model_breaking_its_constraint_is_refused_on_load(tmp_path):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("sigma", [15, 25, 50])
 def test_shipped_denoisers_are_certified_and_denoise(sigma, family):
-    assert sigma in available_sigmas(family)
+    if family != CONDITIONED:
+        assert sigma in available_sigmas(family)
     model = load_denoiser(sigma, family)
-    assert model.config()["sigma"] == sigma
-    assert model.averaging == {"firm": 0.5, "ridge": 0.99}[family]
+    assert model.sigma == sigma
+    assert model.averaging == {"firm": 0.5, "ridge": 0.99, CONDITIONED: 0.99}[family]
     assert model.certified_averagedness() == model.averaging and 0 < model.averaging < 1
     assert lipapps.certify(model, (1, 32, 32)).upper_bound <= 1.0
     x, y = _pairs(2, 24, seed=sigma)
@@ -306,6 +307,21 @@ def test_shipped_families_name_their_files_and_refuse_unknown_names():
         load_denoiser(25, "tv")
     with pytest.raises(InputError, match="no shipped ridge denoiser for sigma 7; available: \\[15, 25, 50\\]"):
         load_denoiser(7, "ridge")
+
+
+
+def test_the_conditioned_family_is_one_file_that_serves_every_level_of_its_range():
+    assert weights_name(15, CONDITIONED) == weights_name(50, CONDITIONED) == "conditioned_ridge"
+    assert weights_digest(7, CONDITIONED) == weights_digest(33, CONDITIONED)
+    at_7, at_33 = load_denoiser(7, CONDITIONED), load_denoiser(33.5, CONDITIONED)
+    assert at_7.noise_conditioned and (at_7.sigma, at_33.sigma) == (7.0, 33.5)
+    x, _ = _pairs(1, 24)
+    with torch.no_grad():
+        assert torch.equal(at_7(x), at_33(x, 7.0))
+    with pytest.raises(InputError, match="serves sigma 5 to 50, got 60"):
+        load_denoiser(60, CONDITIONED)
+    with pytest.raises(InputError, match="one file for every level from 5 to 50"):
+        available_sigmas(CONDITIONED)
 
 
 def test_the_weights_digest_names_the_file_and_refuses_missing_levels():
