@@ -117,16 +117,16 @@ def test_default_denoising_is_three_convergent_stages_each_blending_into_the_pri
     problem = simulate("denoise", torch.rand(24, 24), noise=25 / 255)
     settings = choose_settings(problem)
     non_local_stage, collaborative_stage = settings.stages
-    assert settings.family == "ridge" and settings.stages == (NON_LOCAL["denoise"], COLLABORATIVE["denoise"])
+    assert settings.family == "conditioned" and settings.stages == (NON_LOCAL["denoise"], COLLABORATIVE["denoise"])
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         result = run_pnp(problem, settings, max_iter=5)
     assert len(result.stages) == 3 and result.converged and residual_non_increasing(result)
     assert result.iterations == sum(stage.iterations for stage in result.stages)
-    ridge = load_denoiser(25, "ridge")
+    prior = load_denoiser(25, "conditioned")
     with torch.no_grad():
         y = problem.y[None, None]
-        blend = non_local_stage.blend(ridge(y), ridge, 25)
+        blend = non_local_stage.blend(prior(y), prior, 25)
         non_local = blend(y)
         expected = collaborative_stage.blend(non_local, blend, 25)(y)[0, 0]  # blended into the previous prior
     assert torch.allclose(result.stages[1].x, non_local[0, 0], atol=1e-5)

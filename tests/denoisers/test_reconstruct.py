@@ -226,16 +226,26 @@ def test_inverse_problems_and_strong_noise_run_the_collaborative_stage_first():
 def test_denoising_between_shipped_levels_scales_the_next_level_up_instead_of_relaxing_it():
     truth = torch.from_numpy(resize(data.camera(), (96, 96), anti_aliasing=True)).float()
     problem = simulate("denoise", truth, noise=35 / 255, seed=0)
-    settings = choose_settings(problem)
+    settings = choose_settings(problem, family="ridge")
     assert (settings.denoiser_sigma, settings.strength, settings.scale) == (50, 1.0, 50 / 35)
     assert settings.effective_level == pytest.approx(35)
     relaxed = replace(settings, scale=1.0, strength=(35 / 50) ** 2)  # the rule before: keeps part of the noise
     assert psnr(run_pnp(problem, settings).x, truth) > psnr(run_pnp(problem, relaxed).x, truth) + 1.0
-    assert choose_settings(simulate("denoise", truth, noise=25 / 255)).scale == 1.0  # a shipped level runs as it is
-    faint = choose_settings(simulate("denoise", truth, noise=1 / 255))  # scaled by MAX_SCALE, then relaxed
+    assert choose_settings(simulate("denoise", truth, noise=25 / 255), family="ridge").scale == 1.0  # a shipped level as it is
+    faint = choose_settings(simulate("denoise", truth, noise=1 / 255), family="ridge")  # scaled by MAX_SCALE, then relaxed
     assert (faint.denoiser_sigma, faint.scale) == (15, MAX_SCALE) and faint.strength == pytest.approx((MAX_SCALE / 15) ** 2)
     assert faint.effective_level == pytest.approx(1)
     assert choose_settings(simulate("deblur", truth), "fbs").scale == 1.0  # other problems relax toward the data
+
+
+def test_default_denoising_runs_the_conditioned_model_at_the_noise_level_and_scales_below_its_range():
+    truth = torch.from_numpy(resize(data.camera(), (96, 96), anti_aliasing=True)).float()
+    settings = choose_settings(simulate("denoise", truth, noise=35 / 255))
+    assert settings.family == "conditioned" and settings.denoiser.noise_conditioned
+    assert (settings.denoiser_sigma, settings.strength, settings.scale) == pytest.approx((35, 1.0, 1.0))
+    faint = choose_settings(simulate("denoise", truth, noise=1 / 255))  # the range's end scaled by MAX_SCALE, then relaxed
+    assert (faint.denoiser_sigma, faint.scale) == (CONDITIONED_RANGE[0], MAX_SCALE)
+    assert faint.effective_level == pytest.approx(1) and faint.denoiser.sigma == CONDITIONED_RANGE[0]
 
 
 def _conditioned():

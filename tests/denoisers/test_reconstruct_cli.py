@@ -55,7 +55,7 @@ def test_denoising_beats_the_noisy_measurement(tmp_path, make_image, capsys):
     command = ["reconstruct", "--problem", "denoise", "--image", str(path), "--noise", "0.1"]
     admm = _run_json(capsys, command + ["--algorithm", "admm", "--family", "firm"])
     assert admm["converged"] and admm["psnr"] > psnr(noisy, truth) + 3
-    default = _run_json(capsys, command)  # DEFAULT_CONFIGURATION: the ridge denoiser once, then the non-local stages
+    default = _run_json(capsys, command)  # DEFAULT_CONFIGURATION: the conditioned denoiser once, then the non-local stages
     assert default["converged"] and len(default["stage_iterations"]) == 3
     single = _run_json(capsys, command + ["--no-non-local"])
     assert single["stage_iterations"] == [single["iterations"]]
