@@ -16,6 +16,9 @@ here by a per-problem factor ``REGULARISATION`` (chosen on a validation crop of 
   ``experiments/results/unshipped_levels.md``) scaling gave 27.90 dB against 23.58 at sigma 30 and
   gained at every level from 3 to 75 (sigma 1 and 2: -0.04 and 0); scaled without the cap it lost
   below sigma 4 (1 dB at sigma 1, on 4 of those images while choosing the cap).
+* A noise-conditioned denoiser (the ``conditioned`` family, or one's own) has no grid of levels: it
+  runs at ``sigma_t`` (FBS) or at ``max(k sigma_n, ADMM_MIN_LEVEL)`` (ADMM) itself, inside its
+  range, and at the nearer end of the range scaled outside it (:func:`conditioned_level`).
 * ADMM: ``sigma_d`` the shipped level nearest ``k sigma_n``, but at least the problem's
   :data:`ADMM_MIN_LEVEL` (missing pixels and lost frequencies want a stronger prior than the
   measurement noise suggests), strength ``s = min(1, 1 / (2 a))``
@@ -42,7 +45,7 @@ from denoisers.model import CONDITIONED_RANGE, AveragedDenoiser
 from denoisers.collaborative_filter import CollaborativeSettings
 from denoisers.nonlocal_filter import NonLocalSettings
 from denoisers.problems import Problem
-from denoisers.weights import CONDITIONED, available_sigmas, load_denoiser
+from denoisers.weights import CONDITIONED, available_sigmas, load_conditioned_denoiser, load_denoiser
 
 ALGORITHMS = ("admm", "fbs")
 #: Factor ``k`` on the noise level per algorithm and problem (1 = the MAP balance), the best of
@@ -243,7 +246,8 @@ def choose_settings(
     ``level``: the denoiser level ADMM uses instead of the rule's, shipped or served by a shipped
     one scaled (:func:`served_level`; FBS derives its level from the step, so it takes none). ``family``: which shipped weights (:data:`denoisers.weights.FAMILIES`);
     the factors above were tuned for ``"firm"``, the better prior; for denoising, FBS with its
-    default step applies the denoiser once, where the ``"ridge"`` family is the better one.
+    default step applies the denoiser once, where the convex-ridge form is the better one, and
+    ``"conditioned"`` (one model run at the rule's level, :func:`conditioned_level`) its default.
     ``denoiser``: a model of one's own (e.g. from ``lipapps denoiser train``) used instead of the
     shipped ones, as the only level, its ``sigma`` (the same rule; ``level`` must then be ``None``);
     a noise-conditioned one runs at the level the rule, or ``level``, asks for (:func:`conditioned_level`).
@@ -262,10 +266,7 @@ def choose_settings(
     if non_local is None:  # the stage was tuned for the problem's default configuration
         non_local = (algorithm, family) == (default_algorithm, default_family) and denoiser is None
     stages = refinement_stages(problem.name, 255.0 * problem.noise) if non_local else ()
-    if denoiser is None and family == CONDITIONED:  # one shipped model for every level, run at the level asked
-        base: AveragedDenoiser | None = load_denoiser(CONDITIONED_RANGE[0], family)
-    else:
-        base = denoiser
+    base = load_conditioned_denoiser() if denoiser is None and family == CONDITIONED else denoiser
     conditioned = base is not None and base.noise_conditioned
     sigmas = [] if conditioned else [denoiser.sigma] if denoiser is not None else available_sigmas(family)
     if not conditioned and not sigmas:

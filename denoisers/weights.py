@@ -83,14 +83,25 @@ def weights_digest(sigma: int, family: str = "firm") -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
+def _load(path: Path, conditioned: bool) -> AveragedDenoiser:
+    """The denoiser in ``path``, certified on load by :func:`lipapps.load`, noise-conditioned or not as asked."""
+    model = lipapps.load(path)
+    if not isinstance(model, AveragedDenoiser) or model.noise_conditioned != conditioned:
+        raise InputError(f"{path} does not hold {'a noise-conditioned' if conditioned else 'an'} AveragedDenoiser")
+    return model
+
+
 def load_denoiser(sigma: float, family: str = "firm") -> AveragedDenoiser:
     """The shipped ``family`` denoiser for ``sigma`` (0-255 scale), checked certified on load by :func:`lipapps.load`;
     the ``conditioned`` one runs at ``sigma``, any level of :data:`denoisers.model.CONDITIONED_RANGE`."""
-    if family == CONDITIONED and not CONDITIONED_RANGE[0] <= sigma <= CONDITIONED_RANGE[1]:
+    if family != CONDITIONED:
+        return _load(_shipped_path(sigma, family), conditioned=False)
+    if not CONDITIONED_RANGE[0] <= sigma <= CONDITIONED_RANGE[1]:
         raise InputError(f"the conditioned denoiser serves sigma {CONDITIONED_RANGE[0]:g} to {CONDITIONED_RANGE[1]:g}, got {sigma:g}")
-    path = _shipped_path(sigma, family)
-    model = lipapps.load(path)
-    if not isinstance(model, AveragedDenoiser) or model.noise_conditioned != (family == CONDITIONED):
-        kind = "a noise-conditioned" if family == CONDITIONED else "an"
-        raise InputError(f"{path} does not hold {kind} AveragedDenoiser of the {family} family")
-    return model.at_level(sigma) if family == CONDITIONED else model
+    return load_conditioned_denoiser().at_level(sigma)
+
+
+def load_conditioned_denoiser() -> AveragedDenoiser:
+    """The shipped noise-conditioned denoiser (every level of :data:`denoisers.model.CONDITIONED_RANGE`;
+    ``model(x, sigma)``, or :meth:`~denoisers.model.AveragedDenoiser.at_level`), certified on load."""
+    return _load(_shipped_path(0, CONDITIONED), conditioned=True)
