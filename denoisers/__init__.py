@@ -2,7 +2,8 @@
 
 ``AveragedDenoiser`` is ``D = (1 - a) I + a N`` with ``N`` a certified 1-Lipschitz network, so
 ``D`` is ``a``-averaged; with it PnP-FBS and PnP-ADMM converge (``denoisers.pnp``). The shipped
-weights load with ``load_denoiser``; ``deepinv`` users import ``denoisers.deepinv_adapter``.
+weights load with ``load_denoiser`` (``load_conditioned_denoiser``: one model for every noise level);
+``deepinv`` users import ``denoisers.deepinv_adapter``.
 """
 
 from denoisers.ensemble import GeometricEnsemble
@@ -25,7 +26,7 @@ from denoisers.problems import PROBLEMS, Problem, from_measurement, simulate
 from denoisers.radon import ParallelBeamCT, uniform_angles
 from denoisers.reconstruct import run_pnp
 from denoisers.training import train_denoiser
-from denoisers.weights import FAMILIES, available_sigmas, load_denoiser
+from denoisers.weights import FAMILIES, available_sigmas, load_conditioned_denoiser, load_denoiser
 
 __all__ = [
     "AveragedDenoiser",
@@ -49,6 +50,7 @@ __all__ = [
     "choose_settings",
     "from_measurement",
     "gaussian_kernel",
+    "load_conditioned_denoiser",
     "load_denoiser",
     "motion_kernel",
     "pnp_admm",
