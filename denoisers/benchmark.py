@@ -62,7 +62,7 @@ BM3D_PRIOR_PROBLEMS = ("deblur", "ct")
 TUNED_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
 BASELINE = "DnCNN-style, unconstrained"
 #: The method label of :func:`default_denoising_row`.
-DEFAULT_DENOISING = "ours, default (convex ridge + non-local stages)"
+DEFAULT_DENOISING = "ours, default (noise-conditioned convex ridge + non-local stages)"
 Record = dict[str, Any]
 #: The parts of :func:`bench_inverse`: our runs, and the baselines that do not depend on our weights.
 PARTS = ("ours", "baselines")

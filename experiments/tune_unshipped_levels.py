@@ -1,8 +1,9 @@
 """Denoising at noise levels between and beyond the shipped ones: scale the denoiser, or relax it.
 
-Weights ship for sigma 15, 25 and 50 (0-255 scale). For another ``sigma`` the default denoising
-(``choose_settings`` for ``denoise``: PnP-FBS at step 1, i.e. the ridge denoiser applied once, then
-the refinement stages) takes ``sigma_d``, the smallest shipped level ``>= sigma`` (else the largest),
+The ridge family ships a file for sigma 15, 25 and 50 (0-255 scale). For another ``sigma`` the denoising
+chain with those files (``choose_settings(problem, family="ridge", non_local=True)``: PnP-FBS at step 1,
+i.e. the ridge denoiser applied once, then the refinement stages; the default before the
+noise-conditioned family) takes ``sigma_d``, the smallest shipped level ``>= sigma`` (else the largest),
 and runs it *scaled*: ``D(a x) / a`` with ``a = sigma_d / sigma`` (``denoisers.pnp.ScaledDenoiser``,
 the same certificate), up to ``a = MAX_SCALE`` and relaxed below that. The alternative it replaced *relaxes* it: ``x + s (D(x) - x)`` with
 ``s = min(1, (sigma / sigma_d)^2)`` (``denoisers.pnp.RelaxedDenoiser``), which keeps a fraction of
@@ -71,7 +72,7 @@ def main() -> None:
         scores: dict[str, list[float]] = {name: [] for name in ("scaled_first", "scaled", "relaxed_first", "relaxed")}
         for seed, truth in enumerate(tqdm(truths, desc=f"sigma {sigma:g}"), start=args.offset):
             problem = simulate("denoise", truth, sigma / 255, seed=seed)
-            scaled = choose_settings(problem)
+            scaled = choose_settings(problem, family="ridge", non_local=True)
             relaxed = dataclasses.replace(scaled, scale=1.0, strength=min(1.0, (sigma / scaled.denoiser_sigma) ** 2))  # the rule before
             for name, settings in (("scaled", scaled), ("relaxed", relaxed)):
                 result = run_pnp(problem, settings)
