@@ -177,8 +177,10 @@ class MultiScaleConv2d(nn.Module):
         return len(self.dilations)
 
     def branch_weights(self) -> torch.Tensor:
-        """``w = sqrt(softmax(theta))``: ``sum_s w_s^2 = 1``."""
-        return torch.softmax(self.scale_logits, dim=0).sqrt()
+        """``w = sqrt(softmax(theta))``: ``sum_s w_s^2 = 1``. Computed as ``exp(log_softmax(theta) / 2)``,
+        whose gradient stays finite where a weight underflows to 0 (``sqrt`` there has an infinite
+        derivative, and Adam at a large step turned the logits into NaN)."""
+        return torch.exp(0.5 * torch.log_softmax(self.scale_logits, dim=0))
 
     def sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
         """Spatial size of every scale's feature maps for ``size = (H, W)`` images."""

@@ -11,7 +11,7 @@ import inspect
 import pytest
 import torch
 import torch.nn as nn
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lipapps
@@ -152,6 +152,8 @@ configs = st.fixed_dictionaries(
 @pytest.mark.parametrize("constraint", CONSTRAINTS)
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cfg=configs)
+# a multi-scale block's branch weights once turned NaN here (the gradient of sqrt(softmax) where a weight underflows)
+@example(cfg={"in": 2, "out": 1, "width": 2, "hidden": 1, "depth": 0, "seed": 254, "lr": 10.0})
 def test_certified_after_aggressive_training(kind, constraint, cfg):
     torch.manual_seed(cfg["seed"])
     model, shape = LAYER_REGISTRY[kind](cfg, constraint)

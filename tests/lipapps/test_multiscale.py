@@ -184,3 +184,14 @@ def test_arguments_are_validated():
         MultiScaleGradientFlowBlock(1, 2, step_size=2.5)
     with pytest.raises(ValueError, match="feature maps"):
         MultiScaleConv2d(1, 2).adjoint([torch.zeros(1, 2, 4, 4)], (4, 4))
+
+
+def test_branch_weights_keep_finite_gradients_when_a_branch_underflows():
+    """sqrt(softmax) has an infinite derivative where a weight underflows to 0; Adam at lr 10 once made the logits NaN."""
+    operator = MultiScaleConv2d(1, 2, dilations=((1,), (1,)))
+    with torch.no_grad():
+        operator.scale_logits.copy_(torch.tensor([0.0, -200.0]))
+    weights = operator.branch_weights()
+    weights.sum().backward()
+    assert torch.isfinite(operator.scale_logits.grad).all()
+    assert torch.allclose(weights.square().sum(), torch.tensor(1.0)) and weights[1] >= 0
