@@ -220,9 +220,6 @@ def train_denoiser(
         per_level = {f"{level:g}": batch_psnr(net, val_clean, val_clean + (level / 255.0) * noise, sigma=level) for level in levels}
         return {"validation_psnr": sum(per_level.values()) / len(per_level), "validation_psnr_per_level": per_level}
 
-    def validate(epoch: int, net: nn.Module) -> dict[str, Any]:
-        return validation_psnr(net)
-
     result = lipapps.train(
         model,
         noise_loss(sigma) if sigma_range is None else conditioned_noise_loss(*sigma_range),
@@ -235,7 +232,7 @@ def train_denoiser(
         checkpoint=checkpoint,
         resume=resume,
         progress=progress,
-        callback=validate,
+        callback=lambda epoch, net: validation_psnr(net),
     )
     model.eval()
     seconds = sum(h.get("seconds", 0.0) for h in result.history)
