@@ -191,10 +191,11 @@ class AveragedDenoiser(lipapps.AveragedModel):
             x = F.pad(x, (0, pad_w, 0, pad_h))
         if not self.noise_conditioned:
             return self.network(x)[..., :h, :w]
-        level = torch.as_tensor(self.sigma if sigma is None else sigma, dtype=x.dtype, device=x.device)
-        if not bool((level > 0).all()):
+        level = self.sigma if sigma is None else sigma
+        # a number is checked on the host; a tensor of levels per image costs one read-back
+        if not (bool((level > 0).all()) if isinstance(level, torch.Tensor) else level > 0):
             raise ValueError("sigma must be positive")
-        condition = torch.log(level / REFERENCE_SIGMA)
+        condition = torch.log(torch.as_tensor(level, dtype=x.dtype, device=x.device) / REFERENCE_SIGMA)
         for module in self.network:
             x = module(x, condition) if isinstance(module, ConditionedConvGradientFlowBlock) else module(x)
         return x[..., :h, :w]

@@ -79,12 +79,17 @@ def _shipped_path(sigma: int, family: str) -> Path:
 def weights_digest(sigma: int, family: str = "firm") -> str:
     """The first 12 hex digits of the SHA-256 of the shipped ``family`` weights for ``sigma``: which
     weights a result was made with (records name them, as the weights change between versions)."""
-    path = _shipped_path(sigma, family)
+    return file_digest(_shipped_path(sigma, family))
+
+
+def file_digest(path: Path) -> str:
+    """The first 12 hex digits of the SHA-256 of the file ``path``: which weights a record was made with."""
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-def _load(path: Path, conditioned: bool) -> AveragedDenoiser:
-    """The denoiser in ``path``, certified on load by :func:`lipapps.load`, noise-conditioned or not as asked."""
+def read_denoiser(path: Path, conditioned: bool) -> AveragedDenoiser:
+    """The denoiser in ``path``, certified on load by :func:`lipapps.load`, noise-conditioned or not as
+    asked; :class:`InputError` for anything else."""
     model = lipapps.load(path)
     if not isinstance(model, AveragedDenoiser) or model.noise_conditioned != conditioned:
         raise InputError(f"{path} does not hold {'a noise-conditioned' if conditioned else 'an'} AveragedDenoiser")
@@ -95,7 +100,7 @@ def load_denoiser(sigma: float, family: str = "firm") -> AveragedDenoiser:
     """The shipped ``family`` denoiser for ``sigma`` (0-255 scale), checked certified on load by :func:`lipapps.load`;
     the ``conditioned`` one runs at ``sigma``, any level of :data:`denoisers.model.CONDITIONED_RANGE`."""
     if family != CONDITIONED:
-        return _load(_shipped_path(sigma, family), conditioned=False)
+        return read_denoiser(_shipped_path(sigma, family), conditioned=False)
     if not CONDITIONED_RANGE[0] <= sigma <= CONDITIONED_RANGE[1]:
         raise InputError(f"the conditioned denoiser serves sigma {CONDITIONED_RANGE[0]:g} to {CONDITIONED_RANGE[1]:g}, got {sigma:g}")
     return load_conditioned_denoiser().at_level(sigma)
@@ -104,4 +109,4 @@ def load_denoiser(sigma: float, family: str = "firm") -> AveragedDenoiser:
 def load_conditioned_denoiser() -> AveragedDenoiser:
     """The shipped noise-conditioned denoiser (every level of :data:`denoisers.model.CONDITIONED_RANGE`;
     ``model(x, sigma)``, or :meth:`~denoisers.model.AveragedDenoiser.at_level`), certified on load."""
-    return _load(_shipped_path(0, CONDITIONED), conditioned=True)
+    return read_denoiser(_shipped_path(0, CONDITIONED), conditioned=True)

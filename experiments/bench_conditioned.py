@@ -2,14 +2,14 @@
 
 For every image of the chosen set and every level of ``--levels`` (0-255 scale; noise seeded by the
 image's index, as ``bench_pnp.py --bsd68-denoising``), two configurations of ``lipapps reconstruct
---problem denoise`` run the default chain (``choose_settings``: the convex-ridge denoiser applied
-once, then the refinement stages):
+--problem denoise`` run the denoising chain (``choose_settings(..., non_local=True)``: the denoiser
+applied once, then the refinement stages):
 
 * ``shipped levels``: the shipped ``ridge`` weights of the level, or of the next level above scaled
-  (the default today);
-* ``conditioned``: one noise-conditioned model (``--model``, default
-  ``experiments/weights/conditioned_ridge.pt``, ``train_denoisers.py --family conditioned``) at the
-  level itself.
+  (the default before the noise-conditioned family);
+* ``conditioned``: one noise-conditioned model (``--model``, default the shipped
+  ``denoisers/weights/conditioned_ridge.pt``, from ``train_denoisers.py --family conditioned``; the
+  default now) at the level itself.
 
 Each record holds the PSNR after the first run (the denoiser alone) and after the whole chain, and
 the digest of the weights it ran (the conditioned model's file, or the shipped ridge files together);
@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import lipapps
 from lipapps import InputError
 from lipapps.results import ResultsFile, data_dir, markdown_table
 from denoisers.images import classic_image_files, read_image
@@ -42,11 +41,11 @@ from denoisers.parameters import choose_settings
 from denoisers.problems import simulate
 from denoisers.reconstruct import run_pnp
 from denoisers.training import image_files, validation_files
-from denoisers.weights import available_sigmas, weights_digest
+from denoisers.weights import CONDITIONED, available_sigmas, file_digest, read_denoiser, weights_digest, weights_name
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results" / "conditioned_denoiser.json"
-MODEL = ROOT / "experiments" / "weights" / "conditioned_ridge.pt"
+MODEL = ROOT / "denoisers" / "weights" / f"{weights_name(0, CONDITIONED)}.pt"
 SETS = ("validation", "bsd68", "classic")
 METHODS = ("shipped levels", "conditioned")
 KEY = ("set", "image", "level", "method", "weights")
@@ -58,11 +57,6 @@ def set_files(name: str, images: int | None) -> list[Path]:
         return validation_files(data_dir("images", "train400"), images)
     files = classic_image_files() if name == "classic" else image_files(data_dir("images", "bsd68"))
     return files if images is None else files[:images]
-
-
-def digest(path: Path) -> str:
-    """The first 12 hex digits of the SHA-256 of ``path``: which weights a record was made with."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def shipped_digest() -> str:
@@ -102,10 +96,7 @@ def load_conditioned(path: Path) -> AveragedDenoiser:
     """The noise-conditioned denoiser in ``path`` (certified on load); :class:`InputError` for anything else."""
     if not path.is_file():
         raise InputError(f"conditioned denoiser not found: {path} (python experiments/train_denoisers.py --family conditioned)")
-    model = lipapps.load(path)
-    if not isinstance(model, AveragedDenoiser) or not model.noise_conditioned:
-        raise InputError(f"{path} does not hold a noise-conditioned AveragedDenoiser")
-    return model
+    return read_denoiser(path, conditioned=True)
 
 
 def main() -> None:
@@ -127,7 +118,7 @@ def main() -> None:
     except InputError as error:
         parser.error(str(error))
     torch.set_num_threads(1)
-    weights = {"conditioned": digest(args.model) if model is not None else None, "shipped levels": shipped_digest()}
+    weights = {"conditioned": file_digest(args.model) if model is not None else None, "shipped levels": shipped_digest()}
     results = ResultsFile(args.results, key=lambda r: tuple(r[k] for k in KEY), markdown=markdown)
     for index, path in enumerate(files):
         truth = read_image(path)

@@ -29,6 +29,13 @@ from lipapps.rounding import round_up
 ACTIVATIONS = ("relu", "spline")
 
 
+def check_kernel_size(kernel_size: int) -> int:
+    """``kernel_size`` checked to be odd, so that zero 'same' padding ``kernel_size // 2`` keeps the size."""
+    if kernel_size % 2 != 1:
+        raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
+    return kernel_size
+
+
 def check_step_size(step_size: float) -> float:
     """``tau`` checked to lie in ``[0, 2]``, the range where a block with ``||K|| <= 1`` is non-expansive."""
     if not 0.0 <= step_size <= 2.0:
@@ -111,8 +118,7 @@ class LipschitzConv2d(nn.Conv2d, LipschitzModule):
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = True, constraint: str = "parametrization"
     ) -> None:
-        if kernel_size % 2 != 1:
-            raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
+        check_kernel_size(kernel_size)
         super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
         self.constraint = check_constraint(constraint)
         orthogonal_centre_(self.weight)
@@ -235,8 +241,7 @@ class ConvGradientFlowBlock(LipschitzModule):
         activation: str = "relu",
     ) -> None:
         super().__init__()
-        if kernel_size % 2 != 1:
-            raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
+        check_kernel_size(kernel_size)
         self.channels, self.hidden_channels, self.kernel_size = channels, hidden_channels, kernel_size
         self.padding = kernel_size // 2
         self.step_size = check_step_size(step_size)
@@ -294,8 +299,7 @@ class ConditionedConvGradientFlowBlock(LipschitzModule):
         banks: int = 1,
     ) -> None:
         super().__init__()
-        if kernel_size % 2 != 1:
-            raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
+        check_kernel_size(kernel_size)
         if banks < 1:
             raise ValueError(f"banks must be a positive integer, got {banks}")
         self.channels, self.hidden_channels, self.kernel_size, self.banks = channels, hidden_channels, kernel_size, banks

@@ -12,12 +12,16 @@ import lipapps
 from denoisers.images import write_image
 
 
+def write_smooth_images(folder: Path, count: int, seed: int) -> Path:
+    """``count`` smoothed random 100 x 100 images in ``folder`` (a training set for one-epoch runs); returns ``folder``."""
+    gen = torch.Generator().manual_seed(seed)
+    for k in range(count):
+        write_image(folder / f"img{k}.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 100, 100, generator=gen), 3, 1, 1)[0, 0])
+    return folder
+
 
 def test_ridge_recipe_restarts_sigma_25_and_fine_tunes_from_the_restart(tmp_path: Path, run_experiment) -> None:
-    data = tmp_path / "data"
-    gen = torch.Generator().manual_seed(0)
-    for k in range(4):
-        write_image(data / f"img{k}.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 100, 100, generator=gen), 3, 1, 1)[0, 0])
+    data = write_smooth_images(tmp_path / "data", count=4, seed=0)
     dirs = {name: tmp_path / name for name in ("weights", "results", "checkpoints")}
     args = ["--family", "ridge", "--data", str(data), "--sigma", "25", "15", "--epochs", "1", "--restart-epochs", "1",
             "--finetune-epochs", "1", "--patches-per-image", "2", "--weights-dir", str(dirs["weights"]),
@@ -39,10 +43,7 @@ def test_ridge_recipe_restarts_sigma_25_and_fine_tunes_from_the_restart(tmp_path
 
 
 def test_multiscale_recipe_starts_from_the_shipped_ridge_weights_and_stays_certified(tmp_path: Path, run_experiment) -> None:
-    data = tmp_path / "data"
-    gen = torch.Generator().manual_seed(1)
-    for k in range(3):
-        write_image(data / f"img{k}.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 100, 100, generator=gen), 3, 1, 1)[0, 0])
+    data = write_smooth_images(tmp_path / "data", count=3, seed=1)
     dirs = {name: tmp_path / name for name in ("weights", "results", "checkpoints")}
     args = ["--family", "multiscale", "--data", str(data), "--sigma", "25", "--epochs", "1", "--patches-per-image", "2",
             "--weights-dir", str(dirs["weights"]), "--results-dir", str(dirs["results"]), "--checkpoint-dir", str(dirs["checkpoints"])]
@@ -57,10 +58,7 @@ def test_multiscale_recipe_starts_from_the_shipped_ridge_weights_and_stays_certi
 
 
 def test_conditioned_recipe_trains_one_model_over_the_levels_from_the_shipped_ridge_weights(tmp_path: Path, run_experiment) -> None:
-    data = tmp_path / "data"
-    gen = torch.Generator().manual_seed(2)
-    for k in range(3):
-        write_image(data / f"img{k}.png", torch.nn.functional.avg_pool2d(torch.rand(1, 1, 100, 100, generator=gen), 3, 1, 1)[0, 0])
+    data = write_smooth_images(tmp_path / "data", count=3, seed=2)
     dirs = {name: tmp_path / name for name in ("weights", "results", "checkpoints")}
     args = ["--family", "conditioned", "--data", str(data), "--epochs", "1", "--patches-per-image", "2",
             "--weights-dir", str(dirs["weights"]), "--results-dir", str(dirs["results"]), "--checkpoint-dir", str(dirs["checkpoints"])]
